@@ -1,0 +1,13 @@
+"""simplewsgi: a drop-in replacement for ``wsgiref.simple_server`` that speaks HTTP/1.1.
+
+Importing this package loads the server API only (standard library); the command-line
+interface, the reloader and colored logging live in modules that are imported on demand.
+"""
+
+from __future__ import annotations
+
+from simplewsgi.server import WSGIRequestHandler, WSGIServer, demo_app, make_server
+
+__version__ = "0.1.0"
+
+__all__ = ["WSGIRequestHandler", "WSGIServer", "__version__", "demo_app", "make_server"]
