@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from simplewsgi.server import WSGIRequestHandler, WSGIServer, demo_app, make_server
 
-__version__ = "0.1.0"
+from simplewsgi.version import __version__
 
 __all__ = ["WSGIRequestHandler", "WSGIServer", "__version__", "demo_app", "make_server"]

@@ -1,0 +1,237 @@
+"""Request bodies as ``wsgi.input`` and the ``wsgi.file_wrapper`` (PEP 3333).
+
+Rules of this module:
+- A body reader never reads past its own message: a ``Content-Length`` body stops at its length,
+  a chunked body at its last chunk and trailers (RFC 9112 §6, §7.1). Whatever the app leaves
+  unread is drained by the handler, so it can never be parsed as the next request.
+- The peer closing mid-body raises :class:`ClientDisconnected` instead of returning short data
+  that the app would take for a complete body.
+- ``Expect: 100-continue`` is answered lazily, on the app's first read (RFC 9110 §10.1.1).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import IO, Callable, Iterator, Optional
+
+from simplewsgi.protocol import MAX_CHUNK_LINE, MAX_TRAILER_BYTES, BadRequest
+
+# Largest chunk-size we accept: 16 hex digits fit in 64 bits.
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n\Z")
+_COPY_BLOCK = 64 * 1024
+
+
+class ClientDisconnected(ConnectionError):
+    """The client closed the connection before sending the whole request body."""
+
+
+class RequestBody:
+    """Base of the ``wsgi.input`` streams: read, readline, readlines and iteration."""
+
+    def __init__(self, rfile: IO[bytes], on_first_read: Optional[Callable[[], None]]) -> None:
+        self._rfile = rfile
+        self._on_first_read = on_first_read
+
+    @property
+    def continue_pending(self) -> bool:
+        """True while a requested ``100 Continue`` has not been sent (the body was never read)."""
+        return self._on_first_read is not None
+
+    def _start(self) -> None:
+        hook, self._on_first_read = self._on_first_read, None
+        if hook is not None:
+            hook()
+
+    @property
+    def finished(self) -> bool:
+        raise NotImplementedError
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        raise NotImplementedError
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        raise NotImplementedError
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+    def drain(self, limit: int) -> bool:
+        """Discard the unread rest, up to ``limit`` bytes; True when the body is now complete."""
+        if self.finished:
+            return True
+        if self.continue_pending:
+            # The client is waiting for permission to send; do not solicit a body nobody wants.
+            return False
+        while limit > 0 and not self.finished:
+            data = self.read(min(limit, _COPY_BLOCK))
+            if not data:
+                break
+            limit -= len(data)
+        return self.finished
+
+
+class FixedLengthBody(RequestBody):
+    """A body framed by ``Content-Length``: EOF after exactly ``length`` bytes."""
+
+    def __init__(
+        self, rfile: IO[bytes], length: int, on_first_read: Optional[Callable[[], None]] = None
+    ) -> None:
+        super().__init__(rfile, on_first_read if length else None)
+        self._remaining = length
+
+    @property
+    def finished(self) -> bool:
+        return self._remaining == 0
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        remaining = self._remaining
+        if remaining == 0:
+            return b""
+        if self._on_first_read is not None:
+            self._start()
+        if size is None or size < 0 or size > remaining:
+            size = remaining
+        data = self._rfile.read(size)
+        self._remaining = remaining - len(data)
+        if len(data) < size:
+            raise ClientDisconnected(f"request body ended {self._remaining} bytes early")
+        return data
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        remaining = self._remaining
+        if remaining == 0:
+            return b""
+        if self._on_first_read is not None:
+            self._start()
+        if size is None or size < 0 or size > remaining:
+            size = remaining
+        data = self._rfile.readline(size)
+        self._remaining = remaining - len(data)
+        if not data:
+            raise ClientDisconnected(f"request body ended {remaining} bytes early")
+        return data
+
+
+class ChunkedBody(RequestBody):
+    """A ``Transfer-Encoding: chunked`` body, decoded; extensions ignored, trailers discarded."""
+
+    def __init__(
+        self, rfile: IO[bytes], on_first_read: Optional[Callable[[], None]] = None
+    ) -> None:
+        super().__init__(rfile, on_first_read)
+        self._chunk_left = 0  # bytes left in the current chunk's data
+        self._after_data = False  # a chunk's data was read and its CRLF is still due
+        self._done = False
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+    def _readline_or_disconnect(self, limit: int) -> bytes:
+        line = self._rfile.readline(limit + 1)
+        if not line:
+            raise ClientDisconnected("request body ended inside chunked framing")
+        if len(line) > limit or not line.endswith(b"\n"):
+            raise BadRequest("chunked framing line too long or unterminated")
+        return line
+
+    def _next_chunk(self) -> bool:
+        """Advance to a chunk with data left; False at the end of the body."""
+        if self._done:
+            return False
+        if self._on_first_read is not None:
+            self._start()
+        if self._after_data:
+            if self._readline_or_disconnect(2) not in (b"\r\n", b"\n"):
+                raise BadRequest("chunk data not followed by CRLF")
+            self._after_data = False
+        match = _CHUNK_SIZE.match(self._readline_or_disconnect(MAX_CHUNK_LINE))
+        if match is None:
+            raise BadRequest("malformed chunk size line")
+        size = int(match.group(1), 16)
+        if size == 0:
+            self._skip_trailers()
+            self._done = True
+            return False
+        self._chunk_left = size
+        self._after_data = True
+        return True
+
+    def _skip_trailers(self) -> None:
+        total = 0
+        while True:
+            line = self._readline_or_disconnect(MAX_TRAILER_BYTES)
+            if line in (b"\r\n", b"\n"):
+                return
+            total += len(line)
+            if total > MAX_TRAILER_BYTES:
+                raise BadRequest("chunked trailer section too large")
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        if size is None or size < 0:
+            size = -1
+        parts: list[bytes] = []
+        while size != 0 and (self._chunk_left or self._next_chunk()):
+            want = self._chunk_left if size < 0 else min(size, self._chunk_left)
+            data = self._rfile.read(want)
+            if len(data) < want:
+                raise ClientDisconnected("request body ended inside a chunk")
+            self._chunk_left -= want
+            parts.append(data)
+            if size > 0:
+                size -= want
+        return b"".join(parts)
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        if size is None or size < 0:
+            size = -1
+        parts: list[bytes] = []
+        while size != 0 and (self._chunk_left or self._next_chunk()):
+            want = self._chunk_left if size < 0 else min(size, self._chunk_left)
+            data = self._rfile.readline(want)
+            if not data:
+                raise ClientDisconnected("request body ended inside a chunk")
+            self._chunk_left -= len(data)
+            parts.append(data)
+            if size > 0:
+                size -= len(data)
+            if data.endswith(b"\n"):
+                break
+        return b"".join(parts)
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: iterates a file in blocks; the handler sends real files with
+    ``socket.sendfile`` instead of iterating."""
+
+    def __init__(self, filelike: IO[bytes], blksize: int = 8192) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+        close = getattr(filelike, "close", None)
+        if close is not None:
+            self.close = close
+
+    def __iter__(self) -> Iterator[bytes]:
+        read = self.filelike.read
+        blksize = self.blksize
+        while True:
+            data = read(blksize)
+            if not data:
+                return
+            yield data

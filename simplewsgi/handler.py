@@ -1,0 +1,260 @@
+"""``WSGIRequestHandler``: one connection, many requests, each run through the WSGI app.
+
+Rules of this module:
+- Keeps ``wsgiref.simple_server.WSGIRequestHandler``'s hooks (``get_environ``, ``get_stderr``,
+  ``handle``, ``log_request``/``log_message``) and works when a subclass's ``setup()`` puts plain
+  binary streams in ``rfile``/``wfile`` instead of a socket.
+- Parsing and framing rules live in :mod:`simplewsgi.protocol`, body readers in
+  :mod:`simplewsgi.body`, the response side of one exchange in :mod:`simplewsgi.response`.
+- The per-request path is lean on purpose: one ``readline`` per header line, the environ copied
+  from the server's prepared base dict, one write for a small response.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler
+from typing import IO, TYPE_CHECKING, Any, Optional
+from urllib.parse import unquote
+
+from simplewsgi import protocol
+from simplewsgi.body import ChunkedBody, FixedLengthBody, RequestBody
+from simplewsgi.response import (
+    ERROR_BODY,
+    ERROR_HEADERS,
+    ERROR_STATUS,
+    Response,
+    WSGIContractError,
+)
+from simplewsgi.version import __version__
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from simplewsgi.server import WSGIServer
+
+# Unread request body we are willing to read and discard to keep a connection alive; beyond it
+# closing is cheaper than draining.
+MAX_DRAIN_BYTES = 1024 * 1024
+# Exceptions that mean the client went away; they cost one quiet log line, never a traceback.
+CLIENT_GONE = (ConnectionError, TimeoutError, socket.timeout)
+
+# Header name -> CGI environ key (None: dropped). Bounded so hostile clients cannot grow it.
+_CGI_KEYS: dict[str, Optional[str]] = {}
+_CGI_KEYS_MAX = 1024
+_CONTROL_CHARS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+
+
+def _cgi_key(name: str) -> Optional[str]:
+    """``Content-Type`` -> ``CONTENT_TYPE``, ``X-Foo`` -> ``HTTP_X_FOO``; names with ``_``
+    are dropped: they would collide with ``-`` once mapped (a header-spoofing vector)."""
+    key = _CGI_KEYS.get(name)
+    if key is None and name not in _CGI_KEYS:
+        if "_" in name:
+            key = None
+        else:
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+        if len(_CGI_KEYS) < _CGI_KEYS_MAX:
+            _CGI_KEYS[name] = key
+    return key
+
+
+class WSGIRequestHandler(BaseHTTPRequestHandler):
+    """Serves HTTP/1.1 (and 1.0) requests on one connection with the server's WSGI app."""
+
+    server_version = f"simplewsgi/{__version__}"
+    protocol_version = "HTTP/1.1"
+    # One write per small response; Nagle would delay streamed blocks by up to 40 ms.
+    disable_nagle_algorithm = True
+    max_drain_bytes = MAX_DRAIN_BYTES
+
+    server: WSGIServer
+    headers: protocol.RequestHeaders  # type: ignore[assignment]
+
+    def setup(self) -> None:
+        super().setup()
+        # sendfile() is only safe when wfile is the socket writer this class created.
+        self._socket_wfile: Optional[IO[bytes]] = self.wfile  # type: ignore[assignment]
+
+    def handle(self) -> None:
+        """Serve requests until the connection closes (wsgiref serves just one)."""
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection:
+            self.handle_one_request()
+
+    def handle_one_request(self) -> None:
+        self.requestline = ""
+        self.request_version = "HTTP/1.0"
+        self.command = ""
+        self.close_connection = True
+        idle = getattr(self.server, "idle_connections", None)
+        try:
+            if idle is not None:
+                idle.add(self.connection)
+                if self.server.closing:
+                    return
+            try:
+                line = protocol.read_request_line(self.rfile)
+            finally:
+                if idle is not None:
+                    idle.discard(self.connection)
+            if line is None:
+                return
+            self.command, self.path, self.request_version, self.requestline = line
+            fields = protocol.read_headers(self.rfile)
+            framing = protocol.request_framing(fields, line.version == "HTTP/1.1")
+            if (
+                line.target[0] != "/"
+                and line.target != "*"
+                and "://" not in line.target
+                and line.method != "CONNECT"
+            ):
+                raise protocol.BadRequest(f"malformed request target {line.target!r}")
+        except protocol.HTTPError as error:
+            self._refuse(error)
+            return
+        except CLIENT_GONE:
+            return
+        self.headers = protocol.RequestHeaders(fields)
+        self.close_connection = not framing.keep_alive
+        self._run(framing)
+
+    def _refuse(self, error: protocol.HTTPError) -> None:
+        """Answer a request we could not parse, and close (framing can no longer be trusted)."""
+        self.close_connection = True
+        body = error.render(self.version_string())
+        try:
+            self.wfile.write(body)
+            self.wfile.flush()
+        except CLIENT_GONE:
+            return
+        self.log_message('"%s" %s - %s', self.requestline, error.status, error.detail)
+
+    def _run(self, framing: protocol.Framing) -> None:
+        body: RequestBody
+        on_first_read = self._send_continue if framing.expect_continue else None
+        if framing.length == protocol.CHUNKED:
+            body = ChunkedBody(self.rfile, on_first_read)
+        else:
+            body = FixedLengthBody(self.rfile, framing.length, on_first_read)
+        environ = self.get_environ()
+        environ["wsgi.input"] = body
+        environ["wsgi.errors"] = self.get_stderr()
+        response = Response(self, environ)
+        try:
+            try:
+                response.run(self.server.get_app())
+            except WSGIContractError as error:
+                self.log_message("WSGI application error: %s", error)
+                self._fail(response)
+            except protocol.HTTPError as error:  # malformed chunked body read by the app
+                if response.headers_sent:
+                    self.close_connection = True
+                else:
+                    self._refuse(error)
+                    return
+            except CLIENT_GONE:
+                raise
+            except Exception:
+                traceback.print_exc(file=self.get_stderr())
+                self._fail(response)
+            if not self.close_connection:
+                try:
+                    if not body.drain(self.max_drain_bytes):
+                        self.close_connection = True
+                except (protocol.HTTPError, *CLIENT_GONE):
+                    self.close_connection = True
+        except CLIENT_GONE as error:
+            self.close_connection = True
+            self.log_message(
+                '"%s" client disconnected (%s) after %d bytes',
+                self.requestline,
+                type(error).__name__,
+                response.bytes_sent,
+            )
+            return
+        self.log_request(response.status_code, response.bytes_sent)
+
+    def _fail(self, response: Response) -> None:
+        """After an app error: a 500 if nothing was sent yet, else cut the connection."""
+        if response.headers_sent:
+            self.close_connection = True
+        else:
+            response.send_error(ERROR_STATUS, ERROR_HEADERS, ERROR_BODY)
+
+    def _send_continue(self) -> None:
+        self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.wfile.flush()
+
+    def get_environ(self) -> WSGIEnvironment:
+        """A new CGI/WSGI environ for the current request (PEP 3333), without ``wsgi.input``."""
+        env: dict[str, Any] = self.server.base_environ.copy()
+        env["SERVER_PROTOCOL"] = self.request_version
+        env["REQUEST_METHOD"] = self.command
+        target = self.path
+        if "://" in target and target[0] != "/":
+            # Absolute form (RFC 9112 §3.2.2): its authority replaces the Host header.
+            authority, _, rest = target.partition("://")[2].partition("/")
+            target = "/" + rest
+            env["HTTP_HOST"] = authority
+        path, _, query = target.partition("?")
+        path = path.partition("#")[0]
+        env["PATH_INFO"] = unquote(path, "latin-1") if "%" in path else path
+        env["QUERY_STRING"] = query
+        address = self.client_address
+        if isinstance(address, tuple):
+            env["REMOTE_ADDR"] = address[0]
+            env["REMOTE_PORT"] = str(address[1])
+        headers: dict[str, str] = {}
+        for name, value in self.headers._fields:
+            key = _CGI_KEYS.get(name) or _cgi_key(name)
+            if key is None:
+                continue
+            if key in headers:
+                headers[key] += ("; " if key == "HTTP_COOKIE" else ", ") + value
+            else:
+                headers[key] = value
+        if "HTTP_HOST" in env:
+            headers.pop("HTTP_HOST", None)
+        env.update(headers)
+        return env
+
+    def get_stderr(self) -> IO[str]:
+        """Where app tracebacks go (``wsgi.errors``)."""
+        return sys.stderr
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """One line on stderr, with control characters escaped so logs cannot be forged."""
+        message = (format % args).translate(_CONTROL_CHARS)
+        sys.stderr.write(f"{self.address_string()} - - [{self.log_date_time_string()}] {message}\n")
+
+    def address_string(self) -> str:
+        address = self.client_address
+        return str(address[0]) if isinstance(address, tuple) else str(address or "-")
+
+    def log_date_time_string(self) -> str:
+        return _log_time()
+
+
+_log_time_cache: tuple[int, str] = (0, "")
+
+
+def _log_time() -> str:
+    """Access-log timestamp in local time, formatted at most once a second."""
+    global _log_time_cache
+    now = int(time.time())
+    second, text = _log_time_cache
+    if second != now:
+        t = time.localtime(now)
+        text = (
+            f"{t.tm_mday:02d}/{protocol.MONTHS[t.tm_mon - 1]}/{t.tm_year} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+        )
+        _log_time_cache = (now, text)
+    return text

@@ -1,0 +1,298 @@
+"""The response side of one WSGI exchange: ``start_response``, ``write`` and framing.
+
+Rules of this module (PEP 3333, RFC 9112 §6):
+- Headers go out with the first non-empty body block (or at the end), never earlier, so an app
+  may still replace them through ``exc_info``.
+- Framing: the app's ``Content-Length``; else a length we know because the whole body is one
+  block; else ``Transfer-Encoding: chunked`` for HTTP/1.1 clients; else close-delimited.
+  No body for HEAD, 1xx, 204 and 304.
+- The app never writes more than its own ``Content-Length`` to the wire; a short or long body
+  closes the connection, since the client can no longer find the next response.
+- Whatever the app does wrong is a :class:`WSGIContractError` with a plain-words message, and
+  nothing it gave (CR, LF, NUL in headers) reaches the wire.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from simplewsgi.body import FileWrapper
+from simplewsgi.protocol import http_date, is_token
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+    from simplewsgi.handler import WSGIRequestHandler
+
+ERROR_STATUS = "500 Internal Server Error"
+ERROR_HEADERS = [("Content-Type", "text/plain")]
+# wsgiref's exact words, which tests written against it look for.
+ERROR_BODY = b"A server error occurred.  Please contact the administrator."
+
+# RFC 9110 §7.6.1: connection-specific fields an app must not set (PEP 3333 "hop-by-hop").
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_BAD_VALUE_CHARS = ("\r", "\n", "\0")
+_valid_names: set[str] = set()  # header names already checked, so the check runs once per name
+_VALID_NAMES_MAX = 1024
+
+
+class WSGIContractError(Exception):
+    """The application broke the WSGI contract (PEP 3333); the message says how."""
+
+
+def _check_status(status: object) -> int:
+    if type(status) is not str:
+        raise WSGIContractError(f"status must be a str like '200 OK', got {status!r}")
+    code = status[:3]
+    if len(status) < 4 or not code.isdigit() or not code.isascii() or status[3] != " ":
+        raise WSGIContractError(f"status must look like '200 OK', got {status!r}")
+    if any(c in status for c in _BAD_VALUE_CHARS):
+        raise WSGIContractError(f"status contains CR, LF or NUL: {status!r}")
+    return int(code)
+
+
+def _check_header(name: object, value: object) -> None:
+    if type(name) is not str or type(value) is not str:
+        raise WSGIContractError(
+            f"header names and values must be str, got ({name!r}, {value!r})"
+        )
+    if name not in _valid_names:
+        if not is_token(name):
+            raise WSGIContractError(f"invalid header name {name!r}")
+        if name.lower() in HOP_BY_HOP:
+            raise WSGIContractError(
+                f"hop-by-hop header {name!r} is set by the server, not the application"
+            )
+        if len(_valid_names) < _VALID_NAMES_MAX:
+            _valid_names.add(name)
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise WSGIContractError(f"header {name!r} has CR, LF or NUL in its value {value!r}")
+
+
+class Response:
+    """State and output of one response; created by the handler for each request."""
+
+    def __init__(self, handler: WSGIRequestHandler, environ: WSGIEnvironment) -> None:
+        self.handler = handler
+        self.environ = environ
+        self.status: Optional[str] = None
+        self.status_code = 0
+        self.headers: list[tuple[str, str]] = []
+        self.headers_sent = False
+        self.bytes_sent = 0  # body bytes that reached the wire
+        self.length: Optional[int] = None  # declared Content-Length of the body
+        self.chunked = False
+        self.head = environ["REQUEST_METHOD"] == "HEAD"
+        self.http11 = environ["SERVER_PROTOCOL"] == "HTTP/1.1"
+        self.write_out = handler.wfile.write
+
+    # -- the WSGI callables -------------------------------------------------------------
+
+    def start_response(
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: OptExcInfo | None = None,
+    ) -> Callable[[bytes], object]:
+        if exc_info is not None and exc_info[0] is not None:
+            try:
+                if self.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
+            finally:
+                exc_info = None  # break the frame <-> traceback cycle
+        elif self.status is not None:
+            raise WSGIContractError("start_response() was called twice without exc_info")
+        self.status_code = _check_status(status)
+        if not isinstance(headers, list):
+            raise WSGIContractError(f"headers must be a list of tuples, got {headers!r}")
+        self.status = status
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The ``write()`` callable: sends at once (headers first if they are still due)."""
+        if type(data) is not bytes:
+            raise WSGIContractError(_not_bytes(data))
+        if not self.headers_sent:
+            self._send_head(data, final=False)
+        else:
+            self._send_body(data)
+
+    # -- running the app ------------------------------------------------------------------
+
+    def run(self, app: WSGIApplication) -> None:
+        result = app(self.environ, self.start_response)  # type: ignore[arg-type]
+        try:
+            if isinstance(result, (list, tuple)) and len(result) == 1:
+                data = result[0]
+                if type(data) is not bytes:
+                    raise WSGIContractError(_not_bytes(data))
+                if self.headers_sent:
+                    self._send_body(data)
+                else:
+                    self._send_head(data, final=True)
+            elif type(result) is FileWrapper and self._can_sendfile(result):
+                self._sendfile(result)
+            else:
+                for data in result:
+                    if type(data) is not bytes:
+                        raise WSGIContractError(_not_bytes(data))
+                    if data:
+                        self.write(data)
+            self._finish()
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+    def _finish(self) -> None:
+        if not self.headers_sent:
+            self._send_head(b"", final=True)
+        elif self.chunked:
+            self.write_out(b"0\r\n\r\n")
+        if self.length is not None and self.bytes_sent < self.length and self._has_body():
+            self.handler.close_connection = True
+            self.handler.log_message(
+                "WSGI application error: sent %d of the %d bytes its Content-Length announced",
+                self.bytes_sent,
+                self.length,
+            )
+        self.handler.wfile.flush()
+
+    def send_error(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        """Replace a response nothing of which was sent yet (a 500 after an app error)."""
+        self.status = status
+        self.status_code = int(status[:3])
+        self.headers = list(headers)
+        self.length = None
+        self.chunked = False
+        self._send_head(body, final=True)
+        self.handler.wfile.flush()
+
+    # -- framing and output ---------------------------------------------------------------
+
+    def _has_body(self) -> bool:
+        code = self.status_code
+        return not (self.head or code < 200 or code == 204 or code == 304)
+
+    def _send_head(self, data: bytes, final: bool) -> None:
+        if self.status is None:
+            raise WSGIContractError("the application did not call start_response()")
+        handler = self.handler
+        lines = []
+        server_set = date_set = False
+        for name, value in self.headers:
+            _check_header(name, value)
+            lowered = name.lower()
+            if lowered == "content-length":
+                if not value.isdigit() or not value.isascii():
+                    raise WSGIContractError(f"Content-Length must be digits, got {value!r}")
+                self.length = int(value)
+            elif lowered == "server":
+                server_set = True
+            elif lowered == "date":
+                date_set = True
+            lines.append(f"{name}: {value}\r\n")
+        version = handler.request_version if handler.request_version == "HTTP/1.0" else "HTTP/1.1"
+        head = [f"{version} {self.status}\r\n"]
+        if not server_set:
+            head.append(f"Server: {handler.version_string()}\r\n")
+        if not date_set:
+            head.append(f"Date: {http_date()}\r\n")
+        head += lines
+        has_body = self._has_body()
+        if self.length is None:
+            if final and (has_body or (self.head and data)):
+                # The whole body is known: the cheapest framing (HEAD: what GET would say).
+                head.append(f"Content-Length: {len(data)}\r\n")
+                self.length = len(data)
+            elif has_body and self.http11:
+                head.append("Transfer-Encoding: chunked\r\n")
+                self.chunked = True
+            elif has_body:
+                handler.close_connection = True  # HTTP/1.0: the body ends when we close
+        if handler.close_connection:
+            if self.http11:
+                head.append("Connection: close\r\n")
+        elif not self.http11:
+            head.append("Connection: keep-alive\r\n")
+        head.append("\r\n")
+        out = "".join(head).encode("latin-1")
+        self.headers_sent = True
+        if data and has_body:
+            self.write_out(out + self._frame(data))
+        else:
+            self.write_out(out)
+        if not final:
+            handler.wfile.flush()
+
+    def _frame(self, data: bytes) -> bytes:
+        """Fit one block to the response's framing; count what reaches the wire."""
+        if self.length is not None:
+            room = self.length - self.bytes_sent
+            if len(data) > room:
+                data = data[:room]
+                self.handler.close_connection = True
+                self.handler.log_message(
+                    "WSGI application error: body longer than its Content-Length %d; "
+                    "the extra bytes were not sent",
+                    self.length,
+                )
+        self.bytes_sent += len(data)
+        if self.chunked:
+            return b"%x\r\n%b\r\n" % (len(data), data)
+        return data
+
+    def _send_body(self, data: bytes) -> None:
+        if data and self._has_body():
+            framed = self._frame(data)
+            if framed:
+                self.write_out(framed)
+            self.handler.wfile.flush()
+
+    def _can_sendfile(self, wrapper: FileWrapper) -> bool:
+        handler = self.handler
+        if handler.wfile is not getattr(handler, "_socket_wfile", None) or not self._has_body():
+            return False
+        try:
+            return stat.S_ISREG(os.fstat(wrapper.filelike.fileno()).st_mode)
+        except (AttributeError, OSError, ValueError):
+            return False
+
+    def _sendfile(self, wrapper: FileWrapper) -> None:
+        """Send a regular file with ``socket.sendfile`` (zero-copy where the OS allows)."""
+        filelike = wrapper.filelike
+        offset = filelike.tell()
+        size = os.fstat(filelike.fileno()).st_size - offset
+        if self.status is None:
+            raise WSGIContractError("the application did not call start_response()")
+        has_length = any(name.lower() == "content-length" for name, _ in self.headers)
+        if not has_length:
+            self.headers = [*self.headers, ("Content-Length", str(max(size, 0)))]
+        self._send_head(b"", final=False)
+        count = min(self.length or 0, max(size, 0))
+        if count:
+            sent = self.handler.connection.sendfile(filelike, offset, count)
+            self.bytes_sent += sent
+
+
+def _not_bytes(data: Any) -> str:
+    kind = type(data).__name__
+    hint = " (encode str bodies, e.g. body.encode('utf-8'))" if isinstance(data, str) else ""
+    return f"response body items must be bytes, got {kind} {data!r:.60}{hint}"
+

@@ -1,0 +1,215 @@
+"""Test helpers: an in-memory request runner, a loopback server in a thread, a tiny HTTP reader.
+
+The response reader is deliberately independent of the server's code: it parses what a client
+would see on the wire, so a framing bug shows up as a wrong parse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional
+
+from simplewsgi import WSGIRequestHandler, WSGIServer, make_server
+
+DEADLINE = 10.0
+
+
+def hello_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"Hello, world!"]
+
+
+class MemoryServer(WSGIServer):
+    """A server without a socket, as wsgiref's own tests build one."""
+
+    def __init__(self, server_address: Any, RequestHandlerClass: Any) -> None:  # noqa: N803
+        import socketserver
+
+        socketserver.BaseServer.__init__(self, server_address, RequestHandlerClass)
+        self.closing = False
+        self.idle_connections = set()
+        self.server_bind()
+
+    def server_bind(self) -> None:
+        host, port = self.server_address
+        self.server_name = host
+        self.server_port = port
+        self.setup_environ()
+
+
+class MemoryHandler(WSGIRequestHandler):
+    """rfile/wfile are plain binary streams handed in as the 'request'."""
+
+    def setup(self) -> None:
+        self.connection = self.request
+        self.rfile, self.wfile = self.connection
+
+    def finish(self) -> None:
+        pass
+
+
+def run_in_memory(app: Any, data: bytes) -> tuple[bytes, str]:
+    """Feed raw request bytes to a handler; return (response bytes, stderr text)."""
+    server = make_server("", 80, app, MemoryServer, MemoryHandler)
+    inp = io.BufferedReader(io.BytesIO(data))  # type: ignore[arg-type]
+    out = io.BytesIO()
+    err = io.StringIO()
+    old, sys.stderr = sys.stderr, err
+    try:
+        server.finish_request((inp, out), ("127.0.0.1", 8888))
+    finally:
+        sys.stderr = old
+    return out.getvalue(), err.getvalue()
+
+
+@contextlib.contextmanager
+def serving(
+    app: Any, handler_class: type[WSGIRequestHandler] = WSGIRequestHandler, host: str = "127.0.0.1"
+) -> Iterator[WSGIServer]:
+    """A real server on a free loopback port, serving in a thread; always stopped and joined."""
+    server = make_server(host, 0, app, handler_class=handler_class)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(DEADLINE)
+
+
+def connect(server: WSGIServer) -> socket.socket:
+    sock = socket.create_connection(server.server_address[:2], timeout=DEADLINE)
+    return sock
+
+
+@dataclass
+class Reply:
+    version: str
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    chunked_raw: Optional[bytes] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def header(self, name: str) -> Optional[str]:
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return values[0] if values else None
+
+    def names(self) -> list[str]:
+        return [k for k, _ in self.headers]
+
+
+class WireReader:
+    """Reads HTTP responses from a socket, the way a strict client would."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.file = sock.makefile("rb")
+
+    def close(self) -> None:
+        self.file.close()
+
+    def read_head(self) -> Reply:
+        line = self.file.readline()
+        if not line:
+            raise EOFError("connection closed before a status line")
+        version, status, reason = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+        headers = []
+        while True:
+            hline = self.file.readline()
+            if hline in (b"\r\n", b""):
+                break
+            name, _, value = hline.decode("latin-1").partition(":")
+            headers.append((name, value.strip()))
+        return Reply(version, int(status), reason, headers)
+
+    def read(self, method: str = "GET") -> Reply:
+        reply = self.read_head()
+        while 100 <= reply.status < 200:
+            reply = self.read_head()
+        if method == "HEAD" or reply.status in (204, 304):
+            return reply
+        te = reply.header("Transfer-Encoding")
+        length = reply.header("Content-Length")
+        if te is not None:
+            assert te == "chunked", te
+            raw = io.BytesIO()
+            parts = []
+            while True:
+                size_line = self.file.readline()
+                raw.write(size_line)
+                size = int(size_line.split(b";")[0], 16)
+                if size == 0:
+                    raw.write(self.file.readline())
+                    break
+                chunk = self.file.read(size)
+                raw.write(chunk)
+                crlf = self.file.readline()
+                raw.write(crlf)
+                assert crlf == b"\r\n", crlf
+                parts.append(chunk)
+            reply.body = b"".join(parts)
+            reply.chunked_raw = raw.getvalue()
+        elif length is not None:
+            reply.body = self.file.read(int(length))
+        else:
+            reply.body = self.file.read()
+        return reply
+
+    def at_eof(self, timeout: float = DEADLINE) -> bool:
+        """True when the server closed the connection (reads EOF within the deadline)."""
+        self.sock.settimeout(timeout)
+        try:
+            return self.file.read(1) == b""
+        except (ConnectionResetError, socket.timeout):
+            return False
+
+
+def exchange(server: WSGIServer, data: bytes, count: int = 1, method: str = "GET") -> list[Reply]:
+    """Send raw bytes on a new connection and read ``count`` responses."""
+    with connect(server) as sock:
+        sock.sendall(data)
+        reader = WireReader(sock)
+        try:
+            return [reader.read(method) for _ in range(count)]
+        finally:
+            reader.close()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = DEADLINE, what: str = "") -> Any:
+    """Poll ``predicate`` until truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.01)
+
+
+class StderrCapture:
+    """Thread-safe capture of sys.stderr for server threads (the log goes there)."""
+
+    def __init__(self) -> None:
+        self.buffer = io.StringIO()
+        self.lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            return self.buffer.write(text)
+
+    def flush(self) -> None:
+        pass
+
+    def getvalue(self) -> str:
+        with self.lock:
+            return self.buffer.getvalue()

@@ -1,0 +1,295 @@
+"""Tier 1: raw request bytes in, exact response bytes and log lines out (no sockets)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+import pytest
+
+from tests.helpers import hello_app, run_in_memory
+
+LOG_LINE = re.compile(r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d\] (.*)$')
+DATE = re.compile(rb"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n")
+SERVER = f"Server: simplewsgi/{__import__('simplewsgi').__version__} Python/{sys.version.split()[0]}"
+
+
+def split(out: bytes) -> tuple[list[str], bytes]:
+    head, _, body = out.partition(b"\r\n\r\n")
+    return head.decode("latin-1").split("\r\n"), body
+
+
+def log_messages(err: str) -> list[str]:
+    messages = []
+    for line in err.splitlines():
+        match = LOG_LINE.match(line)
+        if match:
+            messages.append(match.group(1))
+    return messages
+
+
+def test_http10_hello_exact_bytes_and_log() -> None:
+    out, err = run_in_memory(hello_app, b"GET / HTTP/1.0\r\n\r\n")
+    lines, body = split(out)
+    assert lines[0] == "HTTP/1.0 200 OK"
+    assert lines[1] == SERVER
+    assert re.match(r"Date: \w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT$", lines[2])
+    assert lines[3:] == ["Content-Type: text/plain", "Content-Length: 13"]
+    assert body == b"Hello, world!"
+    assert err.endswith("\n") and err.count("\n") == 1
+    assert log_messages(err) == ['"GET / HTTP/1.0" 200 13']
+
+
+def test_app_headers_keep_their_order_and_app_date_is_not_duplicated() -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("X-B", "2"), ("Date", "Mon, 05 Jun 2006 18:49:54 GMT"), ("X-A", "1")])
+        return [b"ok"]
+
+    out, _ = run_in_memory(app, b"GET / HTTP/1.0\r\n\r\n")
+    lines, _ = split(out)
+    assert lines == [
+        "HTTP/1.0 200 OK",
+        SERVER,
+        "X-B: 2",
+        "Date: Mon, 05 Jun 2006 18:49:54 GMT",
+        "X-A: 1",
+        "Content-Length: 2",
+    ]
+
+
+def test_app_error_before_headers_gives_wsgiref_500_and_traceback_then_log() -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        raise RuntimeError("database exploded")
+
+    out, err = run_in_memory(app, b"GET /boom HTTP/1.0\r\n\r\n")
+    lines, body = split(out)
+    assert lines[0] == "HTTP/1.0 500 Internal Server Error"
+    assert body == b"A server error occurred.  Please contact the administrator."
+    assert "Content-Length: 59" in lines
+    assert "Traceback (most recent call last)" in err
+    assert "RuntimeError: database exploded" in err
+    last = err.rstrip("\n").splitlines()[-1]
+    assert LOG_LINE.match(last) and last.endswith('"GET /boom HTTP/1.0" 500 59')
+
+
+def test_request_line_over_64k_gets_414() -> None:
+    out, err = run_in_memory(hello_app, b"GET /" + b"x" * 65536 + b" HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 414 URI Too Long\r\n")
+    assert b"Connection: close" in out
+    assert " 414 " in err
+
+
+def test_request_line_of_exactly_64k_is_served() -> None:
+    line = b"GET /" + b"x" * (65536 - len(b"GET / HTTP/1.0\r\n")) + b" HTTP/1.0\r\n"
+    assert len(line) == 65536
+    out, _ = run_in_memory(hello_app, line + b"\r\n")
+    assert out.startswith(b"HTTP/1.0 200 OK")
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /\r\n\r\n", 400),  # HTTP/0.9 style
+        (b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # double space
+        (b"GET / HTTP/1.1 extra\r\nHost: x\r\n\r\n", 400),
+        (b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # method not a token
+        (b"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # control char in target
+        (b"GET relative HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (b"GET / HTTP/3.0\r\n\r\n", 505),
+        (b"GET / HTTP/1.x\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400),  # obs-fold
+        (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),  # space before colon
+        (b"GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    ],
+)
+def test_malformed_requests_are_refused_with_the_right_status(request_bytes: bytes, status: int) -> None:
+    called = []
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        called.append(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    out, err = run_in_memory(app, request_bytes)
+    assert out.startswith(f"HTTP/1.1 {status} ".encode())
+    assert b"Connection: close\r\n" in out
+    assert called == []
+    assert f" {status} - " in err
+
+
+def test_higher_minor_version_is_answered_as_http11() -> None:
+    out, _ = run_in_memory(hello_app, b"GET / HTTP/1.9\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 OK")
+
+
+def test_leading_empty_line_and_bare_lf_are_tolerated() -> None:
+    out, _ = run_in_memory(hello_app, b"\r\nGET / HTTP/1.0\nX-A: 1\n\n")
+    assert out.startswith(b"HTTP/1.0 200 OK") and out.endswith(b"Hello, world!")
+
+
+def test_log_escapes_control_characters() -> None:
+    out, err = run_in_memory(hello_app, b"GET /\x1b[31mred HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400")
+    assert "\x1b" not in err and "\\x1b" in err
+
+
+def _start(status: Any = "200 OK", headers: Any = None, body: Any = (b"x",)) -> Any:
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response(status, [] if headers is None else headers)
+        return list(body)
+
+    return app
+
+
+def _no_start(environ: Any, start_response: Any) -> list[bytes]:
+    return [b"body"]
+
+
+def _twice(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("200 OK", [])
+    start_response("200 OK", [])
+    return [b""]
+
+
+@pytest.mark.parametrize(
+    ("app", "words"),
+    [
+        (_start(body=["text"]), "must be bytes, got str"),
+        (_no_start, "did not call start_response()"),
+        (_twice, "called twice without exc_info"),
+        (_start(status="200"), "status must look like '200 OK'"),
+        (_start(status=200), "status must be a str"),
+        (_start(status="OK 200"), "status must look like '200 OK'"),
+        (_start(headers=[("X-A", 1)]), "must be str"),
+        (_start(headers=[(b"X-A", "1")]), "must be str"),
+        (_start(headers=[("X-A", "1\r\nSet-Cookie: evil=1")]), "CR, LF or NUL"),
+        (_start(headers=[("X-A", "a\nb")]), "CR, LF or NUL"),
+        (_start(headers=[("X A", "1")]), "invalid header name"),
+        (_start(headers=[("Connection", "close")]), "hop-by-hop"),
+        (_start(headers=[("Transfer-Encoding", "chunked")]), "hop-by-hop"),
+        (_start(headers=(("X-A", "1"),)), "headers must be a list"),
+        (_start(headers=[("Content-Length", "ten")]), "Content-Length must be digits"),
+    ],
+)
+def test_wsgi_contract_violations_get_500_and_one_plain_message(app: Any, words: str) -> None:
+    out, err = run_in_memory(app, b"GET / HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 500 Internal Server Error\r\n")
+    assert b"evil" not in out
+    messages = log_messages(err)
+    assert len(messages) == 2, err
+    assert messages[0].startswith("WSGI application error: ") and words in messages[0]
+    assert messages[1] == '"GET / HTTP/1.0" 500 59'
+    assert "Traceback" not in err and "AssertionError" not in err
+
+
+def test_exc_info_before_headers_replaces_the_response() -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("X-Was", "ok")])
+        try:
+            raise KeyError("missing")
+        except KeyError:
+            start_response("503 Service Unavailable", [("X-Now", "error")], sys.exc_info())
+        return [b"sorry"]
+
+    out, _ = run_in_memory(app, b"GET / HTTP/1.0\r\n\r\n")
+    lines, body = split(out)
+    assert lines[0] == "HTTP/1.0 503 Service Unavailable"
+    assert "X-Now: error" in lines and "X-Was: ok" not in lines
+    assert body == b"sorry"
+
+
+def test_exc_info_after_headers_reraises_and_closes() -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        write = start_response("200 OK", [])
+        write(b"partial")
+        try:
+            raise KeyError("late")
+        except KeyError:
+            start_response("500 Oops", [], sys.exc_info())
+        return [b"never"]
+
+    out, err = run_in_memory(app, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 OK")
+    assert b"partial" in out and b"never" not in out and b"Oops" not in out
+    assert b"0\r\n\r\n" not in out  # the chunked body is cut, not falsely completed
+    assert "KeyError: 'late'" in err
+
+
+def test_write_callable_and_iterable_mix() -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"one ")
+        return iter([b"two ", b"", b"three"])
+
+    out, _ = run_in_memory(app, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    lines, body = split(out)
+    assert "Transfer-Encoding: chunked" in lines and "Connection: close" in lines
+    assert body == b"4\r\none \r\n4\r\ntwo \r\n5\r\nthree\r\n0\r\n\r\n"
+
+
+def test_http10_streaming_is_close_delimited() -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [])
+        return iter([b"a", b"b"])
+
+    out, err = run_in_memory(app, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    lines, body = split(out)
+    assert "Content-Length" not in out.decode() and "Transfer-Encoding" not in out.decode()
+    assert "Connection: keep-alive" not in lines
+    assert body == b"ab"
+    assert log_messages(err) == ['"GET / HTTP/1.0" 200 2']
+
+
+@pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified"])
+def test_no_body_statuses(status: str) -> None:
+    out, _ = run_in_memory(_start(status=status, body=[b"ignored"]), b"GET / HTTP/1.0\r\n\r\n")
+    lines, body = split(out)
+    assert body == b""
+    assert not any(line.startswith("Content-Length") for line in lines)
+
+
+def test_head_sends_headers_of_get_without_body() -> None:
+    out, err = run_in_memory(hello_app, b"HEAD / HTTP/1.0\r\n\r\n")
+    lines, body = split(out)
+    assert "Content-Length: 13" in lines and body == b""
+    assert log_messages(err) == ['"HEAD / HTTP/1.0" 200 0']
+
+
+def test_close_is_called_on_success_and_on_error() -> None:
+    closed: list[str] = []
+
+    class Body:
+        def __init__(self, fail: bool) -> None:
+            self.fail = fail
+
+        def __iter__(self) -> Any:
+            yield b"a"
+            if self.fail:
+                raise ValueError("mid-stream")
+            yield b"b"
+
+        def close(self) -> None:
+            closed.append("fail" if self.fail else "ok")
+
+    for fail in (False, True):
+
+        def app(environ: Any, start_response: Any, fail: bool = fail) -> Any:
+            start_response("200 OK", [])
+            return Body(fail)
+
+        run_in_memory(app, b"GET / HTTP/1.0\r\n\r\n")
+    assert closed == ["ok", "fail"]
