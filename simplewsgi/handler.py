@@ -74,6 +74,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     max_drain_bytes = MAX_DRAIN_BYTES
 
     server: WSGIServer
+    request_start = 0.0  # perf_counter() when the current request line arrived
     headers: protocol.RequestHeaders  # type: ignore[assignment]
 
     def setup(self) -> None:
@@ -106,6 +107,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     idle.discard(self.connection)
             if line is None:
                 return
+            self.request_start = time.perf_counter()
             self.command, self.path, self.request_version, self.requestline = line
             fields = protocol.read_headers(self.rfile)
             framing = protocol.request_framing(fields, line.version == "HTTP/1.1")

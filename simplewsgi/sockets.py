@@ -1,0 +1,97 @@
+"""The one place that creates or adopts listening sockets.
+
+The plain server binds through ``make_server``; the reloader's supervisor binds once with
+:func:`bind_listener` and hands the socket to each worker as an inherited file descriptor named
+in :data:`LISTEN_FD_ENV`, where :func:`adopt_listener` picks it up. A port already in use is a
+:class:`PortInUseError` that names who holds it (from ``/proc`` on Linux).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from pathlib import Path
+from typing import Optional
+
+from simplewsgi.server import LISTEN_BACKLOG
+
+LISTEN_FD_ENV = "SIMPLEWSGI_LISTEN_FD"
+
+
+class PortInUseError(OSError):
+    """The address is taken; ``holder`` describes the process holding it, when we can tell."""
+
+    def __init__(self, host: str, port: int, holder: Optional[str]) -> None:
+        self.host, self.port, self.holder = host, port, holder
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        text = f"port {port} is already in use on {where}"
+        if holder:
+            text += f" by {holder}"
+        super().__init__(errno.EADDRINUSE, text + "; pick another with --port, or --port 0 for any")
+
+
+def is_addr_in_use(error: OSError) -> bool:
+    return error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1))
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``, inheritable by child processes."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and host == "::" and hasattr(socket, "IPV6_V6ONLY"):
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            if is_addr_in_use(error):
+                raise PortInUseError(host, port, describe_port_holder(port)) from None
+            raise
+        sock.listen(LISTEN_BACKLOG)
+        sock.set_inheritable(True)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def adopt_listener(fd: int) -> socket.socket:
+    """The listening socket a supervisor handed us as file descriptor ``fd``."""
+    sock = socket.socket(fileno=fd)
+    sock.set_inheritable(False)
+    return sock
+
+
+def describe_port_holder(port: int) -> Optional[str]:
+    """``"PID 123 (python app.py)"`` for the process listening on ``port``; None if unknown.
+
+    Linux only: finds the socket's inode in /proc/net/tcp{,6}, then the process whose fd
+    points at it. Processes of other users are usually unreadable; then we say nothing.
+    """
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEXIP:HEXPORT; state 0A is LISTEN.
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    if not inodes:
+        return None
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in targets:
+                    cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").strip()
+                    return f"PID {proc.name} ({cmdline.decode(errors='replace')[:200]})"
+        except OSError:
+            continue
+    return None
