@@ -1,0 +1,445 @@
+"""Turn an APP string into a WSGI callable.
+
+Accepted forms: ``module:attr`` (dotted on both sides), ``module`` alone (tries ``app`` then
+``application``), ``path/to/file.py[:attr]``, and a factory call with literal arguments,
+``module:create_app('dev', debug=True)``.
+
+Rules:
+- The library raises, never exits: every failure is an :class:`AppImportError` subclass whose
+  message names the value received and the form expected; ``cli.py`` maps them to exit codes.
+- The APP string is never evaluated: factory arguments are parsed with :mod:`ast` and must be
+  literals, and the string is checked before any user code is imported.
+- "The module does not exist" (:class:`AppModuleNotFound`) is kept apart from "the user's module
+  raised while importing" (:class:`AppRaisedOnImport`); the latter carries the user's traceback
+  without our frames or importlib's, and the file the reloader must watch until it is fixed.
+- :func:`find_app_candidates` only reads files (for shell completion): it never imports user code
+  and never raises.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+import os
+import sys
+import traceback
+import types
+import warnings
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from _typeshed.wsgi import WSGIApplication
+
+    _FactoryArgs = tuple[tuple[Any, ...], dict[str, Any]]  # positional and keyword literals
+
+EXPECTED_FORM = "expected 'module:attr' (or 'module', 'file.py[:attr]', 'module:factory(args)')"
+DEFAULT_APP_NAMES = ("app", "application")
+MAX_LISTED_NAMES = 10  # "available: ..." beyond this is noise on a terminal
+SCAN_MAX_FILES = 200  # completion must answer in milliseconds even in a large checkout
+SCAN_MAX_BYTES = 1 << 20  # 1 MiB: bigger .py files are generated code or data, not app modules
+SCAN_SKIP_DIRS = frozenset({"__pycache__", "site-packages", "node_modules"})  # and venvs, hidden
+
+# Traceback trimming: our frames and importlib's are dropped; library frames are kept but are not
+# "the user's file" the reloader should watch.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_IMPORTLIB = os.path.dirname(os.path.abspath(importlib.__file__))
+_STDLIB = os.path.dirname(os.path.abspath(os.__file__))
+_PACKAGE_DIRS = frozenset({"site-packages", "dist-packages"})
+
+
+class AppImportError(Exception):
+    """Base: the APP string could not be turned into an app. ``str(e)`` is one or two readable
+    lines naming the value received and the form expected."""
+
+
+class AppModuleNotFound(AppImportError):
+    """The module, or one of its parent packages, does not exist; the message names it."""
+
+
+class AppAttributeNotFound(AppImportError):
+    """The module exists but lacks the attribute; the message suggests callables it does have."""
+
+
+class AppNotCallable(AppImportError):
+    """The APP resolved to something a server cannot call: a module, a constant, ``None``."""
+
+
+class AppFactorySyntaxError(AppImportError):
+    """The factory call is malformed or has non-literal arguments (which are never evaluated)."""
+
+
+class AppFactoryError(AppImportError):
+    """The factory raised; the original exception is kept as ``__cause__``."""
+
+
+class AppRaisedOnImport(AppImportError):
+    """The user's module raised while importing (SyntaxError, an ImportError inside it, anything).
+
+    ``user_traceback`` is the traceback without simplewsgi and importlib frames; ``filename`` and
+    ``lineno`` locate the syntax error or the innermost user frame, so the reloader can watch that
+    file and retry once it is fixed.
+    """
+
+    def __init__(
+        self, message: str, user_traceback: str, filename: str | None, lineno: int | None
+    ) -> None:
+        super().__init__(message)
+        self.user_traceback = user_traceback
+        self.filename = filename
+        self.lineno = lineno
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep the attributes across pickling: a worker may report this to its supervisor.
+        return (type(self), (str(self), self.user_traceback, self.filename, self.lineno))
+
+
+def import_app(spec: str, *, app_dir: str | None = None, factory: bool = False) -> WSGIApplication:
+    """Import the app named by ``spec`` and return it, checked to be callable.
+
+    ``app_dir`` (default: the current directory) goes first on ``sys.path``; a relative file path
+    in ``spec`` is relative to the current directory. ``factory=True`` calls the resolved
+    attribute with no arguments; an explicit call in ``spec`` is that call, never made twice.
+    """
+    module_part, attr_part = _split_spec(spec.strip())
+    if not module_part or (attr_part is not None and not attr_part.strip()):
+        raise AppImportError(f"invalid APP {spec!r}: {EXPECTED_FORM}")
+    is_file = module_part.endswith(".py") or "/" in module_part or os.sep in module_part
+    if is_file and not module_part.endswith(".py"):
+        raise AppImportError(f"{module_part!r} in APP {spec!r} is not a .py file: {EXPECTED_FORM}")
+    if not is_file and not all(part.isidentifier() for part in module_part.split(".")):
+        raise AppImportError(f"bad module name {module_part!r} in APP {spec!r}: {EXPECTED_FORM}")
+    # The whole string is checked before sys.path changes or any user code runs.
+    dotted, call = (None, None) if attr_part is None else _parse_attr(spec, attr_part)
+    search_dir = os.path.abspath(app_dir if app_dir is not None else os.curdir)
+    _prepend_sys_path(search_dir)
+    if is_file:
+        module = _import_file(spec, module_part)
+    else:
+        module = _import_module(spec, module_part, search_dir)
+    if dotted is None:
+        dotted = next((name for name in DEFAULT_APP_NAMES if hasattr(module, name)), None)
+        if dotted is None:
+            raise _not_found(spec, module, module, "", DEFAULT_APP_NAMES)
+    obj = _resolve(spec, module, dotted)
+    label = f"{module.__name__}:{dotted}"
+    if call is None and not factory:
+        return _validate(spec, obj, f"{label!r} is")
+    args, kwargs = call if call is not None else ((), {})
+    if not callable(obj):
+        raise AppNotCallable(
+            f"factory {label!r} is {_describe(obj)}, not callable (APP {spec!r})\n"
+            "expected a function that returns the WSGI app"
+        )
+    try:
+        app = obj(*args, **kwargs)
+    except Exception as exc:
+        raise AppFactoryError(f"factory {label!r} raised {_one_line(exc)} (APP {spec!r})") from exc
+    return _validate(spec, app, f"factory {label!r} returned")
+
+
+def _split_spec(spec: str) -> tuple[str, str | None]:
+    """Split on the last ':' before any '(' so call arguments may contain ':' themselves."""
+    paren = spec.find("(")
+    colon = (spec if paren < 0 else spec[:paren]).rfind(":")
+    return (spec, None) if colon < 0 else (spec[:colon], spec[colon + 1 :])
+
+
+def _parse_attr(spec: str, text: str) -> tuple[str, _FactoryArgs | None]:
+    """Return the dotted attribute and, for a factory call, its literal arguments."""
+    is_call = "(" in text
+    kind = AppFactorySyntaxError if is_call else AppImportError
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, ValueError):
+        raise kind(f"cannot parse {text!r} in APP {spec!r}: {EXPECTED_FORM}") from None
+    call = None
+    if isinstance(node, ast.Call):
+        call = _literal_args(spec, node)
+        node = node.func
+    dotted = _dotted_name(node)
+    if dotted is None:
+        raise kind(f"{text!r} in APP {spec!r} is not a dotted name or a call: {EXPECTED_FORM}")
+    return dotted, call
+
+
+def _dotted_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted_name(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def _literal_args(spec: str, call: ast.Call) -> _FactoryArgs:
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for arg in call.args:
+        if isinstance(arg, ast.Starred):
+            raise AppFactorySyntaxError(f"'*' arguments are not allowed in APP {spec!r}")
+        args.append(_literal(spec, arg))
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            raise AppFactorySyntaxError(f"'**' arguments are not allowed in APP {spec!r}")
+        if keyword.arg in kwargs:
+            raise AppFactorySyntaxError(f"keyword {keyword.arg!r} repeated in APP {spec!r}")
+        kwargs[keyword.arg] = _literal(spec, keyword.value)
+    return tuple(args), kwargs
+
+
+def _literal(spec: str, node: ast.expr) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise AppFactorySyntaxError(
+            f"factory argument {ast.unparse(node)!r} in APP {spec!r} is not a literal\n"
+            "expected literals only, e.g. create_app('dev', debug=True); nothing is evaluated"
+        ) from None
+
+
+def _prepend_sys_path(directory: str) -> None:
+    """Put ``directory`` first so the app's modules win over installed ones; never twice, so
+    repeated imports do not grow ``sys.path``."""
+    if sys.path and sys.path[0] == directory:
+        return
+    if directory in sys.path:
+        sys.path.remove(directory)
+    sys.path.insert(0, directory)
+
+
+def _import_file(spec: str, file_part: str) -> types.ModuleType:
+    """Import a .py file under the name Python would give it: climb while the directory is a
+    package, so ``proj/pkg/web.py`` is ``pkg.web`` imported from ``proj``."""
+    path = os.path.abspath(file_part)
+    if not os.path.isfile(path):
+        raise AppModuleNotFound(f"file {path!r} not found (APP {spec!r}): {EXPECTED_FORM}")
+    directory, filename = os.path.split(path)
+    parts = [] if filename == "__init__.py" else [filename[: -len(".py")]]
+    while True:
+        parent, package = os.path.split(directory)
+        if not package or not os.path.isfile(os.path.join(directory, "__init__.py")):
+            break
+        parts.insert(0, package)
+        directory = parent
+    name = ".".join(parts)
+    if not parts or any(not part or "." in part for part in parts):
+        raise AppImportError(f"file {path!r} cannot be imported as a module (APP {spec!r})")
+    _prepend_sys_path(directory)
+    module = _import_module(spec, name, directory)
+    loaded = getattr(module, "__file__", None)
+    if loaded is None or os.path.realpath(loaded) != os.path.realpath(path):
+        raise AppImportError(
+            f"file {path!r} imports as module {name!r}, but that name is already {loaded!r} "
+            f"(APP {spec!r})\nrename the file, or use 'module:attr'"
+        )
+    return module
+
+
+def _import_module(spec: str, name: str, search_dir: str) -> types.ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        # Missing the module itself or a parent: our problem. Anything else: the user's import.
+        if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+            raise AppModuleNotFound(
+                f"module {exc.name!r} not found (APP {spec!r})\n"
+                f"expected 'module:attr' with the module importable from {search_dir!r}"
+            ) from None
+        raise _raised_on_import(spec, name, exc) from exc
+    except Exception as exc:
+        raise _raised_on_import(spec, name, exc) from exc
+
+
+def _raised_on_import(spec: str, name: str, exc: BaseException) -> AppRaisedOnImport:
+    summary = traceback.TracebackException.from_exception(exc)
+    pending: list[traceback.TracebackException | None] = [summary]
+    while pending:  # trim every link of the chain: causes and contexts are user frames too
+        link = pending.pop()
+        if link is not None:
+            frames = [frame for frame in link.stack if not _is_internal(frame.filename)]
+            link.stack = traceback.StackSummary.from_list(frames)
+            pending += [link.__cause__, link.__context__]
+    filename: str | None = None
+    lineno: int | None = None
+    if isinstance(exc, SyntaxError):
+        filename, lineno = exc.filename, exc.lineno
+    elif summary.stack:
+        user = [frame for frame in summary.stack if not _is_library(frame.filename)]
+        frame = (user or summary.stack)[-1]
+        filename, lineno = frame.filename, frame.lineno
+    where = f'\n  File "{filename}", line {lineno}' if filename else ""
+    return AppRaisedOnImport(
+        f"importing {name!r} (APP {spec!r}) raised {_one_line(exc)}{where}",
+        "".join(summary.format()),
+        filename,
+        lineno,
+    )
+
+
+def _is_internal(filename: str) -> bool:
+    """Frames of this package and of the import machinery, which users cannot act on."""
+    if filename.startswith("<frozen importlib"):
+        return True
+    return os.path.abspath(filename).startswith((_HERE + os.sep, _IMPORTLIB + os.sep))
+
+
+def _is_library(filename: str) -> bool:
+    parts = filename.split(os.sep)
+    return filename.startswith(("<", _STDLIB + os.sep)) or bool(_PACKAGE_DIRS.intersection(parts))
+
+
+def _resolve(spec: str, module: types.ModuleType, dotted: str) -> object:
+    obj: object = module
+    done: list[str] = []
+    for part in dotted.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise _not_found(spec, module, obj, ".".join(done), (part,)) from None
+        done.append(part)
+    return obj
+
+
+def _not_found(
+    spec: str, module: types.ModuleType, owner: object, prefix: str, missing: tuple[str, ...]
+) -> AppAttributeNotFound:
+    """Name what is missing and, from what ``owner`` has, what the user probably meant."""
+    where = f"module {module.__name__!r}" + (f" attribute {prefix!r}" if prefix else "")
+    lead = f"{module.__name__}:{prefix + '.' if prefix else ''}"
+    names = _callable_names(owner)
+    close = [n for m in missing for n in difflib.get_close_matches(m, names, n=3)]
+    if close:
+        hint = "did you mean " + " or ".join(repr(lead + n) for n in dict.fromkeys(close)) + "?"
+    elif names:
+        shown = names[:MAX_LISTED_NAMES] + (["..."] if len(names) > MAX_LISTED_NAMES else [])
+        hint = "available: " + ", ".join(shown)
+    else:
+        hint = f"it has no public callables; {EXPECTED_FORM}"
+    wanted = " or ".join(repr(m) for m in missing)
+    return AppAttributeNotFound(f"{where} has no attribute {wanted} (APP {spec!r})\n{hint}")
+
+
+def _callable_names(owner: object) -> list[str]:
+    """Public callables of ``owner``; for a module, skip functions and classes it only imported."""
+    home = owner.__name__ if isinstance(owner, types.ModuleType) else None
+    names = []
+    for name in dir(owner):
+        if name.startswith("_"):
+            continue
+        try:
+            value = getattr(owner, name)
+        except Exception:
+            continue
+        if not callable(value):
+            continue
+        routine = (type, types.FunctionType, types.BuiltinFunctionType)
+        if home and isinstance(value, routine) and getattr(value, "__module__", home) != home:
+            continue
+        names.append(name)
+    return names
+
+
+def _validate(spec: str, obj: object, what: str) -> WSGIApplication:
+    if isinstance(obj, types.ModuleType):
+        raise AppNotCallable(
+            f"{obj.__name__!r} is a module, not a WSGI app (APP {spec!r}); "
+            f"did you mean '{obj.__name__}:app'?"
+        )
+    if not callable(obj):
+        raise AppNotCallable(
+            f"{what} {_describe(obj)}, not callable (APP {spec!r})\n"
+            "expected a WSGI app: a callable app(environ, start_response)"
+        )
+    return cast("WSGIApplication", obj)
+
+
+def _describe(obj: object) -> str:
+    return f"{type(obj).__name__} {repr(obj)[:40]}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def find_app_candidates(directory: str) -> list[str]:
+    """APP strings that probably work from ``directory``, for shell completion.
+
+    A static scan (never imports user code, never raises) of ``*.py`` there and in packages one
+    level down, returning e.g. ``app``, ``app:app``, ``app:create_app``, ``pkg.web:application``.
+    """
+    found: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # users' SyntaxWarnings are not ours to report
+        for count, (module, path) in enumerate(_scan_targets(directory)):
+            if count >= SCAN_MAX_FILES:
+                break
+            names = _app_names(path)
+            found.update(f"{module}:{name}" for name in names)
+            if any(name in DEFAULT_APP_NAMES for name in names):
+                found.add(module)
+    return sorted(found)
+
+
+def _scan_targets(directory: str) -> Iterator[tuple[str, str]]:
+    """(module name, path) for top-level modules first, then modules of top-level packages."""
+    packages = []
+    for entry in _entries(directory):
+        if entry.name.endswith(".py") and entry.name[:-3].isidentifier():
+            yield entry.name[:-3], entry.path
+        elif (
+            entry.name.isidentifier()
+            and entry.name not in SCAN_SKIP_DIRS
+            and os.path.isfile(os.path.join(entry.path, "__init__.py"))
+            and not os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
+        ):
+            packages.append(entry)
+    for package in packages:
+        for entry in _entries(package.path):
+            stem = entry.name[:-3]
+            if entry.name.endswith(".py") and stem.isidentifier():
+                yield (package.name if stem == "__init__" else f"{package.name}.{stem}"), entry.path
+
+
+def _entries(directory: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as it:
+            return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError:
+        return []
+
+
+def _app_names(path: str) -> list[str]:
+    """Module-level names that look like WSGI apps or app factories."""
+    try:
+        if os.path.getsize(path) > SCAN_MAX_BYTES or not os.path.isfile(path):
+            return []
+        with open(path, "rb") as file:
+            tree = ast.parse(file.read(), path)
+    except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            names += [node.name] if _is_app_name(node.name, function=True) else []
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name) and _is_app_name(t.id)]
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target = node.target
+            names += [target.id] if isinstance(target, ast.Name) and _is_app_name(target.id) else []
+        elif isinstance(node, ast.ImportFrom):
+            imported = (alias.asname or alias.name for alias in node.names)
+            names += [name for name in imported if _is_app_name(name, function=True)]
+    return names
+
+
+def _is_app_name(name: str, *, function: bool = False) -> bool:
+    """``app``, ``application``, ``api``, ``*app``; for functions also ``create_*``/``make_*``."""
+    if name.startswith("_"):
+        return False
+    if name in ("application", "api") or name.endswith("app"):
+        return True
+    return function and name.startswith(("create_", "make_"))
