@@ -6,8 +6,8 @@ interface, the reloader and colored logging live in modules that are imported on
 
 from __future__ import annotations
 
-from simplewsgi.server import WSGIRequestHandler, WSGIServer, demo_app, make_server
-
+from simplewsgi.handler import WSGIRequestHandler
+from simplewsgi.server import WSGIServer, demo_app, make_server
 from simplewsgi.version import __version__
 
 __all__ = ["WSGIRequestHandler", "WSGIServer", "__version__", "demo_app", "make_server"]

@@ -12,9 +12,10 @@ Rules of this module:
 from __future__ import annotations
 
 import re
-from typing import IO, Callable, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any, Callable, Optional
 
-from simplewsgi.protocol import MAX_CHUNK_LINE, MAX_TRAILER_BYTES, BadRequest
+from simplewsgi.protocol import MAX_CHUNK_LINE, MAX_TRAILER_BYTES, BadRequest, ByteReader
 
 # Largest chunk-size we accept: 16 hex digits fit in 64 bits.
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n\Z")
@@ -28,7 +29,7 @@ class ClientDisconnected(ConnectionError):
 class RequestBody:
     """Base of the ``wsgi.input`` streams: read, readline, readlines and iteration."""
 
-    def __init__(self, rfile: IO[bytes], on_first_read: Optional[Callable[[], None]]) -> None:
+    def __init__(self, rfile: ByteReader, on_first_read: Optional[Callable[[], None]]) -> None:
         self._rfile = rfile
         self._on_first_read = on_first_read
 
@@ -53,7 +54,7 @@ class RequestBody:
         raise NotImplementedError
 
     def readlines(self, hint: int = -1) -> list[bytes]:
-        lines = []
+        lines: list[bytes] = []
         total = 0
         while True:
             line = self.readline()
@@ -70,6 +71,10 @@ class RequestBody:
             if not line:
                 return
             yield line
+
+    def may_drain(self, limit: int) -> bool:
+        """False when the unread rest is known to be beyond ``limit`` or never to be sent."""
+        return self.finished or not self.continue_pending
 
     def drain(self, limit: int) -> bool:
         """Discard the unread rest, up to ``limit`` bytes; True when the body is now complete."""
@@ -90,7 +95,7 @@ class FixedLengthBody(RequestBody):
     """A body framed by ``Content-Length``: EOF after exactly ``length`` bytes."""
 
     def __init__(
-        self, rfile: IO[bytes], length: int, on_first_read: Optional[Callable[[], None]] = None
+        self, rfile: ByteReader, length: int, on_first_read: Optional[Callable[[], None]] = None
     ) -> None:
         super().__init__(rfile, on_first_read if length else None)
         self._remaining = length
@@ -98,6 +103,9 @@ class FixedLengthBody(RequestBody):
     @property
     def finished(self) -> bool:
         return self._remaining == 0
+
+    def may_drain(self, limit: int) -> bool:
+        return self._remaining == 0 or (not self.continue_pending and self._remaining <= limit)
 
     def read(self, size: Optional[int] = -1) -> bytes:
         remaining = self._remaining
@@ -132,7 +140,7 @@ class ChunkedBody(RequestBody):
     """A ``Transfer-Encoding: chunked`` body, decoded; extensions ignored, trailers discarded."""
 
     def __init__(
-        self, rfile: IO[bytes], on_first_read: Optional[Callable[[], None]] = None
+        self, rfile: ByteReader, on_first_read: Optional[Callable[[], None]] = None
     ) -> None:
         super().__init__(rfile, on_first_read)
         self._chunk_left = 0  # bytes left in the current chunk's data
@@ -220,7 +228,7 @@ class FileWrapper:
     """``wsgi.file_wrapper``: iterates a file in blocks; the handler sends real files with
     ``socket.sendfile`` instead of iterating."""
 
-    def __init__(self, filelike: IO[bytes], blksize: int = 8192) -> None:
+    def __init__(self, filelike: Any, blksize: int = 8192) -> None:
         self.filelike = filelike
         self.blksize = blksize
         close = getattr(filelike, "close", None)

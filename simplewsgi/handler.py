@@ -148,10 +148,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         environ = self.get_environ()
         environ["wsgi.input"] = body
         environ["wsgi.errors"] = self.get_stderr()
-        response = Response(self, environ)
+        response = Response(self, environ, body)
         try:
             try:
-                response.run(self.server.get_app())
+                app = self.server.get_app()
+                if app is None:
+                    raise RuntimeError("no application: call set_app() on the server")
+                response.run(app)
             except WSGIContractError as error:
                 self.log_message("WSGI application error: %s", error)
                 self._fail(response)
@@ -231,7 +234,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         """Where app tracebacks go (``wsgi.errors``)."""
         return sys.stderr
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """One line on stderr, with control characters escaped so logs cannot be forged."""
         message = (format % args).translate(_CONTROL_CHARS)
         sys.stderr.write(f"{self.address_string()} - - [{self.log_date_time_string()}] {message}\n")

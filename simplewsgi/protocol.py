@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import IO, Iterator, NamedTuple, Optional
+from collections.abc import Iterator
+from typing import NamedTuple, Optional, Protocol
 
 # A request line longer than this gets 414; wsgiref and http.server use the same 64 KiB.
 MAX_REQUEST_LINE = 65536
@@ -38,6 +39,14 @@ _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 # Field values: no NUL, CR or LF (RFC 9110 §5.5); other controls are tolerated like most servers.
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 _VERSION = re.compile(rb"HTTP/(\d)\.(\d)\Z")
+
+
+class ByteReader(Protocol):
+    """What parsing needs of the input stream (a buffered socket file or any binary stream)."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+    def readline(self, size: int = ..., /) -> bytes: ...
 
 
 class HTTPError(Exception):
@@ -94,7 +103,7 @@ class RequestLine(NamedTuple):
     raw: str  # the line without its line ending, for the access log
 
 
-def read_request_line(rfile: IO[bytes]) -> Optional[RequestLine]:
+def read_request_line(rfile: ByteReader) -> Optional[RequestLine]:
     """Read one request line; None when the peer closed the connection cleanly before it."""
     for _ in range(MAX_LEADING_EMPTY_LINES + 1):
         line = rfile.readline(MAX_REQUEST_LINE + 1)
@@ -136,7 +145,7 @@ def parse_request_line(line: bytes) -> RequestLine:
     return RequestLine(method.decode("ascii"), target.decode("latin-1"), version_str, raw)
 
 
-def read_headers(rfile: IO[bytes]) -> list[tuple[str, str]]:
+def read_headers(rfile: ByteReader) -> list[tuple[str, str]]:
     """Read header field lines up to the empty line; names keep their case, values are trimmed."""
     headers: list[tuple[str, str]] = []
     total = 0

@@ -18,7 +18,7 @@ import os
 import stat
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from simplewsgi.body import FileWrapper
+from simplewsgi.body import FileWrapper, RequestBody
 from simplewsgi.protocol import http_date, is_token
 
 if TYPE_CHECKING:
@@ -68,9 +68,7 @@ def _check_status(status: object) -> int:
 
 def _check_header(name: object, value: object) -> None:
     if type(name) is not str or type(value) is not str:
-        raise WSGIContractError(
-            f"header names and values must be str, got ({name!r}, {value!r})"
-        )
+        raise WSGIContractError(f"header names and values must be str, got ({name!r}, {value!r})")
     if name not in _valid_names:
         if not is_token(name):
             raise WSGIContractError(f"invalid header name {name!r}")
@@ -87,8 +85,11 @@ def _check_header(name: object, value: object) -> None:
 class Response:
     """State and output of one response; created by the handler for each request."""
 
-    def __init__(self, handler: WSGIRequestHandler, environ: WSGIEnvironment) -> None:
+    def __init__(
+        self, handler: WSGIRequestHandler, environ: WSGIEnvironment, body: RequestBody
+    ) -> None:
         self.handler = handler
+        self.body = body
         self.environ = environ
         self.status: Optional[str] = None
         self.status_code = 0
@@ -112,7 +113,7 @@ class Response:
         if exc_info is not None and exc_info[0] is not None:
             try:
                 if self.headers_sent:
-                    raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
+                    raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None  # break the frame <-> traceback cycle
         elif self.status is not None:
@@ -136,7 +137,7 @@ class Response:
     # -- running the app ------------------------------------------------------------------
 
     def run(self, app: WSGIApplication) -> None:
-        result = app(self.environ, self.start_response)  # type: ignore[arg-type]
+        result = app(self.environ, self.start_response)
         try:
             if isinstance(result, (list, tuple)) and len(result) == 1:
                 data = result[0]
@@ -226,6 +227,8 @@ class Response:
                 self.chunked = True
             elif has_body:
                 handler.close_connection = True  # HTTP/1.0: the body ends when we close
+        if not handler.close_connection and not self.body.may_drain(handler.max_drain_bytes):
+            handler.close_connection = True  # say so now: the unread body will not be drained
         if handler.close_connection:
             if self.http11:
                 head.append("Connection: close\r\n")
@@ -295,4 +298,3 @@ def _not_bytes(data: Any) -> str:
     kind = type(data).__name__
     hint = " (encode str bodies, e.g. body.encode('utf-8'))" if isinstance(data, str) else ""
     return f"response body items must be bytes, got {kind} {data!r:.60}{hint}"
-

@@ -2,18 +2,21 @@
 
 The CLI calls :func:`serve`; with ``reload`` it hands over to the supervisor in
 :mod:`simplewsgi.reloader`, whose workers come back here through :func:`serve_on_socket`.
-This module raises; only the CLI turns errors into exit codes.
+This module raises; only the CLI turns errors into exit codes: an address that cannot be bound
+is a :class:`~simplewsgi.sockets.PortInUseError` or a :class:`ListenError`, an app that cannot be
+loaded an ``importer.AppImportError``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
 import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable
 
 from simplewsgi.options import ServeOptions
 from simplewsgi.server import WSGIServer, demo_app, make_server
@@ -26,6 +29,21 @@ if TYPE_CHECKING:
 POLL_INTERVAL = 0.2
 # Exit status after a second Ctrl+C (128 + SIGINT, what shells report).
 EXIT_INTERRUPTED = 130
+# Why binding failed, in words a user can act on (the OS message alone is cryptic).
+_LISTEN_HINTS = {
+    errno.EACCES: "ports below 1024 need privileges; use a higher --port",
+    errno.EADDRNOTAVAIL: "that address is not one of this machine's; try --host 127.0.0.1",
+}
+
+
+class ListenError(OSError):
+    """The server could not listen on host:port for a reason other than the port being taken."""
+
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        text = f"cannot listen on {where}: {error.strerror or error}"
+        hint = _LISTEN_HINTS.get(error.errno or 0)
+        super().__init__(error.errno, f"{text}; {hint}" if hint else text)
 
 
 def serve(options: ServeOptions) -> None:
@@ -53,7 +71,7 @@ def load_app(options: ServeOptions) -> WSGIApplication:
 
 
 def build_server(
-    options: ServeOptions, app: WSGIApplication, sock: Optional[socket.socket] = None
+    options: ServeOptions, app: WSGIApplication, sock: socket.socket | None = None
 ) -> WSGIServer:
     """The server, built through ``make_server`` (on ``sock`` when a supervisor gave one)."""
     from simplewsgi import log
@@ -73,26 +91,24 @@ def build_server(
             raise PortInUseError(
                 options.host, options.port, describe_port_holder(options.port)
             ) from None
-        raise
+        raise ListenError(options.host, options.port, error) from error
 
 
-def serve_until_signal(
-    server: WSGIServer, goodbye: Optional[Callable[[], None]] = None
-) -> None:
+def serve_until_signal(server: WSGIServer, goodbye: Callable[[], None] | None = None) -> None:
     """Serve until SIGINT or SIGTERM, then stop gracefully (in-flight requests finish).
 
     A second signal during the graceful stop exits at once.
     """
     stop = threading.Event()
 
-    def first(signum: int, frame: Optional[FrameType]) -> None:
+    def first(signum: int, frame: FrameType | None) -> None:
         stop.set()
         signal.signal(signal.SIGINT, second)
         signal.signal(signal.SIGTERM, second)
         # shutdown() blocks until serve_forever returns, so it cannot run in this thread.
         threading.Thread(target=server.shutdown, daemon=True).start()
 
-    def second(signum: int, frame: Optional[FrameType]) -> None:
+    def second(signum: int, frame: FrameType | None) -> None:
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
 
@@ -111,7 +127,7 @@ def serve_on_socket(
     options: ServeOptions,
     app: WSGIApplication,
     sock: socket.socket,
-    ready: Optional[Callable[[WSGIServer], None]] = None,
+    ready: Callable[[WSGIServer], None] | None = None,
 ) -> None:
     """A reloader worker's main loop: serve ``app`` on the inherited ``sock`` until a signal."""
     server = build_server(options, app, sock)

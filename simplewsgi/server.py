@@ -8,6 +8,7 @@ Standard library only: importing simplewsgi must stay cheap.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -44,7 +45,7 @@ class WSGIServer(HTTPServer):
     def __init__(
         self,
         server_address: tuple[str, int],
-        RequestHandlerClass: Callable[..., Any],  # noqa: N803 - the stdlib's name
+        RequestHandlerClass: Callable[..., Any],
         bind_and_activate: bool = True,
         *,
         sock: Optional[socket.socket] = None,
@@ -153,10 +154,8 @@ class WSGIServer(HTTPServer):
 
 
 def _shutdown(conn: Any) -> None:
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         conn.shutdown(socket.SHUT_RDWR)
-    except (OSError, AttributeError):
-        pass
 
 
 _S = TypeVar("_S", bound=WSGIServer)

@@ -79,7 +79,11 @@ def describe_port_holder(port: int) -> Optional[str]:
         for line in lines:
             fields = line.split()
             # local_address is HEXIP:HEXPORT; state 0A is LISTEN.
-            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            if (
+                len(fields) > 9
+                and fields[3] == "0A"
+                and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):
                 inodes.add(fields[9])
     if not inodes:
         return None

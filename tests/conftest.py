@@ -1,19 +1,23 @@
 from __future__ import annotations
 
-import sys
-from typing import Iterator
+from typing import Any
 
 import pytest
 
-from tests.helpers import StderrCapture
+
+class ServerStderr:
+    """What server threads wrote to sys.stderr (access log, tracebacks), via pytest's capsys,
+    which replaces sys.stderr process-wide for the duration of the test."""
+
+    def __init__(self, capsys: Any) -> None:
+        self.capsys = capsys
+        self.text = ""
+
+    def getvalue(self) -> str:
+        self.text += self.capsys.readouterr().err
+        return self.text
 
 
 @pytest.fixture
-def stderr() -> Iterator[StderrCapture]:
-    """Capture what server threads write to sys.stderr (access log, tracebacks)."""
-    capture = StderrCapture()
-    old, sys.stderr = sys.stderr, capture  # type: ignore[assignment]
-    try:
-        yield capture
-    finally:
-        sys.stderr = old
+def stderr(capsys: Any) -> ServerStderr:
+    return ServerStderr(capsys)

@@ -12,8 +12,9 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 from simplewsgi import WSGIRequestHandler, WSGIServer, make_server
 
@@ -28,7 +29,7 @@ def hello_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> li
 class MemoryServer(WSGIServer):
     """A server without a socket, as wsgiref's own tests build one."""
 
-    def __init__(self, server_address: Any, RequestHandlerClass: Any) -> None:  # noqa: N803
+    def __init__(self, server_address: Any, RequestHandlerClass: Any) -> None:
         import socketserver
 
         socketserver.BaseServer.__init__(self, server_address, RequestHandlerClass)
@@ -194,22 +195,3 @@ def wait_for(predicate: Callable[[], Any], timeout: float = DEADLINE, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
         time.sleep(0.01)
-
-
-class StderrCapture:
-    """Thread-safe capture of sys.stderr for server threads (the log goes there)."""
-
-    def __init__(self) -> None:
-        self.buffer = io.StringIO()
-        self.lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        with self.lock:
-            return self.buffer.write(text)
-
-    def flush(self) -> None:
-        pass
-
-    def getvalue(self) -> str:
-        with self.lock:
-            return self.buffer.getvalue()

@@ -20,7 +20,12 @@ from tests.helpers import connect, hello_app, run_in_memory, serving
 
 
 def test_public_names_and_bases() -> None:
-    assert set(simplewsgi.__all__) >= {"WSGIServer", "WSGIRequestHandler", "make_server", "demo_app"}
+    assert set(simplewsgi.__all__) >= {
+        "WSGIServer",
+        "WSGIRequestHandler",
+        "make_server",
+        "demo_app",
+    }
     assert issubclass(WSGIServer, HTTPServer)
     assert issubclass(WSGIRequestHandler, BaseHTTPRequestHandler)
     for name in ("set_app", "get_app", "setup_environ", "server_bind"):
@@ -109,7 +114,9 @@ def run_in_memory_with(handler: type[WSGIRequestHandler], app: Any) -> bytes:
 
     server = make_server("", 80, app, helpers.MemoryServer, Memory)
     out = io.BytesIO()
-    server.finish_request((io.BufferedReader(io.BytesIO(b"GET / HTTP/1.0\r\n\r\n")), out), ("1.2.3.4", 5))  # type: ignore[arg-type]
+    server.finish_request(
+        (io.BufferedReader(io.BytesIO(b"GET / HTTP/1.0\r\n\r\n")), out), ("1.2.3.4", 5)
+    )  # type: ignore[arg-type]
     return out.getvalue()
 
 

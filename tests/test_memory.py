@@ -10,9 +10,11 @@ import pytest
 
 from tests.helpers import hello_app, run_in_memory
 
-LOG_LINE = re.compile(r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d\] (.*)$')
+LOG_LINE = re.compile(r"^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d\] (.*)$")
 DATE = re.compile(rb"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n")
-SERVER = f"Server: simplewsgi/{__import__('simplewsgi').__version__} Python/{sys.version.split()[0]}"
+SERVER = (
+    f"Server: simplewsgi/{__import__('simplewsgi').__version__} Python/{sys.version.split()[0]}"
+)
 
 
 def split(out: bytes) -> tuple[list[str], bytes]:
@@ -43,7 +45,9 @@ def test_http10_hello_exact_bytes_and_log() -> None:
 
 def test_app_headers_keep_their_order_and_app_date_is_not_duplicated() -> None:
     def app(environ: Any, start_response: Any) -> list[bytes]:
-        start_response("200 OK", [("X-B", "2"), ("Date", "Mon, 05 Jun 2006 18:49:54 GMT"), ("X-A", "1")])
+        start_response(
+            "200 OK", [("X-B", "2"), ("Date", "Mon, 05 Jun 2006 18:49:54 GMT"), ("X-A", "1")]
+        )
         return [b"ok"]
 
     out, _ = run_in_memory(app, b"GET / HTTP/1.0\r\n\r\n")
@@ -109,14 +113,20 @@ def test_request_line_of_exactly_64k_is_served() -> None:
         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
         (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
         (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
         (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
     ],
 )
-def test_malformed_requests_are_refused_with_the_right_status(request_bytes: bytes, status: int) -> None:
+def test_malformed_requests_are_refused_with_the_right_status(
+    request_bytes: bytes, status: int
+) -> None:
     called = []
 
     def app(environ: Any, start_response: Any) -> list[bytes]:
