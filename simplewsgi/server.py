@@ -9,6 +9,7 @@ Standard library only: importing simplewsgi must stay cheap.
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import sys
 import threading
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 LISTEN_BACKLOG = 128
 # How long server_close() lets in-flight requests finish before cutting their connections.
 GRACEFUL_TIMEOUT = 5.0
+# An idle worker thread waits this long for a new connection before it ends.
+WORKER_IDLE_SECONDS = 30.0
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
 
@@ -58,8 +61,11 @@ class WSGIServer(HTTPServer):
             self.address_family = socket.AF_INET6
         self.closing = False
         self.idle_connections: set[Any] = set()
-        self._threads: dict[threading.Thread, Any] = {}
-        self._threads_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._connections: set[Any] = set()  # sockets being served, for server_close()
+        self._workers: set[threading.Thread] = set()
+        self._jobs: queue.SimpleQueue[Optional[tuple[Any, Any]]] = queue.SimpleQueue()
+        self._idle_workers = 0  # workers waiting in _jobs.get()
         super().__init__(server_address, RequestHandlerClass, bind_and_activate=False)
         self._adopted = sock is not None
         if sock is not None:
@@ -110,23 +116,50 @@ class WSGIServer(HTTPServer):
         self.application = application
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Serve each connection in its own daemon thread, remembered for a clean shutdown."""
-        thread = threading.Thread(
-            target=self._serve_connection, args=(request, client_address), daemon=True
-        )
-        with self._threads_lock:
-            self._threads[thread] = request
+        """Hand the connection to an idle worker thread, or start one.
+
+        Reusing threads keeps thread creation (and the wait for the new thread to start) off
+        the accept loop: that is what made one-request connections slower than wsgiref.
+        """
+        with self._lock:
+            self._connections.add(request)
+            if self._idle_workers:
+                self._idle_workers -= 1
+                self._jobs.put((request, client_address))
+                return
+            thread = threading.Thread(
+                target=self._work, args=((request, client_address),), daemon=True
+            )
+            self._workers.add(thread)
         thread.start()
 
-    def _serve_connection(self, request: Any, client_address: Any) -> None:
-        try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
-            with self._threads_lock:
-                self._threads.pop(threading.current_thread(), None)
+    def _work(self, job: Optional[tuple[Any, Any]]) -> None:
+        """A worker thread: serve one connection at a time, then wait a while for the next."""
+        while job is not None:
+            request, client_address = job
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+                with self._lock:
+                    self._connections.discard(request)
+            with self._lock:
+                if self.closing:
+                    break
+                self._idle_workers += 1
+            try:
+                job = self._jobs.get(timeout=WORKER_IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    try:  # a job may have been reserved for us just as we timed out
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        self._idle_workers -= 1
+                        job = None
+        with self._lock:
+            self._workers.discard(threading.current_thread())
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Disconnects are routine for a web server; anything else gets its traceback."""
@@ -141,16 +174,19 @@ class WSGIServer(HTTPServer):
         super().server_close()
         for conn in list(self.idle_connections):
             _shutdown(conn)
+        with self._lock:
+            for _ in range(self._idle_workers):
+                self._jobs.put(None)
+            self._idle_workers = 0
         deadline = time.monotonic() + self.graceful_timeout
         for cut in (False, True):
-            with self._threads_lock:
-                threads = dict(self._threads)
-            for thread, conn in threads.items():
-                if cut:
-                    _shutdown(conn)
-                    thread.join(1.0)
-                else:
-                    thread.join(max(0.0, deadline - time.monotonic()))
+            with self._lock:
+                workers = list(self._workers)
+                connections = list(self._connections) if cut else []
+            for conn in connections:
+                _shutdown(conn)
+            for thread in workers:
+                thread.join(1.0 if cut else max(0.0, deadline - time.monotonic()))
 
 
 def _shutdown(conn: Any) -> None:
