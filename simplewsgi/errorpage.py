@@ -1,0 +1,94 @@
+"""The page served while there is no working app: every request gets a 500 showing the error.
+
+A reloader worker serves it when the app is broken at start-up, or after the app's worker died,
+until a change brings a version that imports. It imports nothing of the user's. Browsers
+(``Accept: text/html``) get HTML, everything else plain text; both say how to get out of it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from simplewsgi.worker import FailureReport
+
+STATUS = "500 Internal Server Error"
+TITLE = "The app could not be loaded"
+HINT = "Fix the file and save it: the server reloads by itself."
+
+_STYLE = (
+    "body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em}"
+    "h1{color:#b00020;font-size:1.4em}pre{background:#f6f6f6;padding:1em;overflow:auto}"
+    "code{font-weight:bold}"
+)
+
+
+def location(report: FailureReport) -> str | None:
+    """``app.py:3`` (relative to the current directory when inside it), or None."""
+    filename = report["filename"]
+    if not filename:
+        return None
+    shown = filename
+    if os.path.isabs(filename):
+        relative = os.path.relpath(filename)
+        if not relative.startswith(os.pardir + os.sep):
+            shown = relative
+    return f"{shown}:{report['lineno']}" if report["lineno"] else shown
+
+
+def render_text(report: FailureReport) -> str:
+    where = location(report)
+    lines = [TITLE, "", f"{where}: {report['message']}" if where else report["message"]]
+    if report["line"]:
+        lines.append(f"    {report['line']}")
+    if report["details"]:
+        lines += ["", report["details"].rstrip()]
+    lines += ["", HINT, ""]
+    return "\n".join(lines)
+
+
+def render_html(report: FailureReport) -> str:
+    where = location(report)
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        f'<html lang="en"><head><meta charset="utf-8"><title>{esc(TITLE)}</title>',
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{esc(TITLE)}</h1>",
+        f"<p><code>{esc(where)}</code>: {esc(report['message'])}</p>"
+        if where
+        else f"<p>{esc(report['message'])}</p>",
+    ]
+    if report["line"]:
+        parts.append(f"<pre>{esc(report['line'])}</pre>")
+    if report["details"]:
+        parts.append(f"<pre>{esc(report['details'].rstrip())}</pre>")
+    parts.append(f"<p>{esc(HINT)}</p></body></html>\n")
+    return "\n".join(parts)
+
+
+def error_app(report: FailureReport) -> WSGIApplication:
+    """A WSGI app answering every request with a 500 that shows ``report``."""
+    text = render_text(report).encode("utf-8")
+    page = render_html(report).encode("utf-8")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        wants_html = "text/html" in environ.get("HTTP_ACCEPT", "")
+        body, content_type = (page, "text/html") if wants_html else (text, "text/plain")
+        start_response(
+            STATUS,
+            [
+                ("Content-Type", f"{content_type}; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [body]
+
+    return app

@@ -1,0 +1,506 @@
+"""The reloader's supervisor (``serve --reload``): owns the socket, replaces workers, never
+imports the app.
+
+Rules, and why:
+
+- The listening socket is bound once, here, and inherited by every worker: requests that arrive
+  while a worker is replaced wait in the backlog; nothing is refused.
+- The new worker must report ``ready`` before the serving one is told to stop, and a stopping
+  worker finishes its in-flight requests. Somebody is always accepting.
+- A warm spare worker (simplewsgi imported, the app not) is kept waiting, so a reload costs one
+  app import, not an interpreter start-up.
+- A failed import keeps the last good worker serving, prints ``file:line: message`` with the
+  offending line, and watches that file whatever the patterns; with no good worker (broken at
+  start-up, or the worker died) a worker serves the error page until a change fixes things.
+- Everything is decided on the main thread, in one loop over named events (:func:`supervise`);
+  the watcher's thread and the signal handlers only wake it. Workers are spawned from the main
+  thread only, and are told to stop through their control pipe, never by a forwarded signal.
+- The app is never imported here, so its start-up code runs once per worker; watchdog only
+  through :mod:`simplewsgi.watcher`. Changed ``.py`` files lose their cached bytecode before the
+  next worker imports them (``.pyc`` validation uses whole-second mtimes plus size).
+
+POSIX only: workers inherit descriptors through ``pass_fds``.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import importlib.util
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Union
+
+import simplewsgi
+from simplewsgi import log
+from simplewsgi import worker as protocol
+from simplewsgi.errorpage import location
+from simplewsgi.server import GRACEFUL_TIMEOUT
+from simplewsgi.sockets import LISTEN_FD_ENV, bind_listener
+from simplewsgi.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
+from simplewsgi.worker import FailureReport
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from simplewsgi.options import ServeOptions
+
+# A stopping worker gets the server's graceful timeout, plus serve_forever's poll and slack.
+RETIRE_TIMEOUT = GRACEFUL_TIMEOUT + 2.0
+# How long a worker whose status pipe closed may take to exit before it is killed.
+REAP_TIMEOUT = 2.0
+SHOWN_CHANGES = 3  # "changed: a.py, b.py, c.py and 2 more"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+APP, ERROR_PAGE = "app", "error page"  # what a worker was told to serve
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(simplewsgi.__file__)))
+
+
+class WorkerProcess:
+    """One worker as the supervisor sees it: the process, its two pipes, what it serves."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], control: int, status: int) -> None:
+        self.popen, self.control, self.status = popen, control, status
+        self.role = ""  # APP or ERROR_PAGE once told to serve; "" while a spare
+        self.since = 0.0  # perf_counter() of the change (or start) it answers
+        self.deadline: float | None = None  # when stopping: kill after this
+        self._buffer = b""
+
+    def tell(self, kind: str, **fields: Any) -> None:
+        with contextlib.suppress(OSError):  # it died: its status pipe will say so
+            os.write(self.control, protocol.encode({"kind": kind, **fields}))
+
+    def messages(self, data: bytes) -> list[dict[str, Any]]:
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        found = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(line))
+        return found
+
+
+@dataclass(frozen=True)
+class Changed:
+    paths: frozenset[str]
+    at: float
+
+
+@dataclass(frozen=True)
+class Ready:
+    worker: WorkerProcess
+
+
+@dataclass(frozen=True)
+class Failed:
+    worker: WorkerProcess
+    report: FailureReport
+
+
+@dataclass(frozen=True)
+class Exited:
+    worker: WorkerProcess
+    returncode: int
+
+
+@dataclass(frozen=True)
+class Overdue:
+    worker: WorkerProcess
+
+
+@dataclass(frozen=True)
+class Stop:
+    signum: int
+
+
+Event = Union[Changed, Ready, Failed, Exited, Overdue, Stop]
+
+
+def supervise(options: ServeOptions) -> None:
+    """Serve ``options`` with auto-reload until SIGINT/SIGTERM (raises ``PortInUseError``,
+    ``WatcherError``)."""
+    supervisor = Supervisor(options)
+    try:
+        supervisor.start()
+        while not isinstance(event := supervisor.next_event(), Stop):
+            supervisor.handle(event)
+    finally:
+        supervisor.close()
+
+
+class Supervisor:
+    """The socket, the watcher and the workers: at most one serving (``current``), one
+    importing (``pending``), one spare, and those finishing their requests (``stopping``)."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.current: WorkerProcess | None = None
+        self.pending: WorkerProcess | None = None
+        self.spare: WorkerProcess | None = None
+        self.stopping: set[WorkerProcess] = set()
+        self.changed: set[str] = set()  # since the last successful load
+        self._events: collections.deque[Event] = collections.deque()
+        self._inbox: collections.deque[tuple[list[str], float]] = collections.deque()
+        self._selector = selectors.DefaultSelector()
+        self._terminal = TerminalState()
+        self._closing = False
+        self._started = False
+        include = tuple(dict.fromkeys(DEFAULT_INCLUDE + options.reload_include))
+        self.watcher = Watcher(
+            watch_dirs(options),
+            include=include,
+            exclude=options.reload_exclude,
+            poll=options.reload_poll,
+            on_change=self._on_change,
+        )
+        self.sock = bind_listener(options.host, options.port)
+        self.sock.setblocking(False)  # shared by the workers: see worker.py
+        self._cleanups: list[Callable[[], object]] = [self._selector.close, self.sock.close]
+
+    # -- set-up and tear-down ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self.spare = self._spawn()  # imports simplewsgi while the watcher starts
+        self._wake_on(self._on_signals, self._install_signals())
+        change_r, self._change_w = self._pipe()
+        self._wake_on(self._drain_changes, change_r)
+        self.watcher.start()
+        self._cleanups.append(self.watcher.stop)
+        backend = self.watcher.backend
+        if self.watcher.fallback_reason:
+            backend += f" (fell back to polling: {self.watcher.fallback_reason})"
+        log.print_banner(self.options, self.sock.getsockname()[:2], reloader=backend)
+        self._started = True
+        self._serve_next(APP, self.spare, since=time.perf_counter())
+
+    def close(self) -> None:
+        """Stop every worker (gracefully, then by force), then release everything."""
+        self._closing = True
+        for worker in (self.current, self.pending, self.spare):
+            if worker is not None:
+                self._retire(worker)
+        self.current = self.pending = self.spare = None
+        while self.stopping:
+            event = self.next_event()
+            if isinstance(event, Exited):
+                self.handle(event)
+            elif isinstance(event, Overdue):
+                event.worker.popen.kill()
+            elif isinstance(event, Stop):  # asked twice: do not wait
+                for worker in self.stopping:
+                    worker.deadline = time.perf_counter()
+        for cleanup in reversed(self._cleanups):
+            with contextlib.suppress(OSError):
+                cleanup()
+        if self._started:
+            log.print_goodbye()
+
+    def _install_signals(self) -> int:
+        read_end, write_end = self._pipe()
+        previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        handlers = {sig: signal.signal(sig, _wake_only) for sig in STOP_SIGNALS}
+
+        def restore() -> None:
+            signal.set_wakeup_fd(previous_fd)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+        self._cleanups.append(restore)
+        return read_end
+
+    def _pipe(self) -> tuple[int, int]:
+        read_end, write_end = os.pipe()
+        for fd in (read_end, write_end):
+            os.set_blocking(fd, False)
+            self._cleanups.append(functools.partial(os.close, fd))
+        return read_end, write_end
+
+    def _wake_on(self, callback: Callable[[int], None], fd: int) -> None:
+        self._selector.register(fd, selectors.EVENT_READ, callback)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def next_event(self) -> Event:
+        while not self._events:
+            deadlines = [w.deadline for w in self.stopping if w.deadline is not None]
+            now = time.perf_counter()
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            for key, _ in self._selector.select(timeout):
+                key.data(key.fd)
+            now = time.perf_counter()
+            for worker in self.stopping:
+                if worker.deadline is not None and worker.deadline <= now:
+                    worker.deadline = None
+                    self._events.append(Overdue(worker))
+        return self._events.popleft()
+
+    def _on_signals(self, fd: int) -> None:
+        signums = _drain(fd)
+        if signums:
+            self._events.appendleft(Stop(signums[-1]))
+
+    def _on_change(self, paths: list[str]) -> None:
+        """The watcher's callback, on its thread: queue the batch and wake the main loop."""
+        self._inbox.append((paths, time.perf_counter()))
+        with contextlib.suppress(OSError):
+            os.write(self._change_w, b"!")
+
+    def _drain_changes(self, fd: int) -> None:
+        _drain(fd)
+        paths: set[str] = set()
+        at = 0.0
+        while self._inbox:
+            batch, at = self._inbox.popleft()
+            paths.update(batch)
+        if paths and not self._closing:
+            self._events.append(Changed(frozenset(paths), at))
+
+    def _on_status(self, worker: WorkerProcess, fd: int) -> None:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the worker is gone: its status pipe closes only when it exits
+            self._selector.unregister(fd)
+            self._events.append(Exited(worker, _reap(worker.popen)))
+            return
+        for message in worker.messages(data):
+            if message.get("kind") == protocol.READY:
+                self._events.append(Ready(worker))
+            elif message.get("kind") == protocol.FAILED:
+                self._events.append(Failed(worker, message["report"]))
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, Changed):
+            drop_bytecode(event.paths)
+            self.changed.update(event.paths)
+            self._serve_next(APP, self.spare, since=event.at)
+        elif isinstance(event, Ready) and event.worker is self.pending:
+            self._promote(event.worker)
+        elif isinstance(event, Failed) and event.worker is self.pending:
+            self._fail(event.report)
+        elif isinstance(event, Exited):
+            self._reap_outcome(event.worker, event.returncode)
+        elif isinstance(event, Overdue) and event.worker.popen.poll() is None:
+            event.worker.popen.kill()
+            log.warn(f"worker {event.worker.popen.pid} did not finish its requests within "
+                     f"{RETIRE_TIMEOUT:g} s; killed it")  # fmt: skip
+
+    def _serve_next(
+        self, role: str, worker: WorkerProcess | None, since: float, **fields: Any
+    ) -> None:
+        """Have ``worker`` (or a new one) serve ``role``; it replaces the one importing."""
+        if self.pending is not None:
+            self._retire(self.pending)
+        self.spare = self.pending = None
+        try:
+            self.pending = worker or self._spawn()
+        except OSError as error:
+            log.error(f"cannot start a worker: {error}")
+            return
+        self.pending.role, self.pending.since = role, since
+        self.pending.tell(protocol.SERVE if role == APP else protocol.SERVE_ERROR, **fields)
+
+    def _promote(self, worker: WorkerProcess) -> None:
+        self.pending = None
+        if self.current is not None:
+            self._retire(self.current)
+        self.current = worker
+        if worker.role == APP:
+            if self.changed:
+                elapsed = (time.perf_counter() - worker.since) * 1000.0
+                log.info(f"reloaded in {elapsed:.0f} ms (changed: {describe_paths(self.changed)})")
+            self.changed.clear()
+            self.watcher.clear_extra_files()
+        self._replenish()
+
+    def _fail(self, report: FailureReport) -> None:
+        failed, self.pending = self.pending, None
+        if failed is not None and failed.role == ERROR_PAGE:
+            log.error(f"cannot serve the error page either: {report['message']}")
+            return
+        keep = self.current is not None and self.current.role == APP
+        print_failure(report, "still serving the previous version" if keep else
+                      "serving an error page until it is fixed")  # fmt: skip
+        if report["filename"]:
+            try:
+                self.watcher.watch_file(report["filename"])
+            except WatcherError as error:
+                log.warn(str(error))
+        if keep:
+            self._replenish()
+        else:
+            self._serve_next(ERROR_PAGE, self.spare, time.perf_counter(), report=report)
+
+    def _reap_outcome(self, worker: WorkerProcess, returncode: int) -> None:
+        os.close(worker.control)
+        os.close(worker.status)
+        self._terminal.restore()
+        self.stopping.discard(worker)
+        if worker is self.spare:
+            self.spare = None
+            log.warn(f"the spare worker {describe_exit(returncode)}")
+        elif worker is self.pending:
+            self._fail(crash_report(f"the worker {describe_exit(returncode)} while starting"))
+        elif worker is self.current:
+            self.current = None
+            report = crash_report(f"the app's worker {describe_exit(returncode)}")
+            log.error(f"{report['message']}; it restarts when a watched file changes")
+            if self.pending is None:
+                self._serve_next(ERROR_PAGE, self.spare, time.perf_counter(), report=report)
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        worker.tell(protocol.STOP)
+        worker.deadline = time.perf_counter() + RETIRE_TIMEOUT
+        self.stopping.add(worker)
+
+    def _replenish(self) -> None:
+        if self.spare is None and not self._closing:
+            with contextlib.suppress(OSError):  # no spare: the next reload spawns one
+                self.spare = self._spawn()
+
+    def _spawn(self) -> WorkerProcess:
+        control_r, control_w = os.pipe()
+        status_r, status_w = os.pipe()
+        listen_fd = self.sock.fileno()
+        env = dict(os.environ)
+        env.update({
+            LISTEN_FD_ENV: str(listen_fd), protocol.CONTROL_FD_ENV: str(control_r),
+            protocol.STATUS_FD_ENV: str(status_w), protocol.OPTIONS_ENV: self.options.to_json(),
+        })  # fmt: skip
+        argv = [sys.executable, *interpreter_flags(), "-c", protocol.BOOTSTRAP, _PACKAGE_PARENT]
+        try:
+            popen = subprocess.Popen(argv, env=env, pass_fds=(listen_fd, control_r, status_w))
+        except BaseException:
+            os.close(control_w)
+            os.close(status_r)
+            raise
+        finally:
+            os.close(control_r)
+            os.close(status_w)
+        os.set_blocking(status_r, False)
+        worker = WorkerProcess(popen, control_w, status_r)
+        self._wake_on(lambda fd: self._on_status(worker, fd), status_r)
+        return worker
+
+
+def _wake_only(signum: int, frame: FrameType | None) -> None:
+    """The wakeup fd carries the signal number to the main loop; nothing to do here."""
+
+
+def _drain(fd: int) -> bytes:
+    data = b""
+    with contextlib.suppress(BlockingIOError, InterruptedError):
+        while chunk := os.read(fd, 4096):
+            data += chunk
+    return data
+
+
+def _reap(popen: subprocess.Popen[bytes]) -> int:
+    try:
+        return popen.wait(REAP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        return popen.wait()
+
+
+def interpreter_flags() -> list[str]:
+    """The supervisor's -W/-X/-O... flags, for its workers (as multiprocessing does)."""
+    flags: Callable[[], list[str]] | None = getattr(
+        subprocess, "_args_from_interpreter_flags", None
+    )
+    return flags() if flags is not None else []
+
+
+def watch_dirs(options: ServeOptions) -> list[str]:
+    """``--reload-dir`` as given; by default the app dir, plus a ``file.py`` APP's directory."""
+    if options.reload_dirs:
+        return list(options.reload_dirs)
+    dirs = [os.path.abspath(options.app_dir)]
+    module = (options.app or "").split(":")[0]
+    if module.endswith(".py"):
+        here = os.path.dirname(os.path.abspath(module))
+        if not (here + os.sep).startswith(dirs[0].rstrip(os.sep) + os.sep):
+            dirs.append(here)
+    return dirs
+
+
+def drop_bytecode(paths: frozenset[str]) -> None:
+    """Delete the cached bytecode of changed sources: a same-size edit within the same second
+    would otherwise pass ``.pyc`` validation and serve the old code."""
+    for path in paths:
+        if not path.endswith(".py"):
+            continue
+        for level in ("", 1, 2):
+            with contextlib.suppress(OSError, ValueError, NotImplementedError):
+                os.unlink(importlib.util.cache_from_source(path, optimization=level))
+
+
+def describe_paths(paths: set[str]) -> str:
+    names = sorted(_display_path(path) for path in paths)
+    more = len(names) - SHOWN_CHANGES
+    return ", ".join(names[:SHOWN_CHANGES]) + (f" and {more} more" if more > 0 else "")
+
+
+def _display_path(path: str) -> str:
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir + os.sep) else relative
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"was killed by signal {-returncode}"
+
+
+def crash_report(message: str) -> FailureReport:
+    hint = "It restarts when a watched file changes; its output above may say why it stopped."
+    return FailureReport(message=message, filename=None, lineno=None, line=None, details=hint)
+
+
+def print_failure(report: FailureReport, consequence: str) -> None:
+    """``app.py:3: SyntaxError: invalid syntax (consequence)``, then the offending line."""
+    where = location(report)
+    first, *rest = (f"{where}: {report['message']}" if where else report["message"]).splitlines()
+    lines = [f"{first} ({consequence})", *rest]
+    if report["line"]:
+        lines.append(f"    {report['line']}")
+    log.error("\n".join(lines))
+
+
+class TerminalState:
+    """The terminal's settings at start, put back after each worker exits (a worker killed in
+    pdb, or an app that switched the terminal to raw mode, would leave it broken)."""
+
+    def __init__(self) -> None:
+        self._saved: list[Any] | None = None
+        try:
+            import termios
+
+            self._fd = sys.stdin.fileno()
+            if os.isatty(self._fd):
+                self._saved = termios.tcgetattr(self._fd)
+        except (ImportError, OSError, ValueError, AttributeError):
+            self._saved = None
+
+    def restore(self) -> None:
+        if self._saved is None:
+            return
+        import termios
+
+        with contextlib.suppress(OSError, termios.error):
+            # Only from the foreground: a background process would be stopped by SIGTTOU.
+            if os.tcgetpgrp(self._fd) == os.getpgrp():
+                termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
