@@ -159,7 +159,8 @@ def main() -> None:
                         result = run_wrk(port, path, lua, args.duration, workdir)
                         results.setdefault((name, label), []).append(result)
                         print(
-                            f"round {round_no + 1} {name:10} {label:18} {result[0]:10.0f} req/s  p99 {result[1]:.2f} ms"
+                            f"round {round_no + 1} {name:10} {label:18} "
+                            f"{result[0]:10.0f} req/s  p99 {result[1]:.2f} ms"
                         )
                     peak[name] = max(peak.get(name, 0.0), rss_mib(proc.pid))
                 finally:
