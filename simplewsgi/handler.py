@@ -12,6 +12,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import platform
 import socket
 import sys
 import time
@@ -29,7 +30,6 @@ from simplewsgi.response import (
     Response,
     WSGIContractError,
 )
-from simplewsgi.version import __version__
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -67,7 +67,10 @@ def _cgi_key(name: str) -> Optional[str]:
 class WSGIRequestHandler(BaseHTTPRequestHandler):
     """Serves HTTP/1.1 (and 1.0) requests on one connection with the server's WSGI app."""
 
-    server_version = f"simplewsgi/{__version__}"
+    # wsgiref's exact Server header ("WSGIServer/0.2 CPython/3.x"): tests written against wsgiref
+    # compare whole responses. Set server_version/sys_version in a subclass to change it.
+    server_version = "WSGIServer/0.2"
+    sys_version = f"{platform.python_implementation()}/{sys.version.split()[0]}"
     protocol_version = "HTTP/1.1"
     # One write per small response; Nagle would delay streamed blocks by up to 40 ms.
     disable_nagle_algorithm = True
@@ -130,7 +133,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     def _refuse(self, error: protocol.HTTPError) -> None:
         """Answer a request we could not parse, and close (framing can no longer be trusted)."""
         self.close_connection = True
-        body = error.render(self.version_string())
+        # A version we could not read is answered as HTTP/1.0, the lowest common ground.
+        body = error.render(self.version_string(), self.request_version)
         try:
             self.wfile.write(body)
             self.wfile.flush()
@@ -222,7 +226,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             if key is None:
                 continue
             if key in headers:
-                headers[key] += ("; " if key == "HTTP_COOKIE" else ", ") + value
+                # "," like wsgiref; cookies take "; " (RFC 6265 §5.4).
+                headers[key] += ("; " if key == "HTTP_COOKIE" else ",") + value
             else:
                 headers[key] = value
         if "HTTP_HOST" in env:

@@ -235,7 +235,13 @@ class Response:
         elif not self.http11:
             head.append("Connection: keep-alive\r\n")
         head.append("\r\n")
-        out = "".join(head).encode("latin-1")
+        try:
+            out = "".join(head).encode("latin-1")
+        except UnicodeEncodeError as error:
+            bad = error.object[error.start : error.end]
+            raise WSGIContractError(
+                f"status and headers must be latin-1 text (PEP 3333); {bad!r} is not"
+            ) from None
         self.headers_sent = True
         if data and has_body:
             self.write_out(out + self._frame(data))

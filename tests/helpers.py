@@ -33,8 +33,6 @@ class MemoryServer(WSGIServer):
         import socketserver
 
         socketserver.BaseServer.__init__(self, server_address, RequestHandlerClass)
-        self.closing = False
-        self.idle_connections = set()
         self.server_bind()
 
     def server_bind(self) -> None:
