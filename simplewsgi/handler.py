@@ -78,6 +78,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     server: WSGIServer
     request_start = 0.0  # perf_counter() when the current request line arrived
+    first_request = False  # True while reading and serving a connection's first request
     headers: protocol.RequestHeaders  # type: ignore[assignment]
 
     def setup(self) -> None:
@@ -88,7 +89,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         """Serve requests until the connection closes (wsgiref serves just one)."""
         self.close_connection = True
+        self.first_request = True
         self.handle_one_request()
+        self.first_request = False
         while not self.close_connection:
             self.handle_one_request()
 
@@ -97,7 +100,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self.request_version = "HTTP/1.0"
         self.command = ""
         self.close_connection = True
-        idle = getattr(self.server, "idle_connections", None)
+        # A connection's first request is in flight from the moment it was accepted: a graceful
+        # stop (the reloader's swap) must answer it. Only a connection idle between requests may
+        # be closed, and its client retries (RFC 9112 §9.3.1).
+        idle = None if self.first_request else getattr(self.server, "idle_connections", None)
         try:
             if idle is not None:
                 idle.add(self.connection)
