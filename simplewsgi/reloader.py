@@ -378,6 +378,9 @@ class Supervisor:
             protocol.STATUS_FD_ENV: str(status_w), protocol.OPTIONS_ENV: self.options.to_json(),
         })  # fmt: skip
         argv = [sys.executable, *interpreter_flags(), "-c", protocol.BOOTSTRAP, _PACKAGE_PARENT]
+        # Spawned with SIGINT blocked (the mask survives exec): a Ctrl+C during the worker's
+        # interpreter start-up stays pending until it has installed its handler.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             popen = subprocess.Popen(argv, env=env, pass_fds=(listen_fd, control_r, status_w))
         except BaseException:
@@ -385,6 +388,7 @@ class Supervisor:
             os.close(status_r)
             raise
         finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(control_r)
             os.close(status_w)
         os.set_blocking(status_r, False)

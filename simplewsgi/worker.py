@@ -221,8 +221,10 @@ def main() -> None:
     except (KeyError, ValueError):
         sys.stderr.write("simplewsgi.worker: start it through 'simplewsgi serve --reload'\n")
         raise SystemExit(EXIT_PROTOCOL) from None
-    # Python-level (not SIG_IGN), so that the app's subprocesses get the default back at exec.
+    # Python-level (not SIG_IGN), so that the app's subprocesses get the default back at exec;
+    # the supervisor spawned us with SIGINT blocked until this handler is in place.
     signal.signal(signal.SIGINT, _ignore_signal)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     channel = Channel(control_fd, status_fd)
 
     from simplewsgi import log, runner  # warm: the spare pays for these, not the reload

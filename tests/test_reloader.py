@@ -1,0 +1,419 @@
+"""``serve --reload`` end to end: real processes, real files edited on disk, real HTTP requests.
+
+Every wait has a deadline; "must not reload" checks end with a positive control change whose
+reload line must name only that file. Processes are killed by PID and reaped in ``finally``;
+a failing test prints the server's output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import py_compile
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from importlib.util import cache_from_source
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import pytest
+
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the reloader is POSIX only")
+
+REPO = Path(__file__).resolve().parent.parent
+DEADLINE = 10.0
+STOP_DEADLINE = 10.0
+PORT_RE = re.compile(r"http://127\.0\.0\.1:(\d+)/")
+RELOADED_RE = re.compile(r"reloaded in (\d+) ms \(changed: (.*)\)")
+
+APP = """\
+import os
+
+VERSION = {version!r}
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/crash":
+        os._exit(7)
+    if path == "/slow":
+        import time
+        open(environ["QUERY_STRING"] + ".started", "w").close()  # unwatched: never reloads
+        time.sleep(0.5)
+    body = VERSION.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+class Server:
+    """A ``simplewsgi serve --reload`` process, its output collected by a reader thread."""
+
+    def __init__(self, cwd: Path, *args: str, env: Optional[dict[str, str]] = None) -> None:
+        env = dict(os.environ if env is None else env)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(":")
+        env.pop("NO_COLOR", None)
+        argv = [sys.executable, "-m", "simplewsgi", "serve", "--port", "0", "--reload"]
+        argv += ["--color", "never", *args]
+        self.proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.port = int(self.wait_line(PORT_RE).group(1))
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            with self._lock:
+                self._lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        with self._lock:
+            return "\n".join(self._lines)
+
+    def lines(self, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+        with self._lock:
+            return [m for m in map(pattern.search, self._lines) if m is not None]
+
+    def wait_line(self, pattern: re.Pattern[str], count: int = 1) -> re.Match[str]:
+        found: list[re.Match[str]] = wait_for(
+            lambda: len(self.lines(pattern)) >= count and self.lines(pattern),
+            DEADLINE,
+            f"{pattern.pattern!r} x{count} in the output",
+        )
+        return found[count - 1]
+
+    def get(self, path: str = "/", accept: str = "*/*") -> tuple[int, str, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=DEADLINE)
+        try:
+            conn.request("GET", path, headers={"Accept": accept})
+            response = conn.getresponse()
+            body = response.read().decode()
+            return response.status, response.getheader("Content-Type", ""), body
+        finally:
+            conn.close()
+
+    def wait_body(self, expected: str) -> None:
+        wait_for(lambda: self.get()[2] == expected, DEADLINE, f"a response {expected!r}")
+
+    def descendants(self) -> list[int]:
+        """PIDs of the supervisor's children and their children (from /proc)."""
+        parents = {self.proc.pid}
+        found: list[int] = []
+        changed = True
+        while changed:
+            changed = False
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit() or int(entry.name) in found:
+                    continue
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                if ppid in parents:
+                    found.append(int(entry.name))
+                    parents.add(int(entry.name))
+                    changed = True
+        return found
+
+    def kill(self) -> None:
+        pids = self.descendants() if self.proc.poll() is None else []
+        for pid in [self.proc.pid, *pids]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait(STOP_DEADLINE)
+        self._reader.join(STOP_DEADLINE)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers in ``tmp_path``; always killed and reaped, their output shown on failure."""
+    servers: list[Server] = []
+
+    def start(*args: str, env: Optional[dict[str, str]] = None) -> Server:
+        server = Server(tmp_path, *args, env=env)
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.kill()
+            # pytest shows captured stderr only for a failing test.
+            sys.stderr.write(f"--- server output ---\n{server.output}\n")
+
+
+def test_reload_on_change(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    write(tmp_path / "app.py", APP.format(version="one"))
+    server = serve("app:app")
+    assert server.get() == (200, "text/plain", "one")
+    write(tmp_path / "app.py", APP.format(version="two"))
+    server.wait_body("two")
+    assert server.wait_line(RELOADED_RE).group(2) == "app.py"
+
+
+def test_reads_excluded_and_unrelated_files_do_not_reload(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    write(tmp_path / "app.py", APP.format(version="one"))
+    write(tmp_path / "vendor" / "lib.py", "X = 1\n")
+    server = serve("app:app", "--reload-exclude", "vendor")
+    assert server.get()[2] == "one"
+    for path in tmp_path.rglob("*"):  # plain reads: open/close events must not count
+        if path.is_file():
+            path.read_bytes()
+    write(tmp_path / "notes.txt", "unrelated\n")
+    write(tmp_path / "app.log", "a log line\n")
+    write(tmp_path / "vendor" / "lib.py", "X = 2\n")
+    write(tmp_path / "vendor" / "new.py", "Y = 1\n")
+    py_compile.compile(str(tmp_path / "app.py"), cfile=cache_from_source(str(tmp_path / "app.py")))
+    write(tmp_path / "control.py", "# the positive control\n")
+    match = server.wait_line(RELOADED_RE)
+    assert match.group(2) == "control.py"
+    assert len(server.lines(RELOADED_RE)) == 1
+
+
+def test_same_size_edits_in_one_second_are_all_served(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    """A stale .pyc with the same whole-second mtime and size would pass validation."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    app = tmp_path / "app.py"
+    stamp = int(time.time())
+    write(app, APP.format(version="AAAA"))
+    os.utime(app, (stamp, stamp))
+    py_compile.compile(str(app), cfile=cache_from_source(str(app)))  # valid for "AAAA"
+    server = serve("app:app", env=env)
+    assert server.get()[2] == "AAAA"
+    for version in ("BBBB", "CCCC"):
+        write(app, APP.format(version=version))
+        os.utime(app, (stamp, stamp))  # same second, same size: only the content differs
+        server.wait_body(version)
+    assert not Path(cache_from_source(str(app))).exists(), "a worker wrote user bytecode"
+
+
+def test_syntax_error_keeps_serving_then_fix_reloads(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    """The broken file is excluded from watching, yet fixing it reloads: it is watched
+    explicitly once it failed."""
+    write(tmp_path / "app.py", "import vendor.lib\n" + APP.format(version="one"))
+    write(tmp_path / "vendor" / "__init__.py", "")
+    write(tmp_path / "vendor" / "lib.py", "X = 1\n")
+    server = serve("app:app", "--reload-exclude", "vendor")
+    assert server.get()[2] == "one"
+    write(tmp_path / "vendor" / "lib.py", "X = (1\n")  # excluded: no reload yet
+    write(tmp_path / "app.py", "import vendor.lib\n" + APP.format(version="two"))
+    error = server.wait_line(re.compile(r"Error: (\S+): SyntaxError: (.*)"))
+    assert error.group(1) == os.path.join("vendor", "lib.py") + ":1"
+    assert "still serving the previous version" in error.group(2)
+    assert "X = (1" in server.output
+    assert server.get()[2] == "one"
+    write(tmp_path / "vendor" / "lib.py", "X = 2\n")
+    server.wait_body("two")
+    assert "lib.py" in server.wait_line(RELOADED_RE).group(2)
+
+
+def test_exception_at_import_keeps_serving(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    write(tmp_path / "app.py", APP.format(version="one"))
+    server = serve("app:app")
+    assert server.get()[2] == "one"
+    write(tmp_path / "app.py", "raise RuntimeError('boom')\n" + APP.format(version="two"))
+    error = server.wait_line(re.compile(r"Error: app\.py:1: RuntimeError: boom"))
+    assert "still serving" in error.string
+    assert server.get()[2] == "one"
+    write(tmp_path / "app.py", APP.format(version="three"))
+    server.wait_body("three")
+
+
+def test_broken_at_start_serves_error_page_until_fixed(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    write(tmp_path / "app.py", "def broken(:\n    pass <b>\n")
+    server = serve("app:app")
+    server.wait_line(re.compile(r"Error: app\.py:1: SyntaxError: .*serving an error page"))
+    status, content_type, body = server.get(accept="text/html,application/xhtml+xml")
+    assert (status, content_type) == (500, "text/html; charset=utf-8")
+    assert "<code>app.py:1</code>" in body and "SyntaxError" in body and "def broken(:" in body
+    status, content_type, body = server.get(accept="*/*")
+    assert (status, content_type) == (500, "text/plain; charset=utf-8")
+    assert "app.py:1: SyntaxError" in body and "<" not in body.split("\n\n")[0]
+    write(tmp_path / "app.py", APP.format(version="fixed"))
+    server.wait_body("fixed")
+    assert server.wait_line(RELOADED_RE).group(2) == "app.py"
+
+
+def test_concurrent_clients_see_no_failures_across_reloads(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    write(tmp_path / "app.py", APP.format(version="v0"))
+    server = serve("app:app", "--no-access-log")
+    stop = threading.Event()
+    failures: list[str] = []
+    counts = [0, 0, 0, 0]
+
+    def client(index: int, keep_alive: bool) -> None:
+        conn: Optional[http.client.HTTPConnection] = None
+        while not stop.is_set():
+            reused = conn is not None
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE)
+            try:
+                conn.request("GET", "/")
+                response = conn.getresponse()
+                body = response.read()
+                if response.status != 200 or not body.startswith(b"v"):
+                    failures.append(f"{response.status} {body[:80]!r}")
+                counts[index] += 1
+                if keep_alive and not response.will_close:
+                    continue
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # RFC 9112 §9.3.1: a connection closed while idle may be retried; a new one
+                # must never fail.
+                if not reused:
+                    failures.append("new connection failed")
+            except OSError as exc:
+                failures.append(repr(exc))
+            conn.close()
+            conn = None
+        if conn is not None:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(i, i % 2 == 0)) for i in range(4)]
+    slow: list[tuple[int, str, str]] = []
+    for thread in threads:
+        thread.start()
+    try:
+        for version in ("v1", "v2", "v3", "v4"):
+            mark = f"/slow?{version}"
+            in_flight = threading.Thread(target=lambda mark=mark: slow.append(server.get(mark)))
+            in_flight.start()
+            started = tmp_path / f"{version}.started"
+            wait_for(started.exists, DEADLINE, "the slow request to reach the serving worker")
+            write(tmp_path / "app.py", APP.format(version=version))
+            server.wait_body(version)
+            in_flight.join(DEADLINE)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(DEADLINE)
+    assert failures == []
+    assert all(count > 0 for count in counts)
+    assert [s[0] for s in slow] == [200] * 4 and [s[2] for s in slow] == ["v0", "v1", "v2", "v3"]
+    assert len(server.lines(RELOADED_RE)) == 4
+
+
+def test_worker_crash_is_reported_and_restarted_on_change(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    write(tmp_path / "app.py", APP.format(version="one"))
+    server = serve("app:app")
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        server.get("/crash")
+    server.wait_line(re.compile(r"Error: the app's worker exited with code 7"))
+    status, _, body = server.get()
+    assert status == 500 and "exited with code 7" in body
+    write(tmp_path / "app.py", APP.format(version="two"))
+    server.wait_body("two")
+
+
+def test_sigkill_of_the_supervisor_frees_the_port(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    write(tmp_path / "app.py", APP.format(version="one"))
+    server = serve("app:app")
+    assert server.get()[2] == "one"
+    workers = server.descendants()
+    assert workers
+    server.proc.kill()
+    server.proc.wait(STOP_DEADLINE)
+    wait_for(lambda: not any(_alive(pid) for pid in workers), DEADLINE, "the workers to exit")
+    with socket.socket() as probe:  # nobody holds the port any more
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", server.port))
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_signal_stops_supervisor_and_workers(
+    tmp_path: Path, serve: Callable[..., Server], how: str
+) -> None:
+    write(tmp_path / "app.py", APP.format(version="one"))
+    server = serve("app:app")
+    assert server.get()[2] == "one"
+    pids = [server.proc.pid, *server.descendants()]
+    if how == "ctrl-c":  # the terminal signals the whole foreground group
+        for pid in pids:
+            os.kill(pid, signal.SIGINT)
+    else:  # a container runtime signals the main process only
+        server.proc.terminate()
+    assert server.proc.wait(STOP_DEADLINE) == 0
+    wait_for(lambda: not any(_alive(pid) for pid in pids), DEADLINE, "every process to exit")
+    assert "goodbye" in server.output
+    assert "Traceback" not in server.output
+
+
+def test_reload_include_watches_templates(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    write(tmp_path / "templates" / "index.html", "<p>one</p>")
+    source = APP.format(version="").replace(
+        "VERSION = ''", "VERSION = open('templates/index.html').read()"
+    )
+    write(tmp_path / "app.py", source)
+    server = serve("app:app", "--reload-include", "*.html")
+    assert server.get()[2] == "<p>one</p>"
+    write(tmp_path / "templates" / "index.html", "<p>two</p>")
+    server.wait_body("<p>two</p>")
+    assert server.wait_line(RELOADED_RE).group(2) == os.path.join("templates", "index.html")
+
+
+def test_idle_supervisor_uses_almost_no_cpu(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    write(tmp_path / "app.py", APP.format(version="one"))
+    server = serve("app:app")
+    assert server.get()[2] == "one"
+    wait_for(lambda: len(server.descendants()) >= 2, DEADLINE, "the spare worker")
+    pids = [server.proc.pid, *server.descendants()]
+    wait_for(lambda: _settled(pids), DEADLINE, "start-up work to finish")
+    before = [_cpu_seconds(pid) for pid in pids]
+    time.sleep(2.0)  # the measurement window, not a wait for a condition
+    used = [_cpu_seconds(pid) - b for pid, b in zip(pids, before)]
+    assert used[0] <= 0.02, f"supervisor used {used[0]:.3f} s of CPU in 2 s idle"
+    assert sum(used) <= 0.1, f"the process tree used {used} s of CPU in 2 s idle"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _settled(pids: list[int]) -> bool:
+    """True if none of ``pids`` used CPU during 100 ms."""
+    before = [_cpu_seconds(pid) for pid in pids]
+    time.sleep(0.1)
+    return [_cpu_seconds(pid) for pid in pids] == before
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
