@@ -28,22 +28,19 @@ import collections
 import contextlib
 import functools
 import importlib.util
-import json
 import os
 import selectors
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Union
 
-import simplewsgi
 from simplewsgi import log
 from simplewsgi import worker as protocol
 from simplewsgi.errorpage import location
 from simplewsgi.server import GRACEFUL_TIMEOUT
-from simplewsgi.sockets import LISTEN_FD_ENV, bind_listener
+from simplewsgi.sockets import bind_listener
+from simplewsgi.spawn import TerminalState, WorkerProcess, describe_exit
 from simplewsgi.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
 from simplewsgi.worker import FailureReport
 
@@ -54,35 +51,9 @@ if TYPE_CHECKING:
 
 # A stopping worker gets the server's graceful timeout, plus serve_forever's poll and slack.
 RETIRE_TIMEOUT = GRACEFUL_TIMEOUT + 2.0
-# How long a worker whose status pipe closed may take to exit before it is killed.
-REAP_TIMEOUT = 2.0
 SHOWN_CHANGES = 3  # "changed: a.py, b.py, c.py and 2 more"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 APP, ERROR_PAGE = "app", "error page"  # what a worker was told to serve
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(simplewsgi.__file__)))
-
-
-class WorkerProcess:
-    """One worker as the supervisor sees it: the process, its two pipes, what it serves."""
-
-    def __init__(self, popen: subprocess.Popen[bytes], control: int, status: int) -> None:
-        self.popen, self.control, self.status = popen, control, status
-        self.role = ""  # APP or ERROR_PAGE once told to serve; "" while a spare
-        self.since = 0.0  # perf_counter() of the change (or start) it answers
-        self.deadline: float | None = None  # when stopping: kill after this
-        self._buffer = b""
-
-    def tell(self, kind: str, **fields: Any) -> None:
-        with contextlib.suppress(OSError):  # it died: its status pipe will say so
-            os.write(self.control, protocol.encode({"kind": kind, **fields}))
-
-    def messages(self, data: bytes) -> list[dict[str, Any]]:
-        *lines, self._buffer = (self._buffer + data).split(b"\n")
-        found = []
-        for line in lines:
-            with contextlib.suppress(ValueError):
-                found.append(json.loads(line))
-        return found
 
 
 @dataclass(frozen=True)
@@ -190,7 +161,7 @@ class Supervisor:
             if isinstance(event, Exited):
                 self.handle(event)
             elif isinstance(event, Overdue):
-                event.worker.popen.kill()
+                event.worker.kill()
             elif isinstance(event, Stop):  # asked twice: do not wait
                 for worker in self.stopping:
                     worker.deadline = time.perf_counter()
@@ -269,7 +240,7 @@ class Supervisor:
             data = b""
         if not data:  # the worker is gone: its status pipe closes only when it exits
             self._selector.unregister(fd)
-            self._events.append(Exited(worker, _reap(worker.popen)))
+            self._events.append(Exited(worker, worker.reap()))
             return
         for message in worker.messages(data):
             if message.get("kind") == protocol.READY:
@@ -291,8 +262,8 @@ class Supervisor:
         elif isinstance(event, Exited):
             self._reap_outcome(event.worker, event.returncode)
         elif isinstance(event, Overdue) and event.worker.popen.poll() is None:
-            event.worker.popen.kill()
-            log.warn(f"worker {event.worker.popen.pid} did not finish its requests within "
+            event.worker.kill()
+            log.warn(f"worker {event.worker.pid} did not finish its requests within "
                      f"{RETIRE_TIMEOUT:g} s; killed it")  # fmt: skip
 
     def _serve_next(
@@ -342,8 +313,6 @@ class Supervisor:
             self._serve_next(ERROR_PAGE, self.spare, time.perf_counter(), report=report)
 
     def _reap_outcome(self, worker: WorkerProcess, returncode: int) -> None:
-        os.close(worker.control)
-        os.close(worker.status)
         self._terminal.restore()
         self.stopping.discard(worker)
         if worker is self.spare:
@@ -363,38 +332,15 @@ class Supervisor:
         worker.deadline = time.perf_counter() + RETIRE_TIMEOUT
         self.stopping.add(worker)
 
+    def _spawn(self) -> WorkerProcess:
+        worker = WorkerProcess.spawn(self.sock, self.options)
+        self._wake_on(lambda fd: self._on_status(worker, fd), worker.status)
+        return worker
+
     def _replenish(self) -> None:
         if self.spare is None and not self._closing:
             with contextlib.suppress(OSError):  # no spare: the next reload spawns one
                 self.spare = self._spawn()
-
-    def _spawn(self) -> WorkerProcess:
-        control_r, control_w = os.pipe()
-        status_r, status_w = os.pipe()
-        listen_fd = self.sock.fileno()
-        env = dict(os.environ)
-        env.update({
-            LISTEN_FD_ENV: str(listen_fd), protocol.CONTROL_FD_ENV: str(control_r),
-            protocol.STATUS_FD_ENV: str(status_w), protocol.OPTIONS_ENV: self.options.to_json(),
-        })  # fmt: skip
-        argv = [sys.executable, *interpreter_flags(), "-c", protocol.BOOTSTRAP, _PACKAGE_PARENT]
-        # Spawned with SIGINT blocked (the mask survives exec): a Ctrl+C during the worker's
-        # interpreter start-up stays pending until it has installed its handler.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            popen = subprocess.Popen(argv, env=env, pass_fds=(listen_fd, control_r, status_w))
-        except BaseException:
-            os.close(control_w)
-            os.close(status_r)
-            raise
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            os.close(control_r)
-            os.close(status_w)
-        os.set_blocking(status_r, False)
-        worker = WorkerProcess(popen, control_w, status_r)
-        self._wake_on(lambda fd: self._on_status(worker, fd), status_r)
-        return worker
 
 
 def _wake_only(signum: int, frame: FrameType | None) -> None:
@@ -407,22 +353,6 @@ def _drain(fd: int) -> bytes:
         while chunk := os.read(fd, 4096):
             data += chunk
     return data
-
-
-def _reap(popen: subprocess.Popen[bytes]) -> int:
-    try:
-        return popen.wait(REAP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        popen.kill()
-        return popen.wait()
-
-
-def interpreter_flags() -> list[str]:
-    """The supervisor's -W/-X/-O... flags, for its workers (as multiprocessing does)."""
-    flags: Callable[[], list[str]] | None = getattr(
-        subprocess, "_args_from_interpreter_flags", None
-    )
-    return flags() if flags is not None else []
 
 
 def watch_dirs(options: ServeOptions) -> list[str]:
@@ -460,17 +390,8 @@ def _display_path(path: str) -> str:
     return path if relative.startswith(os.pardir + os.sep) else relative
 
 
-def describe_exit(returncode: int) -> str:
-    if returncode >= 0:
-        return f"exited with code {returncode}"
-    try:
-        return f"was killed by {signal.Signals(-returncode).name}"
-    except ValueError:
-        return f"was killed by signal {-returncode}"
-
-
 def crash_report(message: str) -> FailureReport:
-    hint = "It restarts when a watched file changes; its output above may say why it stopped."
+    hint = "The server's output may say why it stopped. It restarts when a watched file changes."
     return FailureReport(message=message, filename=None, lineno=None, line=None, details=hint)
 
 
@@ -482,29 +403,3 @@ def print_failure(report: FailureReport, consequence: str) -> None:
     if report["line"]:
         lines.append(f"    {report['line']}")
     log.error("\n".join(lines))
-
-
-class TerminalState:
-    """The terminal's settings at start, put back after each worker exits (a worker killed in
-    pdb, or an app that switched the terminal to raw mode, would leave it broken)."""
-
-    def __init__(self) -> None:
-        self._saved: list[Any] | None = None
-        try:
-            import termios
-
-            self._fd = sys.stdin.fileno()
-            if os.isatty(self._fd):
-                self._saved = termios.tcgetattr(self._fd)
-        except (ImportError, OSError, ValueError, AttributeError):
-            self._saved = None
-
-    def restore(self) -> None:
-        if self._saved is None:
-            return
-        import termios
-
-        with contextlib.suppress(OSError, termios.error):
-            # Only from the foreground: a background process would be stopped by SIGTTOU.
-            if os.tcgetpgrp(self._fd) == os.getpgrp():
-                termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)

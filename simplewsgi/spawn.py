@@ -1,0 +1,149 @@
+"""The supervisor's side of a worker process: spawn it, tell it what to do, hear back, reap it.
+
+:mod:`simplewsgi.worker` is the other end and defines the protocol. Rules:
+
+- A worker is always ``sys.executable`` running :data:`~simplewsgi.worker.BOOTSTRAP`, with the
+  supervisor's interpreter flags (``-W``, ``-X``...), never a re-run of ``sys.argv``: how the
+  supervisor was launched (``simplewsgi``, ``python -m simplewsgi``, a venv's script) does not
+  matter.
+- It inherits exactly three descriptors (``pass_fds``): the listening socket and its ends of
+  the control and status pipes; the supervisor keeps the other ends, non-blocking.
+- It starts with SIGINT blocked: a Ctrl+C during its interpreter start-up waits until it has
+  installed its own handler, instead of printing a KeyboardInterrupt traceback.
+- The terminal's settings are saved once and put back after each worker exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any, Callable
+
+import simplewsgi
+from simplewsgi import worker as protocol
+from simplewsgi.sockets import LISTEN_FD_ENV
+
+if TYPE_CHECKING:
+    import socket
+
+    from simplewsgi.options import ServeOptions
+
+# How long a worker whose status pipe closed may take to exit before it is killed.
+REAP_TIMEOUT = 2.0
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(simplewsgi.__file__)))
+
+
+class WorkerProcess:
+    """One worker as the supervisor sees it: the process, its two pipes, what it serves."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], control: int, status: int) -> None:
+        self.popen, self.control, self.status = popen, control, status
+        self.role = ""  # what it was told to serve; "" while a spare
+        self.since = 0.0  # perf_counter() of the change (or start) it answers
+        self.deadline: float | None = None  # when stopping: kill after this
+        self._buffer = b""
+
+    @classmethod
+    def spawn(cls, sock: socket.socket, options: ServeOptions) -> WorkerProcess:
+        control_r, control_w = os.pipe()
+        status_r, status_w = os.pipe()
+        listen_fd = sock.fileno()
+        env = dict(os.environ)
+        env.update({
+            LISTEN_FD_ENV: str(listen_fd), protocol.CONTROL_FD_ENV: str(control_r),
+            protocol.STATUS_FD_ENV: str(status_w), protocol.OPTIONS_ENV: options.to_json(),
+        })  # fmt: skip
+        argv = [sys.executable, *interpreter_flags(), "-c", protocol.BOOTSTRAP, _PACKAGE_PARENT]
+        # The signal mask survives exec; the worker unblocks SIGINT once its handler is set.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            popen = subprocess.Popen(argv, env=env, pass_fds=(listen_fd, control_r, status_w))
+        except BaseException:
+            os.close(control_w)
+            os.close(status_r)
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            os.close(control_r)
+            os.close(status_w)
+        os.set_blocking(status_r, False)
+        return cls(popen, control_w, status_r)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def tell(self, kind: str, **fields: Any) -> None:
+        """Send a command; a dead worker is not an error here (its status pipe says so)."""
+        with contextlib.suppress(OSError):
+            os.write(self.control, protocol.encode({"kind": kind, **fields}))
+
+    def messages(self, data: bytes) -> list[dict[str, Any]]:
+        """The complete status messages in what was read so far."""
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        found = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(line))
+        return found
+
+    def reap(self) -> int:
+        """Wait for the exit (its status pipe closed), killing it if it lingers; the status."""
+        os.close(self.control)
+        os.close(self.status)
+        try:
+            return self.popen.wait(REAP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            return self.popen.wait()
+
+    def kill(self) -> None:
+        self.popen.kill()  # a no-op once it has been reaped
+
+
+def interpreter_flags() -> list[str]:
+    """The supervisor's -W/-X/-O... flags, for its workers (as multiprocessing does)."""
+    flags: Callable[[], list[str]] | None = getattr(
+        subprocess, "_args_from_interpreter_flags", None
+    )
+    return flags() if flags is not None else []
+
+
+def describe_exit(returncode: int) -> str:
+    """``exited with code 3`` or ``was killed by SIGSEGV``."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"was killed by signal {-returncode}"
+
+
+class TerminalState:
+    """The terminal's settings at start, put back after each worker exits (a worker killed in
+    pdb, or an app that switched the terminal to raw mode, would leave it broken)."""
+
+    def __init__(self) -> None:
+        self._saved: list[Any] | None = None
+        try:
+            import termios
+
+            self._fd = sys.stdin.fileno()
+            if os.isatty(self._fd):
+                self._saved = termios.tcgetattr(self._fd)
+        except (ImportError, OSError, ValueError, AttributeError):
+            self._saved = None
+
+    def restore(self) -> None:
+        if self._saved is None:
+            return
+        import termios
+
+        with contextlib.suppress(OSError, termios.error):
+            # Only from the foreground: a background process would be stopped by SIGTTOU.
+            if os.tcgetpgrp(self._fd) == os.getpgrp():
+                termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
