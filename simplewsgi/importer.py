@@ -12,8 +12,7 @@ Rules:
 - "The module does not exist" (:class:`AppModuleNotFound`) is kept apart from "the user's module
   raised while importing" (:class:`AppRaisedOnImport`); the latter carries the user's traceback
   without our frames or importlib's, and the file the reloader must watch until it is fixed.
-- :func:`find_app_candidates` only reads files (for shell completion): it never imports user code
-  and never raises.
+- The static scan for shell completion, which never imports, lives in :mod:`simplewsgi.completion`.
 """
 
 from __future__ import annotations
@@ -25,12 +24,9 @@ import os
 import sys
 import traceback
 import types
-import warnings
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from _typeshed.wsgi import WSGIApplication
 
     _FactoryArgs = tuple[tuple[Any, ...], dict[str, Any]]  # positional and keyword literals
@@ -38,9 +34,6 @@ if TYPE_CHECKING:
 EXPECTED_FORM = "expected 'module:attr' (or 'module', 'file.py[:attr]', 'module:factory(args)')"
 DEFAULT_APP_NAMES = ("app", "application")
 MAX_LISTED_NAMES = 10  # "available: ..." beyond this is noise on a terminal
-SCAN_MAX_FILES = 200  # completion must answer in milliseconds even in a large checkout
-SCAN_MAX_BYTES = 1 << 20  # 1 MiB: bigger .py files are generated code or data, not app modules
-SCAN_SKIP_DIRS = frozenset({"__pycache__", "site-packages", "node_modules"})  # and venvs, hidden
 
 # Traceback trimming: our frames and importlib's are dropped; library frames are kept but are not
 # "the user's file" the reloader should watch.
@@ -363,83 +356,3 @@ def _describe(obj: object) -> str:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def find_app_candidates(directory: str) -> list[str]:
-    """APP strings that probably work from ``directory``, for shell completion.
-
-    A static scan (never imports user code, never raises) of ``*.py`` there and in packages one
-    level down, returning e.g. ``app``, ``app:app``, ``app:create_app``, ``pkg.web:application``.
-    """
-    found: set[str] = set()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # users' SyntaxWarnings are not ours to report
-        for count, (module, path) in enumerate(_scan_targets(directory)):
-            if count >= SCAN_MAX_FILES:
-                break
-            names = _app_names(path)
-            found.update(f"{module}:{name}" for name in names)
-            if any(name in DEFAULT_APP_NAMES for name in names):
-                found.add(module)
-    return sorted(found)
-
-
-def _scan_targets(directory: str) -> Iterator[tuple[str, str]]:
-    """(module name, path) for top-level modules first, then modules of top-level packages."""
-    packages = []
-    for entry in _entries(directory):
-        if entry.name.endswith(".py") and entry.name[:-3].isidentifier():
-            yield entry.name[:-3], entry.path
-        elif (
-            entry.name.isidentifier()
-            and entry.name not in SCAN_SKIP_DIRS
-            and os.path.isfile(os.path.join(entry.path, "__init__.py"))
-            and not os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
-        ):
-            packages.append(entry)
-    for package in packages:
-        for entry in _entries(package.path):
-            stem = entry.name[:-3]
-            if entry.name.endswith(".py") and stem.isidentifier():
-                yield (package.name if stem == "__init__" else f"{package.name}.{stem}"), entry.path
-
-
-def _entries(directory: str) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(directory) as it:
-            return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
-    except OSError:
-        return []
-
-
-def _app_names(path: str) -> list[str]:
-    """Module-level names that look like WSGI apps or app factories."""
-    try:
-        if os.path.getsize(path) > SCAN_MAX_BYTES or not os.path.isfile(path):
-            return []
-        with open(path, "rb") as file:
-            tree = ast.parse(file.read(), path)
-    except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
-        return []
-    names = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            names += [node.name] if _is_app_name(node.name, function=True) else []
-        elif isinstance(node, ast.Assign):
-            names += [t.id for t in node.targets if isinstance(t, ast.Name) and _is_app_name(t.id)]
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target = node.target
-            names += [target.id] if isinstance(target, ast.Name) and _is_app_name(target.id) else []
-        elif isinstance(node, ast.ImportFrom):
-            imported = (alias.asname or alias.name for alias in node.names)
-            names += [name for name in imported if _is_app_name(name, function=True)]
-    return names
-
-
-def _is_app_name(name: str, *, function: bool = False) -> bool:
-    """``app``, ``application``, ``api``, ``*app``; for functions also ``create_*``/``make_*``."""
-    if name.startswith("_"):
-        return False
-    if name in ("application", "api") or name.endswith("app"):
-        return True
-    return function and name.startswith(("create_", "make_"))

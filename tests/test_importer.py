@@ -11,7 +11,6 @@ import os
 import pickle
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from simplewsgi.importer import (
     AppModuleNotFound,
     AppNotCallable,
     AppRaisedOnImport,
-    find_app_candidates,
     import_app,
 )
 
@@ -479,62 +477,3 @@ def test_package_init_that_raises_is_raised_on_import() -> None:
         import_app("pkg.web:app")
     assert info.value.filename == str(path)
     assert "KeyError: 'cfg'" in str(info.value)
-
-
-# -- find_app_candidates ---------------------------------------------------------------------
-
-
-def test_find_app_candidates(tmp_path: Path) -> None:
-    write("app.py", "app = object()\n\ndef create_app():\n    pass\n")
-    write("wsgi.py", "from app import app as application\nother = 1\n")
-    write("api_mod.py", "api: object = object()\ndef make_server(): ...\ndef helper(): ...\n")
-    write("plain.py", "x = 1\n_private_app = 2\ncreate_config = {}\n")
-    write("escapes.py", "import re\nweb_app = re.compile('\\d')\n")  # SyntaxWarning when parsed
-    write("broken.py", "app = 1\ndef oops(:\n")
-    write("marker.py", "open('executed', 'w').close()\napp = 1\n")
-    write("pkg/__init__.py", "def create_app(): ...\n")
-    write("pkg/web.py", "application = None\n")
-    write("pkg/sub/deep.py", "app = 1\n")  # two levels down: not scanned
-    write("notpkg/mod.py", "app = 1\n")  # no __init__.py
-    write(".hidden/__init__.py", "app = 1\n")
-    write("venv/__init__.py", "app = 1\n")
-    write("venv/pyvenv.cfg", "home = /usr\n")
-    write("__pycache__/__init__.py", "app = 1\n")
-    write("big.py", "app = 1\n" + "#" * (1 << 20))
-    (tmp_path / "with-dash.py").write_text("app = 1\n")
-    started = time.perf_counter()
-    found = find_app_candidates(str(tmp_path))
-    elapsed = time.perf_counter() - started
-    assert found == [
-        "api_mod:api",
-        "api_mod:make_server",
-        "app",
-        "app:app",
-        "app:create_app",
-        "escapes:web_app",
-        "marker",
-        "marker:app",
-        "pkg.web",
-        "pkg.web:application",
-        "pkg:create_app",
-        "wsgi",
-        "wsgi:application",
-    ]
-    assert not (tmp_path / "executed").exists()
-    assert "marker" not in sys.modules
-    assert elapsed < 1.0  # budget is ~50 ms; generous so a loaded CI machine does not flake
-
-
-def test_find_app_candidates_caps_files_read(tmp_path: Path) -> None:
-    for i in range(250):
-        write(f"m{i:03d}.py", "app = 1\n")
-    found = find_app_candidates(str(tmp_path))
-    assert len([c for c in found if ":" not in c]) == 200
-    assert "m199:app" in found
-    assert "m200:app" not in found
-
-
-def test_find_app_candidates_on_a_missing_directory(tmp_path: Path) -> None:
-    assert find_app_candidates(str(tmp_path / "missing")) == []
-    write("notadir.py", "app = 1\n")
-    assert find_app_candidates(str(tmp_path / "notadir.py")) == []

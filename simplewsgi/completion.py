@@ -1,0 +1,226 @@
+"""Shell completion: the scripts, the ``completion`` command, and APP candidates from a static scan.
+
+Rules of this module:
+- The scripts are click's (``click.shell_completion``), so they call back into ``simplewsgi`` with
+  ``_SIMPLEWSGI_COMPLETE=<shell>_complete`` and every candidate comes from the live command tree.
+  The bash one adds a single fix to click's template: bash splits ``app:create_app`` into three
+  words at the colon (``COMP_WORDBREAKS``), so the script glues them back before asking click and
+  trims the part before the colon from the replies, as bash-completion does.
+- ``simplewsgi completion SHELL`` prints exactly the text that ``scripts/gen_docs.py`` checks in
+  under ``completions/``: both come from :func:`completion_script`.
+- The APP scanner (:func:`find_app_candidates`) only reads files: it never imports user code,
+  never raises, and is bounded (``SCAN_MAX_FILES``, ``SCAN_MAX_BYTES``), because it runs on every
+  TAB press.
+- Only the CLI imports this module, at start-up: it imports nothing click has not loaded already;
+  ``click.shell_completion`` is imported when a completion actually happens.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import warnings
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from click.shell_completion import CompletionItem
+
+PROG_NAME = "simplewsgi"
+COMPLETE_VAR = "_SIMPLEWSGI_COMPLETE"  # what click would derive from PROG_NAME; spelled for docs
+SHELLS = ("bash", "zsh", "fish")
+
+SCAN_MAX_FILES = 200  # completion must answer in milliseconds even in a large checkout
+SCAN_MAX_BYTES = 1 << 20  # 1 MiB: bigger .py files are generated code or data, not app modules
+SCAN_SKIP_DIRS = frozenset({"__pycache__", "site-packages", "node_modules"})  # and venvs, hidden
+
+# click's bash template with the colon fix described above. Bash 4.4+ (click checks the version
+# when printing the script). %(...)s are filled by click from the program name.
+_BASH_TEMPLATE = """\
+%(complete_func)s() {
+    local IFS=$'\\n'
+    local response completion type value
+    # Bash splits "app:attr" at the colon; glue such pieces back (only where COMP_LINE shows
+    # no space between them) so that click sees the word the user typed.
+    local -a words=()
+    local cword=$COMP_CWORD line=${COMP_LINE:0:COMP_POINT} i word glued
+    if [[ -n $COMP_LINE && $COMP_WORDBREAKS == *:* ]]; then
+        for ((i = 0; i < ${#COMP_WORDS[@]} && i <= COMP_CWORD; i++)); do
+            word=${COMP_WORDS[i]}
+            glued=0
+            [[ $i -gt 0 && $line != [[:space:]]* ]] && glued=1
+            line=${line#"${line%%%%[![:space:]]*}"}
+            line=${line#"$word"}
+            if ((glued)) && [[ $word == :* || ${words[-1]} == *: ]]; then
+                words[-1]+=$word
+            else
+                words+=("$word")
+            fi
+            ((i == COMP_CWORD)) && cword=$((${#words[@]} - 1))
+        done
+    else
+        words=("${COMP_WORDS[@]}")
+    fi
+    local cur=${words[cword]}
+    local colon_prefix=
+    [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]] && colon_prefix=${cur%%"${cur##*:}"}
+
+    response=$(env COMP_WORDS="${words[*]}" COMP_CWORD=$cword \
+%(complete_var)s=bash_complete $1)
+
+    for completion in $response; do
+        IFS=',' read type value <<< "$completion"
+
+        if [[ $type == 'dir' ]]; then
+            COMPREPLY=()
+            compopt -o dirnames
+        elif [[ $type == 'file' ]]; then
+            COMPREPLY=()
+            compopt -o default
+        elif [[ $type == 'plain' ]]; then
+            COMPREPLY+=("${value#"$colon_prefix"}")
+        fi
+    done
+
+    return 0
+}
+
+%(complete_func)s_setup() {
+    complete -o nosort -F %(complete_func)s %(prog_name)s
+}
+
+%(complete_func)s_setup;
+"""
+
+
+def completion_script(cli: click.Command, shell: str) -> str:
+    """The completion script for ``shell`` (one of :data:`SHELLS`) for the command tree ``cli``."""
+    from click.shell_completion import BashComplete, ShellComplete, get_completion_class
+
+    class _BashComplete(BashComplete):  # defined here: click.shell_completion loads lazily
+        source_template = _BASH_TEMPLATE
+
+    complete_class: type[ShellComplete] | None = (
+        _BashComplete if shell == "bash" else get_completion_class(shell)
+    )
+    if complete_class is None or shell not in SHELLS:
+        raise ValueError(f"unsupported shell {shell!r}: expected one of {', '.join(SHELLS)}")
+    return complete_class(cli, {}, PROG_NAME, COMPLETE_VAR).source()
+
+
+@click.command("completion")
+@click.argument("shell", type=click.Choice(SHELLS))
+def completion_command(shell: str) -> None:
+    """Print the completion script for SHELL (bash, zsh or fish).
+
+    \b
+      eval "$(simplewsgi completion bash)"     # in ~/.bashrc
+      eval "$(simplewsgi completion zsh)"      # in ~/.zshrc, after compinit
+      simplewsgi completion fish > ~/.config/fish/completions/simplewsgi.fish
+    """
+    root = click.get_current_context().find_root().command
+    click.echo(completion_script(root, shell), nl=False)
+
+
+def complete_app(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """``shell_complete`` for APP: ``module`` and ``module:attr`` strings found in the app
+    directory (``--app-dir`` when given, else the current directory) that start with
+    ``incomplete``; a path (``incomplete`` with a ``/``) is left to the shell's file completion."""
+    from click.shell_completion import CompletionItem
+
+    if "/" in incomplete or os.sep in incomplete:
+        return [CompletionItem(incomplete, type="file")]
+    app_dir = ctx.params.get("app_dir")
+    directory = app_dir if isinstance(app_dir, str) and app_dir else os.curdir
+    return [
+        CompletionItem(candidate)
+        for candidate in find_app_candidates(directory)
+        if candidate.startswith(incomplete)
+    ]
+
+
+def find_app_candidates(directory: str) -> list[str]:
+    """APP strings that probably work from ``directory``, for shell completion.
+
+    A static scan (never imports user code, never raises) of ``*.py`` there and in packages one
+    level down, returning e.g. ``app``, ``app:app``, ``app:create_app``, ``pkg.web:application``.
+    """
+    from simplewsgi.importer import DEFAULT_APP_NAMES  # here: start-up does not pay for it
+
+    found: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # users' SyntaxWarnings are not ours to report
+        for count, (module, path) in enumerate(_scan_targets(directory)):
+            if count >= SCAN_MAX_FILES:
+                break
+            names = _app_names(path)
+            found.update(f"{module}:{name}" for name in names)
+            if any(name in DEFAULT_APP_NAMES for name in names):
+                found.add(module)
+    return sorted(found)
+
+
+def _scan_targets(directory: str) -> Iterator[tuple[str, str]]:
+    """(module name, path) for top-level modules first, then modules of top-level packages."""
+    packages = []
+    for entry in _entries(directory):
+        if entry.name.endswith(".py") and entry.name[:-3].isidentifier():
+            yield entry.name[:-3], entry.path
+        elif (
+            entry.name.isidentifier()
+            and entry.name not in SCAN_SKIP_DIRS
+            and os.path.isfile(os.path.join(entry.path, "__init__.py"))
+            and not os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
+        ):
+            packages.append(entry)
+    for package in packages:
+        for entry in _entries(package.path):
+            stem = entry.name[:-3]
+            if entry.name.endswith(".py") and stem.isidentifier():
+                yield (package.name if stem == "__init__" else f"{package.name}.{stem}"), entry.path
+
+
+def _entries(directory: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as it:
+            return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError:
+        return []
+
+
+def _app_names(path: str) -> list[str]:
+    """Module-level names that look like WSGI apps or app factories."""
+    try:
+        if os.path.getsize(path) > SCAN_MAX_BYTES or not os.path.isfile(path):
+            return []
+        with open(path, "rb") as file:
+            tree = ast.parse(file.read(), path)
+    except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            names += [node.name] if _is_app_name(node.name, function=True) else []
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name) and _is_app_name(t.id)]
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target = node.target
+            names += [target.id] if isinstance(target, ast.Name) and _is_app_name(target.id) else []
+        elif isinstance(node, ast.ImportFrom):
+            imported = (alias.asname or alias.name for alias in node.names)
+            names += [name for name in imported if _is_app_name(name, function=True)]
+    return names
+
+
+def _is_app_name(name: str, *, function: bool = False) -> bool:
+    """``app``, ``application``, ``api``, ``*app``; for functions also ``create_*``/``make_*``."""
+    if name.startswith("_"):
+        return False
+    if name in ("application", "api") or name.endswith("app"):
+        return True
+    return function and name.startswith(("create_", "make_"))
