@@ -18,9 +18,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from importlib.util import cache_from_source
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import pytest
 
@@ -33,6 +34,19 @@ DEADLINE = 10.0
 STOP_DEADLINE = 10.0
 PORT_RE = re.compile(r"http://127\.0\.0\.1:(\d+)/")
 RELOADED_RE = re.compile(r"reloaded in (\d+) ms \(changed: (.*)\)")
+PYTHON_M = (sys.executable, "-m", "simplewsgi")
+CONSOLE_SCRIPT = """\
+import re, sys
+from simplewsgi.cli import main
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
+"""
+# Runs the rest of argv as a session leader whose controlling terminal is argv[1].
+ON_TERMINAL = (
+    "import os, sys; os.setsid(); fd = os.open(sys.argv[1], os.O_RDWR); os.dup2(fd, 0); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
 
 APP = """\
 import os
@@ -43,6 +57,10 @@ def app(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/crash":
         os._exit(7)
+    if path == "/pid":
+        body = str(os.getpid()).encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
     if path == "/slow":
         import time
         open(environ["QUERY_STRING"] + ".started", "w").close()  # unwatched: never reloads
@@ -61,12 +79,17 @@ def write(path: Path, text: str) -> None:
 class Server:
     """A ``simplewsgi serve --reload`` process, its output collected by a reader thread."""
 
-    def __init__(self, cwd: Path, *args: str, env: Optional[dict[str, str]] = None) -> None:
+    def __init__(
+        self,
+        cwd: Path,
+        *args: str,
+        env: Optional[dict[str, str]] = None,
+        launcher: tuple[str, ...] = PYTHON_M,
+    ) -> None:
         env = dict(os.environ if env is None else env)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(":")
         env.pop("NO_COLOR", None)
-        argv = [sys.executable, "-m", "simplewsgi", "serve", "--port", "0", "--reload"]
-        argv += ["--color", "never", *args]
+        argv = [*launcher, "serve", "--port", "0", "--reload", "--color", "never", *args]
         self.proc = subprocess.Popen(
             argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
@@ -149,8 +172,10 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start servers in ``tmp_path``; always killed and reaped, their output shown on failure."""
     servers: list[Server] = []
 
-    def start(*args: str, env: Optional[dict[str, str]] = None) -> Server:
-        server = Server(tmp_path, *args, env=env)
+    def start(
+        *args: str, env: Optional[dict[str, str]] = None, launcher: tuple[str, ...] = PYTHON_M
+    ) -> Server:
+        server = Server(tmp_path, *args, env=env, launcher=launcher)
         servers.append(server)
         return server
 
@@ -163,13 +188,28 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             sys.stderr.write(f"--- server output ---\n{server.output}\n")
 
 
-def test_reload_on_change(tmp_path: Path, serve: Callable[..., Server]) -> None:
+@pytest.mark.parametrize("launch", ["python -m", "console script"])
+def test_reload_on_change(tmp_path: Path, serve: Callable[..., Server], launch: str) -> None:
+    """Workers start the same way whatever launched the supervisor."""
+    launcher = PYTHON_M
+    if launch == "console script":
+        write(tmp_path / "bin" / "simplewsgi", CONSOLE_SCRIPT)
+        launcher = (sys.executable, str(tmp_path / "bin" / "simplewsgi"))
     write(tmp_path / "app.py", APP.format(version="one"))
-    server = serve("app:app")
+    server = serve("app:app", launcher=launcher)
     assert server.get() == (200, "text/plain", "one")
     write(tmp_path / "app.py", APP.format(version="two"))
     server.wait_body("two")
     assert server.wait_line(RELOADED_RE).group(2) == "app.py"
+
+
+def test_polling_backend_is_named_and_reloads(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    write(tmp_path / "app.py", APP.format(version="one"))
+    server = serve("app:app", "--reload-poll")
+    assert "polling" in server.wait_line(re.compile(r"Reload: +(.*)")).group(1)
+    assert server.get()[2] == "one"
+    write(tmp_path / "app.py", APP.format(version="two!"))
+    server.wait_body("two!")
 
 
 def test_reads_excluded_and_unrelated_files_do_not_reload(
@@ -323,16 +363,22 @@ def test_concurrent_clients_see_no_failures_across_reloads(
     assert len(server.lines(RELOADED_RE)) == 4
 
 
+@pytest.mark.parametrize("how", ["os._exit", "SIGKILL"])
 def test_worker_crash_is_reported_and_restarted_on_change(
-    tmp_path: Path, serve: Callable[..., Server]
+    tmp_path: Path, serve: Callable[..., Server], how: str
 ) -> None:
     write(tmp_path / "app.py", APP.format(version="one"))
     server = serve("app:app")
-    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
-        server.get("/crash")
-    server.wait_line(re.compile(r"Error: the app's worker exited with code 7"))
+    if how == "os._exit":
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+            server.get("/crash")
+        said = "exited with code 7"
+    else:
+        os.kill(int(server.get("/pid")[2]), signal.SIGKILL)
+        said = "was killed by SIGKILL"
+    server.wait_line(re.compile(f"Error: the app's worker {said}"))
     status, _, body = server.get()
-    assert status == 500 and "exited with code 7" in body
+    assert status == 500 and said in body
     write(tmp_path / "app.py", APP.format(version="two"))
     server.wait_body("two")
 
@@ -417,3 +463,24 @@ def _settled(pids: list[int]) -> bool:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_terminal_is_restored_after_a_worker_exits(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    """The app puts the terminal in raw mode; once its worker is gone, echo is back."""
+    import termios
+
+    master, slave = os.openpty()
+    try:
+        write(tmp_path / "app.py", "import tty\ntty.setraw(0)\n" + APP.format(version="one"))
+        launcher = (sys.executable, "-c", ON_TERMINAL, os.ttyname(slave), *PYTHON_M)
+        server = serve("app:app", launcher=launcher)
+        assert server.get()[2] == "one"
+        assert not termios.tcgetattr(slave)[3] & termios.ECHO, "the app did not set raw mode"
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+            server.get("/crash")
+        wait_for(lambda: termios.tcgetattr(slave)[3] & termios.ECHO, DEADLINE, "echo restored")
+    finally:
+        os.close(master)
+        os.close(slave)
