@@ -1,0 +1,205 @@
+"""The ``simplewsgi`` command: options -> :class:`ServeOptions` -> :func:`runner.serve`.
+
+Rules of this module:
+- It is the only module that exits. Every failure we expect (the APP cannot be loaded, the
+  address cannot be bound) becomes an ``Error: ...`` line on stderr and one of the ``EXIT_*``
+  codes below, never a traceback of our frames; an unexpected exception is a bug and keeps its
+  traceback.
+- Every option is spelled once, in the option lists below, under the name of its
+  :class:`ServeOptions` field, and is also read from ``SIMPLEWSGI_<NAME>`` (``--port`` ->
+  ``SIMPLEWSGI_PORT``): the names are set explicitly because click's ``auto_envvar_prefix``
+  would add the command name (``SIMPLEWSGI_SERVE_PORT``).
+- Start-up time is a feature: at import only click and the options module load; the runner,
+  importer and log modules are imported when a command runs, watchdog only by the reloader.
+- There is no ``--threads``: the server runs one thread per connection, so there is no pool to
+  size.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any, Callable
+
+import click
+
+from simplewsgi.options import COLOR_CHOICES, ServeOptions
+from simplewsgi.version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_BUG = 1  # an unexpected exception: Python's own exit status, traceback kept
+EXIT_USAGE = 2  # bad option or argument (click's UsageError)
+EXIT_APP_ERROR = 3  # the APP could not be imported, is not callable, or its factory raised
+EXIT_CANNOT_LISTEN = 4  # the address is in use, not ours to bind, or does not resolve
+EXIT_INTERRUPTED = 130  # Ctrl+C before serving started, or a second Ctrl+C (128 + SIGINT)
+
+ENV_PREFIX = "SIMPLEWSGI_"
+APP_ENV = ENV_PREFIX + "APP"
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+_Command = Callable[..., Any]
+_Decorator = Callable[[_Command], _Command]
+
+
+def _option(*decls: str, **attrs: Any) -> _Decorator:
+    """A click option also read from ``SIMPLEWSGI_<NAME>``, NAME from its first long flag."""
+    flag = next(decl for decl in decls if decl.startswith("--"))
+    name = flag[2:].split("/")[0].upper().replace("-", "_")
+    return click.option(*decls, envvar=ENV_PREFIX + name, show_envvar=True, **attrs)
+
+
+APP_OPTIONS: list[_Decorator] = [
+    _option("--factory", is_flag=True, help="APP names a function; call it to get the app."),
+    _option(
+        "--app-dir",
+        default=".",
+        show_default=True,
+        metavar="DIR",
+        type=click.Path(exists=True, file_okay=False),
+        help="Directory put first on sys.path to import APP from.",
+    ),
+]
+SERVER_OPTIONS: list[_Decorator] = [
+    _option(
+        "--host",
+        default="127.0.0.1",
+        metavar="HOST",
+        show_default=True,
+        help="Address to listen on: 0.0.0.0 or :: for every interface, ::1 for IPv6.",
+    ),
+    _option(
+        "--port",
+        "-p",
+        default=8000,
+        show_default=True,
+        type=click.IntRange(0, 65535),
+        metavar="PORT",
+        help="Port to listen on; 0 picks a free one (the banner shows it).",
+    ),
+    _option(
+        "--color",
+        type=click.Choice(COLOR_CHOICES),
+        default="auto",
+        show_default=True,
+        help="Color stderr; auto: only a terminal, NO_COLOR turns off, FORCE_COLOR turns on.",
+    ),
+    _option(
+        "--access-log/--no-access-log",
+        default=True,
+        show_default=True,
+        help="One line per request; errors are logged either way.",
+    ),
+]
+RELOAD_OPTIONS: list[_Decorator] = [
+    _option("--reload", is_flag=True, help="Restart the app when its files change."),
+    _option(
+        "--reload-dir",
+        "reload_dirs",
+        multiple=True,
+        metavar="DIR",
+        type=click.Path(exists=True, file_okay=False),
+        help="Directory to watch, repeatable (default: --app-dir).",
+    ),
+    _option(
+        "--reload-include",
+        multiple=True,
+        metavar="GLOB",
+        help="Also reload on files matching GLOB, e.g. '*.html'; repeatable.",
+    ),
+    _option(
+        "--reload-exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Ignore files or directories matching GLOB, e.g. 'logs/*'; repeatable.",
+    ),
+    _option("--reload-poll", is_flag=True, help="Poll for changes (Docker, WSL, network mounts)."),
+]
+
+
+def _apply(decorators: Sequence[_Decorator]) -> _Decorator:
+    """Apply option decorators so that ``--help`` lists them in the order written."""
+
+    def decorate(function: _Command) -> _Command:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return decorate
+
+
+def _version_message() -> str:
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    return f"%(prog)s %(version)s (Python {python}, {sys.implementation.name})"
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="simplewsgi", message=_version_message())
+def main() -> None:
+    """simplewsgi: a fast WSGI development server.
+
+    \b
+      simplewsgi serve myapp:app --reload
+      simplewsgi demo --port 0
+    """
+
+
+@main.command("serve")
+@click.argument("app", required=False, envvar=APP_ENV)
+@_apply(APP_OPTIONS + SERVER_OPTIONS + RELOAD_OPTIONS)
+def serve_command(**params: Any) -> None:
+    """Serve the WSGI app APP (default: the demo app).
+
+    \b
+    APP (also $SIMPLEWSGI_APP) is one of:
+      module:attr             myapp:app, pkg.web:site.wsgi_app
+      module                  tries module:app, then module:application
+      module:factory(args)    myapp:create_app('dev', debug=True), literals only
+      path/to/file.py[:attr]  a file, imported as a module
+    The same string works with gunicorn and waitress-serve.
+    """
+    _run(ServeOptions(**params))
+
+
+@main.command("demo")
+@_apply(SERVER_OPTIONS)
+def demo_command(**params: Any) -> None:
+    """Serve the demo app: hello world and the request's environ."""
+    _run(ServeOptions(app=None, **params))
+
+
+def _run(options: ServeOptions) -> None:
+    """Serve, then exit with the status that says how it ended."""
+    from simplewsgi import log, runner
+
+    log.configure(options.color)
+    try:
+        runner.serve(options)
+    except KeyboardInterrupt:  # Ctrl+C while the app was still importing
+        sys.stderr.write("\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as error:
+        code = _report(error)
+        if code is None:
+            raise
+        sys.exit(code)
+    sys.exit(EXIT_OK)
+
+
+def _report(error: Exception) -> int | None:
+    """Print an expected error as ``Error: ...``; its exit status, or None for a bug."""
+    from simplewsgi import log
+    from simplewsgi.importer import AppImportError, AppRaisedOnImport
+    from simplewsgi.runner import ListenError
+    from simplewsgi.sockets import PortInUseError
+
+    if isinstance(error, AppRaisedOnImport):
+        sys.stderr.write(error.user_traceback)
+    if isinstance(error, AppImportError):
+        log.error(str(error))
+        return EXIT_APP_ERROR
+    if isinstance(error, (PortInUseError, ListenError)):
+        log.error(error.strerror or str(error))  # str() would add "[Errno 98]"
+        return EXIT_CANNOT_LISTEN
+    return None
