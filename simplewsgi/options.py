@@ -7,7 +7,6 @@ onto it and the supervisor hands it to its workers as JSON in an environment var
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -32,10 +31,14 @@ class ServeOptions:
     reload_poll: bool = False
 
     def to_json(self) -> str:
+        import json  # here: the plain CLI start-up does not need it
+
         return json.dumps(dataclasses.asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> ServeOptions:
+        import json
+
         data = json.loads(text)
         for field in dataclasses.fields(cls):
             if isinstance(data.get(field.name), list):

@@ -1,0 +1,249 @@
+"""The log module in-process: the color decision, access lines on a loopback server, the banner.
+
+The CLI's own subprocess tests (tests/test_cli.py) check the same output end to end; here each
+rule is pinned with exact text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any, Callable, Optional
+
+import pytest
+
+from simplewsgi import log
+from simplewsgi.options import ServeOptions
+from simplewsgi.version import __version__
+from tests.helpers import connect, exchange, serving, wait_for
+
+ESC = "\x1b["
+Captured = Any  # conftest's ``stderr`` fixture: ``getvalue()`` returns what was written so far
+ACCESS_LINE = re.compile(
+    r"^127\.0\.0\.1 (?P<method>\S+) (?P<target>\S+) HTTP/1\.[01] (?P<status>\d{3}) "
+    r"(?P<size>\S+ (?:B|KiB|MiB)) (?P<ms>\d+\.\d) ms$"
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test decides color from scratch, with no inherited NO_COLOR/FORCE_COLOR/TERM."""
+    monkeypatch.setattr(log, "_message_color", None)
+    for name in ("NO_COLOR", "FORCE_COLOR", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+
+
+class FakeStream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(
+    ("choice", "env", "tty", "expected"),
+    [
+        ("auto", {}, False, False),
+        ("auto", {}, True, True),
+        ("auto", {"NO_COLOR": "1"}, True, False),
+        ("auto", {"NO_COLOR": ""}, True, True),  # empty means unset (no-color.org)
+        ("auto", {"FORCE_COLOR": "1"}, False, True),
+        ("auto", {"FORCE_COLOR": ""}, False, False),
+        ("auto", {"NO_COLOR": "1", "FORCE_COLOR": "1"}, True, False),  # off wins
+        ("auto", {"TERM": "dumb"}, True, False),
+        ("always", {"NO_COLOR": "1"}, False, True),
+        ("never", {"FORCE_COLOR": "1"}, True, False),
+    ],
+)
+def test_use_color(
+    monkeypatch: pytest.MonkeyPatch, choice: str, env: dict[str, str], tty: bool, expected: bool
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert log.use_color(choice, FakeStream(tty)) is expected
+
+
+def test_use_color_on_a_closed_or_missing_stream() -> None:
+    closed = io.StringIO()
+    closed.close()  # isatty() raises ValueError
+    assert log.use_color("auto", closed) is False
+    assert log.use_color("auto", None) is False
+
+
+def test_colorama_fixes_the_windows_console_only_when_color_is_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    fake = types.ModuleType("colorama")
+    fake.just_fix_windows_console = lambda: calls.append("fixed")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "colorama", fake)
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(log, "_windows_fixed", False)
+    log.configure("never")
+    assert calls == []
+    log.configure("always")
+    log.configure("always")
+    assert calls == ["fixed"]
+
+
+def _status_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """/<status> answers that status; /boom raises; /big sends 2 KiB."""
+    path = environ["PATH_INFO"]
+    if path == "/boom":
+        raise RuntimeError("boom from the app")
+    body = b"x" * 2048 if path == "/big" else b"Hello, world!"
+    status = path[1:] if path[1:].isdigit() else "200"
+    start_response(f"{status} Whatever", [("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _get(server: Any, target: str) -> int:
+    request = f"GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode("latin-1")
+    return exchange(server, request)[0].status
+
+
+@pytest.fixture
+def logged(stderr: Captured) -> Iterator[Callable[..., tuple[Any, Captured]]]:
+    """serve(**options) -> (server, captured stderr): a loopback server with the CLI's handler."""
+    stack: list[Any] = []
+
+    def serve(**options: Any) -> tuple[Any, Captured]:
+        context = serving(_status_app, log.handler_class(ServeOptions(**options)))
+        stack.append(context)
+        return context.__enter__(), stderr
+
+    yield serve
+    for context in reversed(stack):
+        context.__exit__(None, None, None)
+
+
+def _lines(capture: Captured, count: int) -> list[str]:
+    """The first ``count`` lines once written (a line follows its response on the wire)."""
+    wait_for(lambda: capture.getvalue().count("\n") >= count, what=f"{count} log lines")
+    return capture.getvalue().splitlines()
+
+
+def test_access_line_plain(logged: Callable[..., tuple[Any, Captured]]) -> None:
+    server, capture = logged(color="never")
+    assert _get(server, "/path?q=1") == 200
+    (line,) = _lines(capture, 1)
+    match = ACCESS_LINE.match(line)
+    assert match, line
+    assert match["method"] == "GET" and match["target"] == "/path?q=1"
+    assert match["status"] == "200" and match["size"] == "13 B"
+    assert ESC not in line
+
+
+def test_access_line_sizes(logged: Callable[..., tuple[Any, Captured]]) -> None:
+    server, capture = logged(color="never")
+    _get(server, "/big")
+    assert " 200 2.0 KiB " in _lines(capture, 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("status", "color"),
+    [("200", log.GREEN), ("302", log.CYAN), ("404", log.YELLOW), ("503", log.RED)],
+)
+def test_status_colored_by_class(
+    logged: Callable[..., tuple[Any, Captured]], status: str, color: str
+) -> None:
+    server, capture = logged(color="always")
+    assert _get(server, f"/{status}") == int(status)
+    (line,) = _lines(capture, 1)
+    assert f"{color}{status}{log.RESET}" in line
+    plain = re.sub(r"\x1b\[\d+m", "", line)
+    assert ACCESS_LINE.match(plain), plain
+
+
+def test_control_characters_in_the_target_are_escaped(
+    logged: Callable[..., tuple[Any, Captured]],
+) -> None:
+    server, capture = logged(color="never")
+    with connect(server) as sock:  # U+009B is CSI for some terminals: it must not pass raw
+        sock.sendall(b"GET /a\x9bb HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        sock.recv(1024)
+    (line,) = _lines(capture, 1)
+    assert "/a\\x9bb" in line and "\x9b" not in line
+
+
+def test_no_access_log_keeps_errors(logged: Callable[..., tuple[Any, Captured]]) -> None:
+    server, capture = logged(color="never", access_log=False)
+    assert _get(server, "/") == 200
+    assert _get(server, "/404") == 404
+    assert _get(server, "/boom") == 500
+    wait_for(lambda: " 500 " in capture.getvalue(), what="the 500 line")
+    text = capture.getvalue()
+    assert "Traceback" in text and "boom from the app" in text
+    assert " 200 " not in text and " 404 " not in text
+    with connect(server) as sock:  # a protocol error is a message, printed either way
+        sock.sendall(b"BROKEN\r\n\r\n")
+        sock.recv(1024)
+    wait_for(lambda: "400" in capture.getvalue().split(" 500 ", 1)[1], what="the 400 message")
+
+
+def _banner(capture: Captured, address: Any, reloader: Optional[str] = None, **opts: Any) -> str:
+    log.print_banner(ServeOptions(**opts), address, reloader=reloader)
+    return capture.getvalue()
+
+
+def test_banner_loopback(stderr: Captured) -> None:
+    text = _banner(stderr, ("127.0.0.1", 41234), color="never", port=0)
+    assert f"simplewsgi {__version__} serving demo app" in text
+    assert "http://127.0.0.1:41234/" in text
+    assert "Press Ctrl+C to quit" in text
+    assert "Warning" not in text and "Reload" not in text and ESC not in text
+
+
+def test_banner_app_ipv6_reloader(stderr: Captured) -> None:
+    text = _banner(stderr, ("::1", 8001, 0, 0), "inotify", app="pkg.web:app", host="::1")
+    assert "serving pkg.web:app" in text
+    assert "http://[::1]:8001/" in text
+    assert re.search(r"Reload:\s+inotify", text)
+
+
+def test_banner_wildcard_warns_and_shows_the_local_url(stderr: Captured) -> None:
+    text = _banner(stderr, ("0.0.0.0", 8002), host="0.0.0.0", color="always")
+    assert "http://127.0.0.1:8002/" in text
+    (warning,) = [line for line in text.splitlines() if "Warning" in line]
+    assert "development server" in warning and "gunicorn" in warning
+    assert ESC in text
+
+
+def test_server_urls() -> None:
+    assert log.server_urls("::1", 80) == ["http://[::1]:80/"]
+    assert log.server_urls("localhost", 80) == ["http://localhost:80/"]
+    urls = log.server_urls("0.0.0.0", 80)
+    assert urls[0] == "http://127.0.0.1:80/"
+    lan = log.lan_address(log.socket.AF_INET)
+    assert urls[1:] == ([f"http://{lan}:80/"] if lan else [])
+    assert log.server_urls("::", 80)[0] == "http://[::1]:80/"
+
+
+def test_is_loopback() -> None:
+    assert all(map(log.is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "localhost"]))
+    assert not any(map(log.is_loopback, ["0.0.0.0", "::", "", "192.168.1.2", "example.com"]))
+
+
+@pytest.mark.parametrize(
+    ("helper", "prefix"), [(log.info, "Info:"), (log.warn, "Warning:"), (log.error, "Error:")]
+)
+def test_message_helpers(stderr: Captured, helper: Callable[[str], None], prefix: str) -> None:
+    log.configure("never")
+    helper("something happened")
+    assert stderr.getvalue() == f"{prefix} something happened\n"
+    log.configure("always")
+    helper("again")
+    assert ESC in stderr.getvalue().splitlines()[1]
+
+
+def test_messages_decide_color_from_the_environment_by_default(
+    stderr: Captured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    log.print_goodbye()
+    assert ESC in stderr.getvalue() and "goodbye" in stderr.getvalue()
