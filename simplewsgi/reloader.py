@@ -280,6 +280,9 @@ class Supervisor:
             return
         self.pending.role, self.pending.since = role, since
         self.pending.tell(protocol.SERVE if role == APP else protocol.SERVE_ERROR, **fields)
+        # A new spare at once (after the command, so the import is not delayed): a burst of
+        # changes then supersedes with warm workers instead of a cascade of cold starts.
+        self._replenish()
 
     def _promote(self, worker: WorkerProcess) -> None:
         self.pending = None
