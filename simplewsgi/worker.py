@@ -27,6 +27,7 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import linecache
 import os
@@ -227,8 +228,11 @@ def main() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     channel = Channel(control_fd, status_fd)
 
-    from simplewsgi import log, runner  # warm: the spare pays for these, not the reload
+    # Warm: the spare pays for these imports, not the reload.
+    from simplewsgi import errorpage, log, runner
     from simplewsgi.options import ServeOptions
+
+    importlib.import_module("simplewsgi.importer")  # what runner.load_app imports
 
     options = ServeOptions.from_json(options_json)
     log.configure(options.color)
@@ -243,9 +247,7 @@ def main() -> None:
         if command["kind"] == SERVE:
             app = runner.load_app(options)
         else:
-            from simplewsgi.errorpage import error_app
-
-            app = error_app(command["report"])
+            app = errorpage.error_app(command["report"])
     except (Exception, SystemExit) as exc:
         channel.send({"kind": FAILED, "report": failure_report(exc)})
         _exit_now(EXIT_APP_FAILED)
