@@ -402,7 +402,7 @@ def print_failure(report: FailureReport, consequence: str) -> None:
     """``app.py:3: SyntaxError: invalid syntax (consequence)``, then the offending line."""
     where = location(report)
     first, *rest = (f"{where}: {report['message']}" if where else report["message"]).splitlines()
-    lines = [f"{first} ({consequence})", *rest]
+    lines = [f"{first} ({consequence})", *(f"    {line}" for line in rest)]
     if report["line"]:
         lines.append(f"    {report['line']}")
     log.error("\n".join(lines))
