@@ -195,7 +195,10 @@ def _report(error: Exception) -> int | None:
     from simplewsgi.sockets import PortInUseError
 
     if isinstance(error, AppRaisedOnImport):
+        # The user's traceback already shows where; the first line says what and which APP.
         sys.stderr.write(error.user_traceback)
+        log.error(str(error).splitlines()[0])
+        return EXIT_APP_ERROR
     if isinstance(error, AppImportError):
         log.error(str(error))
         return EXIT_APP_ERROR

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import io
 import re
+import socket
 import sys
 import types
 from collections.abc import Iterator
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 import pytest
 
@@ -21,7 +22,6 @@ from simplewsgi.version import __version__
 from tests.helpers import connect, exchange, serving, wait_for
 
 ESC = "\x1b["
-Captured = Any  # conftest's ``stderr`` fixture: ``getvalue()`` returns what was written so far
 ACCESS_LINE = re.compile(
     r"^127\.0\.0\.1 (?P<method>\S+) (?P<target>\S+) HTTP/1\.[01] (?P<status>\d{3}) "
     r"(?P<size>\S+ (?:B|KiB|MiB)) (?P<ms>\d+\.\d) ms$"
@@ -34,6 +34,12 @@ def _fresh_color(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(log, "_message_color", None)
     for name in ("NO_COLOR", "FORCE_COLOR", "TERM"):
         monkeypatch.delenv(name, raising=False)
+
+
+class Captured(Protocol):
+    """conftest's ``stderr`` fixture: what server threads wrote to sys.stderr so far."""
+
+    def getvalue(self) -> str: ...
 
 
 class FakeStream(io.StringIO):
@@ -219,7 +225,7 @@ def test_server_urls() -> None:
     assert log.server_urls("localhost", 80) == ["http://localhost:80/"]
     urls = log.server_urls("0.0.0.0", 80)
     assert urls[0] == "http://127.0.0.1:80/"
-    lan = log.lan_address(log.socket.AF_INET)
+    lan = log.lan_address(socket.AF_INET)
     assert urls[1:] == ([f"http://{lan}:80/"] if lan else [])
     assert log.server_urls("::", 80)[0] == "http://[::1]:80/"
 

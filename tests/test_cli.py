@@ -1,0 +1,632 @@
+"""The ``simplewsgi`` command: argument parsing through click's CliRunner, and the real command
+(``python -m simplewsgi``) as a subprocess on real ports for every APP form, error, option,
+environment variable, color rule and signal.
+
+Every wait has a deadline; processes are killed by PID and reaped in the fixture's teardown,
+which prints their output (pytest shows it when a test fails).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from simplewsgi import cli, runner
+from simplewsgi.options import ServeOptions
+from simplewsgi.version import __version__
+from tests.helpers import wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = str(REPO / "simplewsgi")
+DEADLINE = 10.0
+ESC = "\x1b["
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+PORT_RE = re.compile(r"Local:\s+http://(127\.0\.0\.1|\[::1\]):(\d+)/")
+POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+HELLO = """\
+def app(environ, start_response):
+    body = b"hello from " + __name__.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a launched CLI: ours, without inherited SIMPLEWSGI_* and color
+    variables, with the repository importable."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("SIMPLEWSGI_") and name not in ("NO_COLOR", "FORCE_COLOR")
+    }
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str, cwd: Path, env: Optional[dict[str, str]] = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command that is expected to end by itself."""
+    return subprocess.run(
+        [sys.executable, "-m", "simplewsgi", *args],
+        cwd=cwd,
+        env=env or cli_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+
+
+class Server:
+    """A running ``python -m simplewsgi ...``; a thread collects its stderr."""
+
+    def __init__(self, args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> None:
+        self.args = args
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "simplewsgi", *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._err: list[str] = []
+        self._out: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._drain, args=(stream, sink), daemon=True)
+            for stream, sink in ((self.proc.stderr, self._err), (self.proc.stdout, self._out))
+        ]
+        for reader in self._readers:
+            reader.start()
+        self._address: Optional[tuple[str, int]] = None
+
+    @staticmethod
+    def _drain(stream: Any, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._err)
+
+    @property
+    def plain(self) -> str:
+        """stderr without color codes."""
+        return ANSI_RE.sub("", self.stderr)
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self._out)
+
+    def wait_for(self, pattern: str) -> re.Match[str]:
+        """The first match of ``pattern`` in stderr; fails if the process exits first."""
+        compiled = re.compile(pattern)
+
+        def found() -> Optional[re.Match[str]]:
+            match = compiled.search(self.plain)
+            if match is None and self.proc.poll() is not None:
+                match = compiled.search(self.plain)  # written just before exiting
+                if match is None:
+                    raise AssertionError(f"exited {self.proc.returncode}:\n{self.stderr}")
+            return match
+
+        match: re.Match[str] = wait_for(found, what=f"{pattern!r} in stderr")
+        return match
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) from the banner's local URL, waiting for it."""
+        if self._address is None:
+            match = self.wait_for(PORT_RE.pattern)
+            self._address = (match.group(1).strip("[]"), int(match.group(2)))
+        return self._address
+
+    def get(self, path: str = "/") -> tuple[int, str]:
+        conn = http.client.HTTPConnection(*self.address, timeout=DEADLINE)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            conn.close()
+
+    def listening(self) -> bool:
+        try:
+            socket.create_connection(self.address, timeout=DEADLINE).close()
+        except ConnectionRefusedError:
+            return False
+        return True
+
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        """Signal the process and wait for it to exit; the exit status."""
+        self.proc.send_signal(signum)
+        return self.wait()
+
+    def wait(self) -> int:
+        status = self.proc.wait(DEADLINE)
+        for reader in self._readers:
+            reader.join(DEADLINE)
+        return status
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(DEADLINE)
+        for reader in self._readers:
+            reader.join(DEADLINE)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """launch(*args, cwd=tmp_path, **env) -> Server; every server is killed and reaped after."""
+    servers: list[Server] = []
+
+    def start(*args: str, cwd: Optional[Path] = None, **env: str) -> Server:
+        server = Server(args, cwd or tmp_path, cli_env(**env))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
+        print(f"--- simplewsgi {' '.join(server.args)} (exit {server.proc.returncode})")
+        print(server.stderr, server.stdout, sep="--- stdout:\n")
+
+
+def serve_and_get(
+    launch: Callable[..., Server], *args: str, path: str = "/", **env: str
+) -> tuple[Server, str]:
+    """Start ``simplewsgi *args``, GET ``path`` (expecting 200), stop with SIGINT (exit 0)."""
+    server = launch(*args, **env)
+    status, body = server.get(path)
+    assert status == 200, body
+    assert server.stop() == cli.EXIT_OK
+    return server, body
+
+
+# --- argument parsing (in-process, CliRunner) ----------------------------------------------
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ServeOptions]:
+    """parsed(*args, **env) -> the ServeOptions the command hands to the runner."""
+    seen: list[ServeOptions] = []
+    monkeypatch.setattr(runner, "serve", seen.append)
+
+    def parse(*args: str, **env: str) -> ServeOptions:
+        result = CliRunner().invoke(cli.main, list(args), env=env)
+        assert result.exit_code == cli.EXIT_OK, result.output
+        return seen.pop()
+
+    return parse
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help(flag: str) -> None:
+    result = CliRunner().invoke(cli.main, [flag])
+    assert result.exit_code == cli.EXIT_OK
+    assert "serve" in result.output and "demo" in result.output
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli.main, ["--version"])
+    assert result.exit_code == cli.EXIT_OK
+    python = ".".join(map(str, sys.version_info[:3]))
+    assert result.output.startswith(f"simplewsgi {__version__} (Python {python}")
+
+
+def test_bad_option_values_are_usage_errors() -> None:
+    for args in (["serve", "--color", "sometimes"], ["serve", "--port", "70000"], ["demo", "x"]):
+        result = CliRunner().invoke(cli.main, args)
+        assert result.exit_code == cli.EXIT_USAGE, result.output
+
+
+def test_every_option_is_a_field_spelled_once_with_its_env_var() -> None:
+    serve = cli.main.commands["serve"]
+    names = [param.name for param in serve.params if param.name != "help"]
+    assert sorted(names) == sorted(field.name for field in dataclasses.fields(ServeOptions))
+    for param in serve.params:
+        if isinstance(param, click.Option) and param.name != "help":
+            long = next(opt for opt in param.opts if opt.startswith("--"))
+            assert param.envvar == "SIMPLEWSGI_" + long[2:].upper().replace("-", "_")
+            assert param.show_envvar
+    help_text = CliRunner().invoke(cli.main, ["serve", "--help"], terminal_width=200).output
+    assert "SIMPLEWSGI_PORT" in help_text and "SIMPLEWSGI_RELOAD_POLL" in help_text
+    demo = cli.main.commands["demo"]
+    assert {param.name for param in demo.params} <= set(names) | {"help"}
+
+
+def test_defaults(parsed: Callable[..., ServeOptions]) -> None:
+    assert parsed("serve") == ServeOptions()
+    assert parsed("demo") == ServeOptions()
+
+
+def test_options_map_onto_serve_options(
+    parsed: Callable[..., ServeOptions], tmp_path: Path
+) -> None:
+    options = parsed(
+        "serve", "pkg.web:app", "--factory", "--app-dir", str(tmp_path), "--host", "::1",
+        "-p", "0", "--color", "never", "--no-access-log", "--reload", "--reload-dir",
+        str(tmp_path), "--reload-dir", ".", "--reload-include", "*.html",
+        "--reload-exclude", "logs/*", "--reload-poll",
+    )  # fmt: skip
+    assert options == ServeOptions(
+        app="pkg.web:app", factory=True, app_dir=str(tmp_path), host="::1", port=0,
+        color="never", access_log=False, reload=True, reload_dirs=(str(tmp_path), "."),
+        reload_include=("*.html",), reload_exclude=("logs/*",), reload_poll=True,
+    )  # fmt: skip
+
+
+def test_options_from_environment_variables(parsed: Callable[..., ServeOptions]) -> None:
+    options = parsed(
+        "serve",
+        SIMPLEWSGI_APP="web:app", SIMPLEWSGI_FACTORY="1", SIMPLEWSGI_HOST="0.0.0.0",
+        SIMPLEWSGI_PORT="0", SIMPLEWSGI_COLOR="always", SIMPLEWSGI_ACCESS_LOG="0",
+        SIMPLEWSGI_RELOAD="true", SIMPLEWSGI_RELOAD_INCLUDE="*.html *.css",
+        SIMPLEWSGI_RELOAD_POLL="1",
+    )  # fmt: skip
+    assert options == ServeOptions(
+        app="web:app", factory=True, host="0.0.0.0", port=0, color="always",
+        access_log=False, reload=True, reload_include=("*.html", "*.css"), reload_poll=True,
+    )  # fmt: skip
+    # The command line wins over the environment.
+    assert parsed("serve", "other:app", "-p", "9", SIMPLEWSGI_PORT="0").port == 9
+
+
+def test_missing_directories_are_usage_errors(tmp_path: Path) -> None:
+    for option in ("--app-dir", "--reload-dir"):
+        result = CliRunner().invoke(cli.main, ["serve", option, str(tmp_path / "nope")])
+        assert result.exit_code == cli.EXIT_USAGE
+        assert "does not exist" in result.output
+
+
+def test_import_loads_neither_watchdog_nor_colorama() -> None:
+    code = (
+        "import sys, simplewsgi.cli, simplewsgi.runner, simplewsgi.log; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('watchdog', 'colorama', 'json') or m == 'simplewsgi.importer'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+# --- serving every APP form (subprocesses on real ports) -----------------------------------
+
+
+def test_module_attr(tmp_path: Path, launch: Callable[..., Server]) -> None:
+    write(tmp_path / "hello.py", HELLO)
+    server, body = serve_and_get(launch, "serve", "hello:app", "--port", "0")
+    assert body == "hello from hello"
+    assert "serving hello:app" in server.stderr
+    assert re.search(r"^127\.0\.0\.1 GET / HTTP/1\.1 200 16 B \d+\.\d ms$", server.stderr, re.M)
+    assert "Warning" not in server.stderr and ESC not in server.stderr
+    assert server.stdout == ""  # stdout stays the app's
+
+
+def test_dotted_module_and_attribute(tmp_path: Path, launch: Callable[..., Server]) -> None:
+    write(tmp_path / "pkg" / "__init__.py", "")
+    write(
+        tmp_path / "pkg" / "web.py",
+        """\
+        class Site:
+            def wsgi_app(self, environ, start_response):
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"site"]
+
+        site = Site()
+        """,
+    )
+    assert serve_and_get(launch, "serve", "pkg.web:site.wsgi_app", "-p", "0")[1] == "site"
+
+
+def test_module_alone_finds_application(tmp_path: Path, launch: Callable[..., Server]) -> None:
+    write(tmp_path / "wsgi.py", HELLO.replace("def app", "def application"))
+    assert serve_and_get(launch, "serve", "wsgi", "-p", "0")[1] == "hello from wsgi"
+
+
+def test_factory_call_with_literal_arguments(tmp_path: Path, launch: Callable[..., Server]) -> None:
+    write(
+        tmp_path / "factory.py",
+        """\
+        def create_app(env, debug=False):
+            def app(environ, start_response):
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [f"{env} {debug}".encode()]
+            return app
+        """,
+    )
+    body = serve_and_get(launch, "serve", "factory:create_app('dev', debug=True)", "-p", "0")[1]
+    assert body == "dev True"
+
+
+def test_factory_flag(tmp_path: Path, launch: Callable[..., Server]) -> None:
+    write(tmp_path / "factory.py", f"def make():\n{textwrap.indent(HELLO, '    ')}    return app\n")
+    server, body = serve_and_get(launch, "serve", "factory:make", "--factory", "-p", "0")
+    assert body == "hello from factory"
+    assert "factory" in server.stderr.splitlines()[0]
+
+
+@pytest.mark.parametrize("spec", ["site/main.py", "site/main.py:app"])
+def test_file_path(tmp_path: Path, launch: Callable[..., Server], spec: str) -> None:
+    write(tmp_path / "site" / "main.py", HELLO)
+    assert serve_and_get(launch, "serve", spec, "-p", "0")[1].startswith("hello from ")
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_app_dir(tmp_path: Path, launch: Callable[..., Server], absolute: bool) -> None:
+    write(tmp_path / "src" / "hello.py", HELLO)
+    app_dir = str(tmp_path / "src") if absolute else "src"
+    assert serve_and_get(launch, "serve", "hello:app", "--app-dir", app_dir, "-p", "0")[1] == (
+        "hello from hello"
+    )
+
+
+def test_environment_variables(tmp_path: Path, launch: Callable[..., Server]) -> None:
+    write(tmp_path / "src" / "hello.py", HELLO)
+    server, body = serve_and_get(
+        launch, "serve",
+        SIMPLEWSGI_APP="hello:app", SIMPLEWSGI_APP_DIR="src", SIMPLEWSGI_PORT="0",
+        SIMPLEWSGI_HOST="127.0.0.1", SIMPLEWSGI_ACCESS_LOG="0",
+    )  # fmt: skip
+    assert body == "hello from hello"
+    assert " GET / " not in server.stderr  # SIMPLEWSGI_ACCESS_LOG=0
+
+
+def test_serve_without_app_serves_the_demo(launch: Callable[..., Server]) -> None:
+    server, body = serve_and_get(launch, "serve", "--port", "0")
+    assert body.startswith("Hello world!")
+    assert "serving demo app" in server.stderr
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+def test_demo_command_on_ipv6(launch: Callable[..., Server]) -> None:
+    server, body = serve_and_get(launch, "demo", "-p", "0", "--host", "::1")
+    assert body.startswith("Hello world!")
+    assert "serving demo app" in server.stderr and "http://[::1]:" in server.stderr
+    assert "Warning" not in server.stderr
+
+
+def test_non_loopback_host_warns(launch: Callable[..., Server]) -> None:
+    server, body = serve_and_get(launch, "demo", "--host", "0.0.0.0", "--port", "0")
+    assert body.startswith("Hello world!")
+    (warning,) = [line for line in server.stderr.splitlines() if line.startswith("Warning:")]
+    assert "development server" in warning and "gunicorn" in warning
+
+
+def test_app_logging_is_not_doubled(tmp_path: Path, launch: Callable[..., Server]) -> None:
+    write(
+        tmp_path / "logged.py",
+        """\
+        import logging, sys
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="app-log %(message)s")
+        logging.getLogger("simplewsgi").setLevel(logging.DEBUG)
+
+        def app(environ, start_response):
+            logging.getLogger("logged").info("handling %s", environ["PATH_INFO"])
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+        """,
+    )
+    server, _ = serve_and_get(launch, "serve", "logged:app", "-p", "0", path="/once")
+    assert server.stderr.count("app-log handling /once") == 1
+    assert len(re.findall(r"GET /once", server.stderr)) == 1, server.stderr
+
+
+# --- colors ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "colored"),
+    [
+        ((), {}, False),  # piped: auto is off
+        ((), {"FORCE_COLOR": "1"}, True),
+        ((), {"NO_COLOR": "1", "FORCE_COLOR": "1"}, False),
+        (("--color", "always"), {"NO_COLOR": "1"}, True),
+        (("--color", "never"), {"FORCE_COLOR": "1"}, False),
+        ((), {"SIMPLEWSGI_COLOR": "always"}, True),
+    ],
+)
+def test_colors(
+    launch: Callable[..., Server], args: tuple[str, ...], env: dict[str, str], colored: bool
+) -> None:
+    server, _ = serve_and_get(launch, "demo", "-p", "0", *args, path="/colors", **env)
+    access = next(line for line in server.stderr.splitlines() if "/colors" in line)
+    assert (ESC in access) is colored
+    assert (ESC in server.stderr) is colored
+
+
+def test_forced_color_on_errors(tmp_path: Path) -> None:
+    result = run_cli("serve", "missing_module", cwd=tmp_path, env=cli_env(FORCE_COLOR="1"))
+    assert result.returncode == cli.EXIT_APP_ERROR
+    assert result.stderr.startswith(ESC)
+    result = run_cli("serve", "missing_module", cwd=tmp_path)
+    assert result.stderr.startswith("Error: ")
+
+
+# --- errors: one readable line, a named exit status, none of our frames -------------------
+
+
+def check_error(result: subprocess.CompletedProcess[str], status: int, *fragments: str) -> str:
+    err = result.stderr
+    assert result.returncode == status, err
+    assert PACKAGE_DIR not in err, err  # no simplewsgi frame, no simplewsgi path
+    assert len([line for line in err.splitlines() if line.startswith("Error: ")]) == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert result.stdout == ""
+    return err
+
+
+@pytest.mark.parametrize(
+    ("files", "spec", "fragments"),
+    [
+        ({}, "nowhere:app", ["nowhere", "not found"]),
+        ({"pkg/__init__.py": ""}, "pkg.sub:app", ["pkg.sub"]),
+        ({"hello.py": HELLO}, "hello:ap", ["'ap'", "app"]),  # did you mean: app
+        ({"hello.py": HELLO + "VALUE = 3\n"}, "hello:VALUE", ["VALUE", "not callable"]),
+        ({"hello.py": HELLO}, "hello:app(", ["hello:app("]),
+        ({"hello.py": HELLO}, "hello:app(open('x'))", ["literal"]),
+        (
+            {"fact.py": "def make():\n    raise ValueError('no config')\n"},
+            "fact:make()",
+            ["fact:make", "ValueError", "no config"],
+        ),
+        ({"empty.py": "X = 1\n"}, "empty", ["app", "application"]),
+    ],
+)
+def test_app_errors(tmp_path: Path, files: dict[str, str], spec: str, fragments: list[str]) -> None:
+    for name, text in files.items():
+        write(tmp_path / name, text)
+    err = check_error(run_cli("serve", spec, cwd=tmp_path), cli.EXIT_APP_ERROR, *fragments)
+    assert "Traceback" not in err
+    assert err.startswith("Error: ")
+
+
+def test_import_error_inside_the_app_shows_the_users_traceback(tmp_path: Path) -> None:
+    write(tmp_path / "models.py", "import not_installed_dependency\n")
+    write(tmp_path / "web.py", "import models\n" + HELLO)
+    err = check_error(
+        run_cli("serve", "web:app", cwd=tmp_path),
+        cli.EXIT_APP_ERROR,
+        "Traceback",
+        "not_installed_dependency",
+        str(tmp_path / "web.py"),
+        str(tmp_path / "models.py"),
+    )
+    assert err.splitlines()[-1].startswith("Error: importing 'web'")
+    assert "importlib" not in err
+
+
+def test_syntax_error_in_the_app(tmp_path: Path) -> None:
+    write(tmp_path / "broken.py", "def app(:\n    pass\n")
+    err = check_error(run_cli("serve", "broken:app", cwd=tmp_path), cli.EXIT_APP_ERROR)
+    assert err.splitlines()[-2:] == [
+        "SyntaxError: invalid syntax",
+        "Error: importing 'broken' (APP 'broken:app') raised SyntaxError: invalid syntax"
+        " (broken.py, line 1)",
+    ]
+    assert f'File "{tmp_path / "broken.py"}", line 1' in err
+
+
+def test_port_in_use_names_the_holder(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_cli("demo", "--port", str(port), cwd=tmp_path)
+    err = check_error(result, cli.EXIT_CANNOT_LISTEN, f"port {port}", "--port 0")
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    if sys.platform.startswith("linux"):
+        assert f"PID {os.getpid()}" in err
+
+
+def test_address_not_available(tmp_path: Path) -> None:
+    result = run_cli("demo", "--host", "192.0.2.123", "--port", "0", cwd=tmp_path)  # TEST-NET-1
+    check_error(result, cli.EXIT_CANNOT_LISTEN, "cannot listen on 192.0.2.123:0")
+
+
+# --- signals ----------------------------------------------------------------------------
+
+GATED = """\
+import os, sys, time
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        sys.stderr.write("in-flight\\n")
+        sys.stderr.flush()
+        deadline = time.monotonic() + 10
+        while not os.path.exists("gate") and time.monotonic() < deadline:
+            time.sleep(0.005)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"done"]
+"""
+
+
+def start_slow_request(server: Server) -> tuple[threading.Thread, list[object]]:
+    """A GET /slow in a thread, returned once the app is inside it; ``results`` receives
+    ``(status, body)`` or the exception the client saw."""
+    results: list[object] = []
+    server.address  # noqa: B018 - wait for the banner before connecting
+
+    def client() -> None:
+        try:
+            results.append(server.get("/slow"))
+        except (OSError, http.client.HTTPException) as error:
+            results.append(error)
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    server.wait_for("in-flight")
+    return thread, results
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_gracefully(
+    tmp_path: Path, launch: Callable[..., Server], signum: int
+) -> None:
+    write(tmp_path / "gated.py", GATED)
+    server = launch("serve", "gated:app", "-p", "0")
+    thread, results = start_slow_request(server)
+    server.proc.send_signal(signum)
+    wait_for(lambda: not server.listening(), what="the listening socket to close")
+    (tmp_path / "gate").touch()
+    thread.join(DEADLINE)
+    assert results == [(200, "done")]  # the in-flight request finished
+    assert server.wait() == cli.EXIT_OK
+    assert "goodbye" in server.stderr.splitlines()[-1]
+    assert "Traceback" not in server.stderr
+
+
+@POSIX_ONLY
+def test_second_sigint_exits_at_once(tmp_path: Path, launch: Callable[..., Server]) -> None:
+    write(tmp_path / "gated.py", GATED)
+    server = launch("serve", "gated:app", "-p", "0")
+    thread, results = start_slow_request(server)
+    server.proc.send_signal(signal.SIGINT)
+    wait_for(lambda: not server.listening(), what="the listening socket to close")
+    started = time.monotonic()
+    assert server.stop(signal.SIGINT) == cli.EXIT_INTERRUPTED
+    assert time.monotonic() - started < 2.0  # not the 5 s graceful timeout
+    thread.join(DEADLINE)
+    assert isinstance(results[0], (OSError, http.client.HTTPException))  # cut, not answered
