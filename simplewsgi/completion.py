@@ -3,16 +3,15 @@
 Rules of this module:
 - The scripts are click's (``click.shell_completion``), so they call back into ``simplewsgi`` with
   ``_SIMPLEWSGI_COMPLETE=<shell>_complete`` and every candidate comes from the live command tree.
-  The bash one adds a single fix to click's template: bash splits ``app:create_app`` into three
-  words at the colon (``COMP_WORDBREAKS``), so the script glues them back before asking click and
-  trims the part before the colon from the replies, as bash-completion does.
+  :mod:`simplewsgi._shells` pins each script and its wire format, so the checked-in scripts work
+  with any click; when that variable is set, importing this module makes click use them.
 - ``simplewsgi completion SHELL`` prints exactly the text that ``scripts/gen_docs.py`` checks in
   under ``completions/``: both come from :func:`completion_script`.
 - The APP scanner (:func:`find_app_candidates`) only reads files: it never imports user code,
   never raises, and is bounded (``SCAN_MAX_FILES``, ``SCAN_MAX_BYTES``), because it runs on every
   TAB press.
 - Only the CLI imports this module, at start-up: it imports nothing click has not loaded already;
-  ``click.shell_completion`` is imported when a completion actually happens.
+  ``click.shell_completion`` is imported only to complete or to print a script.
 """
 
 from __future__ import annotations
@@ -37,78 +36,19 @@ SCAN_MAX_FILES = 200  # completion must answer in milliseconds even in a large c
 SCAN_MAX_BYTES = 1 << 20  # 1 MiB: bigger .py files are generated code or data, not app modules
 SCAN_SKIP_DIRS = frozenset({"__pycache__", "site-packages", "node_modules"})  # and venvs, hidden
 
-# click's bash template with the colon fix described above. Bash 4.4+ (click checks the version
-# when printing the script). %(...)s are filled by click from the program name.
-_BASH_TEMPLATE = """\
-%(complete_func)s() {
-    local IFS=$'\\n'
-    local response completion type value
-    # Bash splits "app:attr" at the colon; glue such pieces back (only where COMP_LINE shows
-    # no space between them) so that click sees the word the user typed.
-    local -a words=()
-    local cword=$COMP_CWORD line=${COMP_LINE:0:COMP_POINT} i word glued
-    if [[ -n $COMP_LINE && $COMP_WORDBREAKS == *:* ]]; then
-        for ((i = 0; i < ${#COMP_WORDS[@]} && i <= COMP_CWORD; i++)); do
-            word=${COMP_WORDS[i]}
-            glued=0
-            [[ $i -gt 0 && $line != [[:space:]]* ]] && glued=1
-            line=${line#"${line%%%%[![:space:]]*}"}
-            line=${line#"$word"}
-            if ((glued)) && [[ $word == :* || ${words[-1]} == *: ]]; then
-                words[-1]+=$word
-            else
-                words+=("$word")
-            fi
-            ((i == COMP_CWORD)) && cword=$((${#words[@]} - 1))
-        done
-    else
-        words=("${COMP_WORDS[@]}")
-    fi
-    local cur=${words[cword]}
-    local colon_prefix=
-    [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]] && colon_prefix=${cur%%"${cur##*:}"}
+if COMPLETE_VAR in os.environ:  # a shell is asking for candidates: answer in our scripts' format
+    from simplewsgi import _shells
 
-    response=$(env COMP_WORDS="${words[*]}" COMP_CWORD=$cword \
-%(complete_var)s=bash_complete $1)
-
-    for completion in $response; do
-        IFS=',' read type value <<< "$completion"
-
-        if [[ $type == 'dir' ]]; then
-            COMPREPLY=()
-            compopt -o dirnames
-        elif [[ $type == 'file' ]]; then
-            COMPREPLY=()
-            compopt -o default
-        elif [[ $type == 'plain' ]]; then
-            COMPREPLY+=("${value#"$colon_prefix"}")
-        fi
-    done
-
-    return 0
-}
-
-%(complete_func)s_setup() {
-    complete -o nosort -F %(complete_func)s %(prog_name)s
-}
-
-%(complete_func)s_setup;
-"""
+    _shells.register()
 
 
 def completion_script(cli: click.Command, shell: str) -> str:
     """The completion script for ``shell`` (one of :data:`SHELLS`) for the command tree ``cli``."""
-    from click.shell_completion import BashComplete, ShellComplete, get_completion_class
+    from simplewsgi import _shells
 
-    class _BashComplete(BashComplete):  # defined here: click.shell_completion loads lazily
-        source_template = _BASH_TEMPLATE
-
-    complete_class: type[ShellComplete] | None = (
-        _BashComplete if shell == "bash" else get_completion_class(shell)
-    )
-    if complete_class is None or shell not in SHELLS:
+    if shell not in _shells.CLASSES:
         raise ValueError(f"unsupported shell {shell!r}: expected one of {', '.join(SHELLS)}")
-    return complete_class(cli, {}, PROG_NAME, COMPLETE_VAR).source()
+    return _shells.CLASSES[shell](cli, {}, PROG_NAME, COMPLETE_VAR).source()
 
 
 @click.command("completion")
@@ -127,7 +67,7 @@ def completion_command(shell: str) -> None:
 
 def complete_app(
     ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[CompletionItem]:
+) -> list[CompletionItem]:  # type: ignore[type-arg, unused-ignore]
     """``shell_complete`` for APP: ``module`` and ``module:attr`` strings found in the app
     directory (``--app-dir`` when given, else the current directory) that start with
     ``incomplete``; a path (``incomplete`` with a ``/``) is left to the shell's file completion."""
