@@ -9,8 +9,8 @@ Rules of this module:
   :class:`ServeOptions` field, and is also read from ``SIMPLEWSGI_<NAME>`` (``--port`` ->
   ``SIMPLEWSGI_PORT``): the names are set explicitly because click's ``auto_envvar_prefix``
   would add the command name (``SIMPLEWSGI_SERVE_PORT``).
-- Start-up time is a feature: at import only click and the options module load; the runner,
-  importer and log modules are imported when a command runs, watchdog only by the reloader.
+- Start-up time is a feature: at import only click and our standard-library modules load; the
+  importer is imported when there is an APP to import, watchdog only by the reloader.
 - There is no ``--threads``: the server runs one thread per connection, so there is no pool to
   size.
 """
@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
+from simplewsgi import runner
+from simplewsgi.completion import complete_app, completion_command
 from simplewsgi.options import COLOR_CHOICES, ServeOptions
 from simplewsgi.version import __version__
 
@@ -33,7 +35,7 @@ EXIT_BUG = 1  # an unexpected exception: Python's own exit status, traceback kep
 EXIT_USAGE = 2  # bad option or argument (click's UsageError)
 EXIT_APP_ERROR = 3  # the APP could not be imported, is not callable, or its factory raised
 EXIT_CANNOT_LISTEN = 4  # the address is in use, not ours to bind, or does not resolve
-EXIT_INTERRUPTED = 130  # Ctrl+C before serving started, or a second Ctrl+C (128 + SIGINT)
+EXIT_INTERRUPTED = runner.EXIT_INTERRUPTED  # a second Ctrl+C, or one before serving started
 
 ENV_PREFIX = "SIMPLEWSGI_"
 APP_ENV = ENV_PREFIX + "APP"
@@ -146,7 +148,7 @@ def main() -> None:
 
 
 @main.command("serve")
-@click.argument("app", required=False, envvar=APP_ENV)
+@click.argument("app", required=False, envvar=APP_ENV, shell_complete=complete_app)
 @_apply(APP_OPTIONS + SERVER_OPTIONS + RELOAD_OPTIONS)
 def serve_command(**params: Any) -> None:
     """Serve the WSGI app APP (default: the demo app).
@@ -169,9 +171,12 @@ def demo_command(**params: Any) -> None:
     _run(ServeOptions(app=None, **params))
 
 
+main.add_command(completion_command)
+
+
 def _run(options: ServeOptions) -> None:
     """Serve, then exit with the status that says how it ended."""
-    from simplewsgi import log, runner
+    from simplewsgi import log
 
     log.configure(options.color)
     try:
@@ -191,7 +196,6 @@ def _report(error: Exception) -> int | None:
     """Print an expected error as ``Error: ...``; its exit status, or None for a bug."""
     from simplewsgi import log
     from simplewsgi.importer import AppImportError, AppRaisedOnImport
-    from simplewsgi.runner import ListenError
     from simplewsgi.sockets import PortInUseError
 
     if isinstance(error, AppRaisedOnImport):
@@ -200,9 +204,10 @@ def _report(error: Exception) -> int | None:
         log.error(str(error).splitlines()[0])
         return EXIT_APP_ERROR
     if isinstance(error, AppImportError):
-        log.error(str(error))
+        first, *rest = str(error).splitlines()
+        log.error("\n".join([first, *(f"    {line.strip()}" for line in rest)]))
         return EXIT_APP_ERROR
-    if isinstance(error, (PortInUseError, ListenError)):
+    if isinstance(error, (PortInUseError, runner.ListenError)):
         log.error(error.strerror or str(error))  # str() would add "[Errno 98]"
         return EXIT_CANNOT_LISTEN
     return None
