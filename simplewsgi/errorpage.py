@@ -1,8 +1,10 @@
-"""The page served while there is no working app: every request gets a 500 showing the error.
+"""How the reloader shows that the app cannot be loaded: one terminal line, and a 500 page.
 
-A reloader worker serves it when the app is broken at start-up, or after the app's worker died,
-until a change brings a version that imports. It imports nothing of the user's. Browsers
-(``Accept: text/html``) get HTML, everything else plain text; both say how to get out of it.
+The page is served by a reloader worker when the app is broken at start-up, or after the app's
+worker died, until a change brings a version that imports; that worker imports nothing of the
+user's. Browsers (``Accept: text/html``) get HTML, everything else plain text; both say how to
+get out of it. In the terminal a failure is ``app.py:3: SyntaxError: ... (consequence)`` and the
+offending line.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import html
 import os
 from typing import TYPE_CHECKING
 
+from simplewsgi.worker import FailureReport
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-
-    from simplewsgi.worker import FailureReport
 
 STATUS = "500 Internal Server Error"
 TITLE = "The app could not be loaded"
@@ -29,17 +31,37 @@ _STYLE = (
 )
 
 
+CRASH_HINT = "The server's output may say why it stopped. It restarts when a watched file changes."
+
+
+def crash_report(message: str) -> FailureReport:
+    """The report for a worker that died instead of reporting."""
+    return FailureReport(message=message, filename=None, lineno=None, line=None, details=CRASH_HINT)
+
+
+def display_path(path: str) -> str:
+    """``path`` relative to the current directory when it is inside it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir + os.sep) else relative
+
+
 def location(report: FailureReport) -> str | None:
-    """``app.py:3`` (relative to the current directory when inside it), or None."""
+    """``app.py:3``, or None when the report names no file."""
     filename = report["filename"]
     if not filename:
         return None
-    shown = filename
-    if os.path.isabs(filename):
-        relative = os.path.relpath(filename)
-        if not relative.startswith(os.pardir + os.sep):
-            shown = relative
+    shown = display_path(filename) if os.path.isabs(filename) else filename
     return f"{shown}:{report['lineno']}" if report["lineno"] else shown
+
+
+def summary(report: FailureReport, consequence: str) -> str:
+    """For the terminal: ``app.py:3: SyntaxError: invalid syntax (consequence)``, then the
+    message's further lines and the offending source line, indented."""
+    where = location(report)
+    first, *rest = (f"{where}: {report['message']}" if where else report["message"]).splitlines()
+    if report["line"]:
+        rest.append(report["line"])
+    return "\n".join([f"{first} ({consequence})", *(f"    {line}" for line in rest)])
 
 
 def render_text(report: FailureReport) -> str:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 from simplewsgi import log
 from simplewsgi import worker as protocol
-from simplewsgi.errorpage import location
+from simplewsgi.errorpage import crash_report, display_path, summary
 from simplewsgi.server import GRACEFUL_TIMEOUT
 from simplewsgi.sockets import bind_listener
 from simplewsgi.spawn import TerminalState, WorkerProcess, describe_exit
@@ -54,6 +54,8 @@ RETIRE_TIMEOUT = GRACEFUL_TIMEOUT + 2.0
 SHOWN_CHANGES = 3  # "changed: a.py, b.py, c.py and 2 more"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 APP, ERROR_PAGE = "app", "error page"  # what a worker was told to serve
+KEPT_PREVIOUS = "still serving the previous version"
+SHOWING_ERROR_PAGE = "serving an error page until it is fixed"
 
 
 @dataclass(frozen=True)
@@ -303,8 +305,7 @@ class Supervisor:
             log.error(f"cannot serve the error page either: {report['message']}")
             return
         keep = self.current is not None and self.current.role == APP
-        print_failure(report, "still serving the previous version" if keep else
-                      "serving an error page until it is fixed")  # fmt: skip
+        log.error(summary(report, KEPT_PREVIOUS if keep else SHOWING_ERROR_PAGE))
         if report["filename"]:
             try:
                 self.watcher.watch_file(report["filename"])
@@ -383,26 +384,6 @@ def drop_bytecode(paths: frozenset[str]) -> None:
 
 
 def describe_paths(paths: set[str]) -> str:
-    names = sorted(_display_path(path) for path in paths)
+    names = sorted(display_path(path) for path in paths)
     more = len(names) - SHOWN_CHANGES
     return ", ".join(names[:SHOWN_CHANGES]) + (f" and {more} more" if more > 0 else "")
-
-
-def _display_path(path: str) -> str:
-    relative = os.path.relpath(path)
-    return path if relative.startswith(os.pardir + os.sep) else relative
-
-
-def crash_report(message: str) -> FailureReport:
-    hint = "The server's output may say why it stopped. It restarts when a watched file changes."
-    return FailureReport(message=message, filename=None, lineno=None, line=None, details=hint)
-
-
-def print_failure(report: FailureReport, consequence: str) -> None:
-    """``app.py:3: SyntaxError: invalid syntax (consequence)``, then the offending line."""
-    where = location(report)
-    first, *rest = (f"{where}: {report['message']}" if where else report["message"]).splitlines()
-    lines = [f"{first} ({consequence})", *(f"    {line}" for line in rest)]
-    if report["line"]:
-        lines.append(f"    {report['line']}")
-    log.error("\n".join(lines))
