@@ -52,11 +52,17 @@ APP = """\
 import os
 
 VERSION = {version!r}
+BANNED = ("click", "watchdog", "simplewsgi.cli", "simplewsgi.reloader", "simplewsgi.watcher")
 
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/crash":
         os._exit(7)
+    if path == "/modules":  # what the worker imported besides the app
+        import sys
+        body = " ".join(sorted(m for m in sys.modules if m.partition(".")[0] in BANNED)).encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
     if path == "/pid":
         body = str(os.getpid()).encode()
         start_response("200 OK", [("Content-Length", str(len(body)))])
@@ -191,13 +197,14 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 @pytest.mark.parametrize("launch", ["python -m", "console script"])
 def test_reload_on_change(tmp_path: Path, serve: Callable[..., Server], launch: str) -> None:
     """Workers start the same way whatever launched the supervisor."""
-    launcher = PYTHON_M
+    launcher: tuple[str, ...] = PYTHON_M
     if launch == "console script":
         write(tmp_path / "bin" / "simplewsgi", CONSOLE_SCRIPT)
         launcher = (sys.executable, str(tmp_path / "bin" / "simplewsgi"))
     write(tmp_path / "app.py", APP.format(version="one"))
     server = serve("app:app", launcher=launcher)
     assert server.get() == (200, "text/plain", "one")
+    assert server.get("/modules")[2] == "", "a worker must not import the CLI or watchdog"
     write(tmp_path / "app.py", APP.format(version="two"))
     server.wait_body("two")
     assert server.wait_line(RELOADED_RE).group(2) == "app.py"
@@ -484,3 +491,57 @@ def test_terminal_is_restored_after_a_worker_exits(
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_failure_summary_and_exit_descriptions() -> None:
+    from simplewsgi.errorpage import crash_report, summary
+    from simplewsgi.spawn import describe_exit
+    from simplewsgi.worker import FailureReport
+
+    report = FailureReport(
+        message="SyntaxError: invalid syntax\nsecond line",
+        filename=os.path.abspath("app.py"),
+        lineno=3,
+        line="def broken(:",
+        details="",
+    )
+    assert summary(report, "still serving") == (
+        "app.py:3: SyntaxError: invalid syntax (still serving)\n    second line\n    def broken(:"
+    )
+    assert summary(crash_report("the worker exited with code 3"), "x").endswith("code 3 (x)")
+    assert describe_exit(3) == "exited with code 3"
+    assert describe_exit(-signal.SIGSEGV) == "was killed by SIGSEGV"
+
+
+def test_error_page_negotiates_html_and_escapes() -> None:
+    from simplewsgi.errorpage import error_app
+    from simplewsgi.worker import FailureReport
+
+    report = FailureReport(
+        message="NameError: <script>", filename=None, lineno=None, line=None, details="tb"
+    )
+    app = error_app(report)
+    statuses: list[str] = []
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: object = None
+    ) -> None:
+        statuses.append(status)
+
+    html = b"".join(app({"HTTP_ACCEPT": "text/html"}, start_response)).decode()  # type: ignore[arg-type]
+    text = b"".join(app({}, start_response)).decode()  # type: ignore[arg-type]
+    assert statuses == ["500 Internal Server Error"] * 2
+    assert "&lt;script&gt;" in html and "<script>" not in html
+    assert text.splitlines()[2] == "NameError: <script>"
+
+
+def test_drop_bytecode_removes_every_optimization_level(tmp_path: Path) -> None:
+    from simplewsgi.reloader import drop_bytecode
+
+    source = tmp_path / "mod.py"
+    source.write_text("X = 1\n")
+    cached = [Path(cache_from_source(str(source), optimization=o)) for o in ("", 1, 2)]
+    for path in cached:
+        py_compile.compile(str(source), cfile=str(path))
+    drop_bytecode(frozenset({str(source), str(tmp_path / "notes.txt")}))
+    assert not any(path.exists() for path in cached)
