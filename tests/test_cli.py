@@ -8,7 +8,6 @@ which prints their output (pytest shows it when a test fails).
 
 from __future__ import annotations
 
-import dataclasses
 import http.client
 import os
 import re
@@ -253,7 +252,7 @@ def test_bad_option_values_are_usage_errors() -> None:
 def test_every_option_is_a_field_spelled_once_with_its_env_var() -> None:
     serve = cli.main.commands["serve"]
     names = [param.name for param in serve.params if param.name != "help"]
-    assert sorted(names) == sorted(field.name for field in dataclasses.fields(ServeOptions))
+    assert sorted(names) == sorted(ServeOptions._fields)
     for param in serve.params:
         if isinstance(param, click.Option) and param.name != "help":
             long = next(opt for opt in param.opts if opt.startswith("--"))
@@ -263,6 +262,11 @@ def test_every_option_is_a_field_spelled_once_with_its_env_var() -> None:
     assert "SIMPLEWSGI_PORT" in help_text and "SIMPLEWSGI_RELOAD_POLL" in help_text
     demo = cli.main.commands["demo"]
     assert {param.name for param in demo.params} <= set(names) | {"help"}
+
+
+def test_options_survive_json() -> None:
+    options = ServeOptions(app="a:b", port=0, reload_dirs=("x", "y"), reload_poll=True)
+    assert ServeOptions.from_json(options.to_json()) == options
 
 
 def test_defaults(parsed: Callable[..., ServeOptions]) -> None:
