@@ -60,7 +60,8 @@ def app(environ, start_response):
         os._exit(7)
     if path == "/modules":  # what the worker imported besides the app
         import sys
-        body = " ".join(sorted(m for m in sys.modules if m.partition(".")[0] in BANNED)).encode()
+        names = [m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in BANNED)]
+        body = " ".join(sorted(names)).encode()
         start_response("200 OK", [("Content-Length", str(len(body)))])
         return [body]
     if path == "/pid":
