@@ -7,6 +7,11 @@ console script does), because the scripts call back into ``simplewsgi`` for ever
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import shutil
+import subprocess
 import sys
 import textwrap
 import time
@@ -18,6 +23,7 @@ import pytest
 from simplewsgi.completion import (
     COMPLETE_VAR,
     SCAN_MAX_FILES,
+    SHELLS,
     complete_app,
     completion_script,
     find_app_candidates,
@@ -149,9 +155,188 @@ def test_complete_app_leaves_paths_to_the_shell(tmp_path: Path) -> None:
     assert completions([], "src/ap") == [("file", "src/ap")]
 
 
+# -- start-up cost --------------------------------------------------------------------------
+
+
+def test_the_cli_loads_completion_machinery_only_when_completing() -> None:
+    code = (
+        "import sys, simplewsgi.cli; "
+        "print(sorted(m for m in ('click.shell_completion', 'simplewsgi.importer') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
 # -- the scripts -----------------------------------------------------------------------------
 
 
 def test_completion_script_rejects_an_unknown_shell() -> None:
     with pytest.raises(ValueError, match="expected one of bash, zsh, fish"):
         completion_script(_serve, "powershell")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_completion_command_prints_the_checked_in_script(shell: str) -> None:
+    from click.testing import CliRunner
+
+    from simplewsgi.cli import main
+
+    result = CliRunner().invoke(main, ["completion", shell])
+    assert result.exit_code == 0, result.output
+    assert result.output == SCRIPTS[shell].read_text(encoding="utf-8")
+
+
+def test_every_shell_has_a_pinned_script_and_format() -> None:
+    from simplewsgi import _shells
+
+    assert tuple(_shells.CLASSES) == SHELLS
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_clicks_own_source_instruction_prints_the_same_script(
+    shell: str, shell_env: dict[str, str], tmp_path: Path
+) -> None:
+    """``eval "$(_SIMPLEWSGI_COMPLETE=bash_source simplewsgi)"``, click's documented way, gives
+    the checked-in script too (plus the newline click's echo adds)."""
+    result = subprocess.run(
+        ["simplewsgi"],
+        env={**shell_env, COMPLETE_VAR: f"{shell}_source"},
+        capture_output=True,
+        text=True,
+        timeout=SHELL_DEADLINE,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == SCRIPTS[shell].read_text(encoding="utf-8") + "\n"
+
+
+@pytest.fixture
+def shell_env(tmp_path: Path) -> dict[str, str]:
+    """An environment whose PATH starts with a ``simplewsgi`` running this checkout, and whose
+    home and config directories are in tmp_path, so no shell reads or writes the user's files."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    launcher = bin_dir / "simplewsgi"
+    launcher.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom simplewsgi.cli import main\nsys.exit(main())\n",
+        encoding="utf-8",
+    )
+    launcher.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMP_", "_SIMPLEWSGI"))}
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', os.defpath)}",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+    )
+    for name in ("SIMPLEWSGI_APP", "SIMPLEWSGI_APP_DIR"):
+        env.pop(name, None)
+    return env
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An app directory with ``app.py`` defining ``app`` and a factory."""
+    directory = tmp_path / "project"
+    write(directory, "app.py", "app = object()\n\ndef create_app():\n    return app\n")
+    return directory
+
+
+def run_shell(argv: list[str], env: dict[str, str], cwd: Path) -> list[str]:
+    result = subprocess.run(
+        argv,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=SHELL_DEADLINE,
+        check=False,
+    )
+    assert result.returncode == 0, f"{argv}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.stderr == "", result.stderr
+    return result.stdout.splitlines()
+
+
+def bash_complete(words: list[str], line: str, env: dict[str, str], cwd: Path) -> list[str]:
+    """Source the bash script and call its function as bash's completion would: ``words`` is
+    COMP_WORDS as bash splits ``line`` (at spaces and at ':'), the cursor at the end."""
+    script = f"""
+        source {shlex.quote(str(SCRIPTS["bash"]))}
+        [[ $(complete -p simplewsgi) == *_simplewsgi_completion* ]] || exit 3
+        COMP_WORDS=({" ".join(shlex.quote(word) for word in words)})
+        COMP_CWORD={len(words) - 1}
+        COMP_LINE={shlex.quote(line)}
+        COMP_POINT=${{#COMP_LINE}}
+        COMPREPLY=()
+        _simplewsgi_completion simplewsgi "${{COMP_WORDS[-1]}}"
+        printf '%s\\n' "${{COMPREPLY[@]}}"
+    """
+    return [line for line in run_shell(["bash", "--norc", "-c", script], env, cwd) if line]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completes_options_choices_and_apps(shell_env: dict[str, str], project: Path) -> None:
+    def complete(line: str) -> list[str]:
+        # COMP_WORDS as bash builds them with ':' in COMP_WORDBREAKS: a ':' run is a word
+        words = re.findall(r":+|[^\s:]+", line) + ([""] if line[-1].isspace() else [])
+        return bash_complete(words, line, shell_env, project)
+
+    assert "--port" in complete("simplewsgi serve --po")
+    assert complete("simplewsgi serve --color ") == ["auto", "always", "never"]
+    assert complete("simplewsgi serve ap") == ["app", "app:app", "app:create_app"]
+    assert complete("simplewsgi se") == ["serve"]
+    # bash split "app:cr" at the colon; the reply replaces only the part after it
+    assert complete("simplewsgi serve app:cr") == ["create_app"]
+    assert complete("simplewsgi serve app:") == ["app", "create_app"]
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+def test_zsh_completes_options_choices_and_apps(shell_env: dict[str, str], project: Path) -> None:
+    """zsh without zpty: compinit loads the real completion system and the script registers
+    itself with compdef; then the completion function runs with ``words``/``CURRENT`` set as
+    the completion widget would, and ``compadd``/``_describe`` (which only work inside a widget)
+    replaced by functions that print the candidates they were given."""
+
+    def complete(line: str) -> list[str]:
+        words = line.split() + ([""] if line.endswith(" ") else [])
+        script = f"""
+            autoload -Uz compinit && compinit -D -u
+            source {shlex.quote(str(SCRIPTS["zsh"]))}
+            [[ $_comps[simplewsgi] == _simplewsgi_completion ]] || exit 3
+            compadd() {{ print -rl -- "${{(@P)argv[-1]}}" }}
+            _describe() {{ print -rl -- "${{(@)${{(@P)3}}%%:*}}" }}
+            words=({" ".join(shlex.quote(word) for word in words)})
+            CURRENT={len(words)}
+            _simplewsgi_completion
+        """
+        lines = run_shell(["zsh", "-f", "-c", script], shell_env, project)
+        return [line.replace("\\:", ":") for line in lines if line]
+
+    assert "--port" in complete("simplewsgi serve --po")
+    assert complete("simplewsgi serve --color ") == ["auto", "always", "never"]
+    assert complete("simplewsgi serve ap") == ["app", "app:app", "app:create_app"]
+    assert complete("simplewsgi serve app:cr") == ["app:create_app"]
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_fish_completes_options_choices_and_apps(shell_env: dict[str, str], project: Path) -> None:
+    def complete(line: str) -> list[str]:
+        script = f"source {shlex.quote(str(SCRIPTS['fish']))}; complete -C {shlex.quote(line)}"
+        lines = run_shell(["fish", "--no-config", "-c", script], shell_env, project)
+        return [line.split("\t")[0] for line in lines if line]
+
+    assert "--port" in complete("simplewsgi serve --po")
+    assert sorted(complete("simplewsgi serve --color ")) == [
+        "always",
+        "auto",
+        "never",
+    ]  # fish sorts
+    assert complete("simplewsgi serve ap") == ["app", "app:app", "app:create_app"]
+    assert complete("simplewsgi serve app:cr") == ["app:create_app"]

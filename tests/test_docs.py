@@ -1,0 +1,164 @@
+"""The man page and completion scripts: checked in exactly as generated from the click tree,
+complete (every option, variable and exit status), and rendered by groff without a warning."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from simplewsgi import _docs, cli
+
+ROOT = Path(__file__).resolve().parent.parent
+MAN = ROOT / _docs.MAN_PAGE
+
+
+@pytest.fixture(scope="module")
+def page() -> str:
+    return MAN.read_text(encoding="utf-8")
+
+
+def test_checked_in_files_are_what_the_generator_writes() -> None:
+    stale = [path for path, _, _ in _docs.stale_files(ROOT)]
+    assert not stale, f"out of date: {stale}; run python {_docs.GENERATOR}"
+
+
+def test_generation_is_deterministic() -> None:
+    assert _docs.generated_files() == _docs.generated_files()
+
+
+def test_every_option_of_every_command_is_in_the_man_page(page: str) -> None:
+    names = _docs.all_option_names(cli.main)
+    assert {"--port", "-p", "--access-log", "--no-access-log", "--reload", "--version"} <= names
+    missing = sorted(name for name in names if _docs.escape(name) not in page)
+    assert not missing
+
+
+def test_every_command_has_its_synopsis_and_options_section(page: str) -> None:
+    for doc in _docs.walk(cli.main):
+        assert _docs.synopsis(doc) in page
+        assert f'.SS "Options of {doc.path}"' in page
+    assert {doc.path for doc in _docs.walk(cli.main)} >= {
+        "simplewsgi",
+        "simplewsgi serve",
+        "simplewsgi demo",
+        "simplewsgi completion",
+    }
+
+
+def test_every_environment_variable_is_in_the_man_page(page: str) -> None:
+    envvars = {
+        name
+        for doc in _docs.walk(cli.main)
+        for param in doc.command.get_params(doc.ctx)
+        for name in ([param.envvar] if isinstance(param.envvar, str) else param.envvar or [])
+    }
+    assert {"SIMPLEWSGI_APP", "SIMPLEWSGI_PORT", "SIMPLEWSGI_ACCESS_LOG"} <= envvars
+    for name in [*envvars, "NO_COLOR", "FORCE_COLOR"]:
+        assert f".TP\n{_docs.bold(name)}\n" in page.split(".SH ENVIRONMENT")[1], name
+
+
+def test_choices_and_defaults_come_from_the_tree(page: str) -> None:
+    assert "\\fB\\%\\-\\-color\\fR \\fI\\%auto\\fR|\\fI\\%always\\fR|\\fI\\%never\\fR" in page
+    assert "Default: \\fB\\%8000\\fR" in page
+    assert "Default: \\fB\\%\\-\\-access\\-log\\fR" in page
+    assert "\\fB\\%bash\\fR|\\fB\\%zsh\\fR|\\fB\\%fish\\fR" in page  # completion SHELL
+
+
+def test_exit_statuses_are_read_from_the_cli_module(page: str) -> None:
+    statuses = {name: (value, meaning) for value, name, meaning in _docs.exit_statuses(cli)}
+    assert statuses["EXIT_APP_ERROR"][0] == cli.EXIT_APP_ERROR
+    assert statuses["EXIT_CANNOT_LISTEN"][0] == cli.EXIT_CANNOT_LISTEN
+    assert "APP" in statuses["EXIT_APP_ERROR"][1]
+    section = page.split(".SH EXIT STATUS")[1].split(".SH ")[0]
+    for value, _ in statuses.values():
+        assert f".TP\n{_docs.bold(str(value))}\n" in section
+
+
+def test_sections(page: str) -> None:
+    sections = re.findall(r'^\.SH "?([A-Z ]+)"?$', page, re.MULTILINE)
+    assert sections == [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "COMMANDS",
+        "OPTIONS",
+        "APP",
+        "ENVIRONMENT",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "SEE ALSO",
+    ]
+    assert ".BR gunicorn (1)" in page
+    assert ".BR waitress\\-serve (1)" in page
+    assert 'eval "$(simplewsgi completion bash)"' in page
+
+
+def test_prose_naming_an_unknown_option_fails_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_docs, "EXAMPLES", [*_docs.EXAMPLES, "$ simplewsgi serve --threads 4"])
+    with pytest.raises(ValueError, match="unknown options: --threads"):
+        _docs.man_page(cli.main, cli)
+
+
+def test_check_mode_fails_on_a_stale_file_and_writing_fixes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _docs.main(["--root", str(tmp_path)]) == 0
+    assert _docs.main(["--check", "--root", str(tmp_path)]) == 0
+    bash = tmp_path / _docs.COMPLETION_FILES["bash"]
+    bash.write_text(bash.read_text(encoding="utf-8") + "# edited by hand\n", encoding="utf-8")
+    capsys.readouterr()
+    assert _docs.main(["--check", "--root", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "-# edited by hand" in out
+    assert f"{_docs.COMPLETION_FILES['bash']}: out of date" in err
+    assert _docs.main(["--root", str(tmp_path)]) == 0
+    assert _docs.main(["--check", "--root", str(tmp_path)]) == 0
+
+
+def test_the_script_checks_this_checkout() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / _docs.GENERATOR), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
+def test_groff_renders_the_page_without_warnings() -> None:
+    result = subprocess.run(
+        ["groff", "-man", "-Tutf8", "-ww", "-z", str(MAN)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
+def test_rendered_page_lists_options_as_typed() -> None:
+    """Options render with ASCII hyphens, so they can be copied from the page into a shell."""
+    result = subprocess.run(
+        ["groff", "-man", "-Tutf8", "-rLL=200n", str(MAN)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text = re.sub(r".\x08", "", result.stdout)  # overstrike bold and underline
+    assert "--no-access-log" in text
+    assert "SIMPLEWSGI_RELOAD_DIR" in text
+
+
+def test_completion_command_is_in_the_tree() -> None:
+    command = cli.main.get_command(click.Context(cli.main), "completion")
+    assert command is not None
