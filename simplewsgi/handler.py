@@ -100,20 +100,23 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self.request_version = "HTTP/1.0"
         self.command = ""
         self.close_connection = True
-        # A connection's first request is in flight from the moment it was accepted: a graceful
-        # stop (the reloader's swap) must answer it. Only a connection idle between requests may
-        # be closed, and its client retries (RFC 9112 §9.3.1).
-        idle = None if self.first_request else getattr(self.server, "idle_connections", None)
+        # While we wait for a request line, server_close() may cut this connection: at once
+        # when it is idle between requests (its client retries, RFC 9112 §9.3.1), after a short
+        # grace when nothing has arrived yet on a new one (a client that just connected sends
+        # at once; a browser's unused preconnect must not hold up Ctrl+C).
+        waiting = getattr(
+            self.server, "fresh_connections" if self.first_request else "idle_connections", None
+        )
         try:
-            if idle is not None:
-                idle.add(self.connection)
-                if self.server.closing:
+            if waiting is not None:
+                waiting.add(self.connection)
+                if self.server.closing and not self.first_request:
                     return
             try:
                 line = protocol.read_request_line(self.rfile)
             finally:
-                if idle is not None:
-                    idle.discard(self.connection)
+                if waiting is not None:
+                    waiting.discard(self.connection)
             if line is None:
                 return
             self.request_start = time.perf_counter()

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 LISTEN_BACKLOG = 128
 # How long server_close() lets in-flight requests finish before cutting their connections.
 GRACEFUL_TIMEOUT = 5.0
+# How long server_close() waits for the first request on a connection accepted just before.
+FIRST_REQUEST_GRACE = 0.5
 # An idle worker thread waits this long for a new connection before it ends.
 WORKER_IDLE_SECONDS = 30.0
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
@@ -60,7 +62,8 @@ class WSGIServer(HTTPServer):
         elif ":" in server_address[0]:
             self.address_family = socket.AF_INET6
         self.closing = False
-        self.idle_connections: set[Any] = set()
+        self.idle_connections: set[Any] = set()  # keep-alive, waiting for the next request
+        self.fresh_connections: set[Any] = set()  # accepted, first request not yet arrived
         self._lock = threading.Lock()
         self._connections: set[Any] = set()  # sockets being served, for server_close()
         self._workers: set[threading.Thread] = set()
@@ -179,6 +182,11 @@ class WSGIServer(HTTPServer):
                 self._jobs.put(None)
             self._idle_workers = 0
         deadline = time.monotonic() + self.graceful_timeout
+        fresh_deadline = time.monotonic() + min(FIRST_REQUEST_GRACE, self.graceful_timeout)
+        while self.fresh_connections and time.monotonic() < fresh_deadline:
+            time.sleep(0.01)
+        for conn in list(self.fresh_connections):
+            _shutdown(conn)
         for cut in (False, True):
             with self._lock:
                 workers = list(self._workers)
