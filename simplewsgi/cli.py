@@ -182,7 +182,7 @@ def _run(options: ServeOptions) -> None:
     try:
         runner.serve(options)
     except KeyboardInterrupt:  # Ctrl+C while the app was still importing
-        sys.stderr.write("\n")
+        log.info("interrupted before serving started")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as error:
         code = _report(error)

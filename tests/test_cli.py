@@ -506,7 +506,7 @@ def check_error(result: subprocess.CompletedProcess[str], status: int, *fragment
     [
         ({}, "nowhere:app", ["nowhere", "not found"]),
         ({"pkg/__init__.py": ""}, "pkg.sub:app", ["pkg.sub"]),
-        ({"hello.py": HELLO}, "hello:ap", ["'ap'", "app"]),  # did you mean: app
+        ({"hello.py": HELLO}, "hello:ap", ["'ap'", "did you mean 'hello:app'?"]),
         ({"hello.py": HELLO + "VALUE = 3\n"}, "hello:VALUE", ["VALUE", "not callable"]),
         ({"hello.py": HELLO}, "hello:app(", ["hello:app("]),
         ({"hello.py": HELLO}, "hello:app(open('x'))", ["literal"]),
@@ -634,3 +634,23 @@ def test_second_sigint_exits_at_once(tmp_path: Path, launch: Callable[..., Serve
     assert time.monotonic() - started < 2.0  # not the 5 s graceful timeout
     thread.join(DEADLINE)
     assert isinstance(results[0], (OSError, http.client.HTTPException))  # cut, not answered
+
+
+@POSIX_ONLY
+def test_ctrl_c_while_the_app_imports(tmp_path: Path, launch: Callable[..., Server]) -> None:
+    write(
+        tmp_path / "slow_import.py",
+        """\
+        import sys, time
+        sys.stderr.write("importing\\n")
+        sys.stderr.flush()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+        """,
+    )
+    server = launch("serve", "slow_import:app", "-p", "0")
+    server.wait_for("importing")
+    assert server.stop(signal.SIGINT) == cli.EXIT_INTERRUPTED
+    assert "Traceback" not in server.stderr
+    assert server.stderr.splitlines()[-1] == "Info: interrupted before serving started"
