@@ -196,7 +196,7 @@ def _report(error: Exception) -> int | None:
     """Print an expected error as ``Error: ...``; its exit status, or None for a bug."""
     from simplewsgi import log
     from simplewsgi.importer import AppImportError, AppRaisedOnImport
-    from simplewsgi.sockets import PortInUseError
+    from simplewsgi.sockets import ListenError, PortInUseError
 
     if isinstance(error, AppRaisedOnImport):
         # The user's traceback already shows where; the first line says what and which APP.
@@ -207,7 +207,7 @@ def _report(error: Exception) -> int | None:
         first, *rest = str(error).splitlines()
         log.error("\n".join([first, *(f"    {line.strip()}" for line in rest)]))
         return EXIT_APP_ERROR
-    if isinstance(error, (PortInUseError, runner.ListenError)):
+    if isinstance(error, (PortInUseError, ListenError)):
         log.error(error.strerror or str(error))  # str() would add "[Errno 98]"
         return EXIT_CANNOT_LISTEN
     return None

@@ -3,13 +3,12 @@
 The CLI calls :func:`serve`; with ``reload`` it hands over to the supervisor in
 :mod:`simplewsgi.reloader`, whose workers come back here through :func:`serve_on_socket`.
 This module raises; only the CLI turns errors into exit codes: an address that cannot be bound
-is a :class:`~simplewsgi.sockets.PortInUseError` or a :class:`ListenError`, an app that cannot be
-loaded an ``importer.AppImportError``.
+is a ``sockets.PortInUseError`` or a ``sockets.ListenError``, an app that cannot be loaded an
+``importer.AppImportError``.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import socket
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from simplewsgi.options import ServeOptions
 from simplewsgi.server import WSGIServer, demo_app, make_server
-from simplewsgi.sockets import PortInUseError, describe_port_holder, is_addr_in_use
+from simplewsgi.sockets import ListenError, PortInUseError, describe_port_holder, is_addr_in_use
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -29,21 +28,6 @@ if TYPE_CHECKING:
 POLL_INTERVAL = 0.2
 # Exit status after a second Ctrl+C (128 + SIGINT, what shells report).
 EXIT_INTERRUPTED = 130
-# Why binding failed, in words a user can act on (the OS message alone is cryptic).
-_LISTEN_HINTS = {
-    errno.EACCES: "ports below 1024 need privileges; use a higher --port",
-    errno.EADDRNOTAVAIL: "that address is not one of this machine's; try --host 127.0.0.1",
-}
-
-
-class ListenError(OSError):
-    """The server could not listen on host:port for a reason other than the port being taken."""
-
-    def __init__(self, host: str, port: int, error: OSError) -> None:
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        text = f"cannot listen on {where}: {error.strerror or error}"
-        hint = _LISTEN_HINTS.get(error.errno or 0)
-        super().__init__(error.errno, f"{text}; {hint}" if hint else text)
 
 
 def serve(options: ServeOptions) -> None:

@@ -3,7 +3,8 @@
 The plain server binds through ``make_server``; the reloader's supervisor binds once with
 :func:`bind_listener` and hands the socket to each worker as an inherited file descriptor named
 in :data:`LISTEN_FD_ENV`, where :func:`adopt_listener` picks it up. A port already in use is a
-:class:`PortInUseError` that names who holds it (from ``/proc`` on Linux).
+:class:`PortInUseError` that names who holds it (from ``/proc`` on Linux); any other bind
+failure is a :class:`ListenError` saying what to try instead.
 """
 
 from __future__ import annotations
@@ -31,6 +32,23 @@ class PortInUseError(OSError):
         super().__init__(errno.EADDRINUSE, text + "; pick another with --port, or --port 0 for any")
 
 
+# Why binding failed, in words a user can act on (the OS message alone is cryptic).
+_LISTEN_HINTS = {
+    errno.EACCES: "ports below 1024 need privileges; use a higher --port",
+    errno.EADDRNOTAVAIL: "that address is not one of this machine's; try --host 127.0.0.1",
+}
+
+
+class ListenError(OSError):
+    """The server could not listen on host:port for a reason other than the port being taken."""
+
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        text = f"cannot listen on {where}: {error.strerror or error}"
+        hint = _LISTEN_HINTS.get(error.errno or 0)
+        super().__init__(error.errno, f"{text}; {hint}" if hint else text)
+
+
 def is_addr_in_use(error: OSError) -> bool:
     return error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1))
 
@@ -48,7 +66,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
         except OSError as error:
             if is_addr_in_use(error):
                 raise PortInUseError(host, port, describe_port_holder(port)) from None
-            raise
+            raise ListenError(host, port, error) from error
         sock.listen(LISTEN_BACKLOG)
         sock.set_inheritable(True)
     except BaseException:

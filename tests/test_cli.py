@@ -552,20 +552,26 @@ def test_syntax_error_in_the_app(tmp_path: Path) -> None:
     assert f'File "{tmp_path / "broken.py"}", line 1' in err
 
 
-def test_port_in_use_names_the_holder(tmp_path: Path) -> None:
+RELOAD_OR_NOT = pytest.mark.parametrize("reload", [(), ("--reload",)], ids=["plain", "reload"])
+
+
+@RELOAD_OR_NOT
+def test_port_in_use_names_the_holder(tmp_path: Path, reload: tuple[str, ...]) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        result = run_cli("demo", "--port", str(port), cwd=tmp_path)
+        result = run_cli("serve", "--port", str(port), *reload, cwd=tmp_path)
     err = check_error(result, cli.EXIT_CANNOT_LISTEN, f"port {port}", "--port 0")
     assert "Traceback" not in err and len(err.splitlines()) == 1
     if sys.platform.startswith("linux"):
         assert f"PID {os.getpid()}" in err
 
 
-def test_address_not_available(tmp_path: Path) -> None:
-    result = run_cli("demo", "--host", "192.0.2.123", "--port", "0", cwd=tmp_path)  # TEST-NET-1
+@RELOAD_OR_NOT
+def test_address_not_available(tmp_path: Path, reload: tuple[str, ...]) -> None:
+    args = ("serve", "--host", "192.0.2.123", "--port", "0", *reload)  # TEST-NET-1: not ours
+    result = run_cli(*args, cwd=tmp_path)
     check_error(result, cli.EXIT_CANNOT_LISTEN, "cannot listen on 192.0.2.123:0")
 
 
