@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 import pytest
 
-from simplewsgi import _docs, cli
+from simplewsgi import _docs, _manpage, cli
+from simplewsgi._roff import bold, escape
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN = ROOT / _docs.MAN_PAGE
@@ -33,17 +34,17 @@ def test_generation_is_deterministic() -> None:
 
 
 def test_every_option_of_every_command_is_in_the_man_page(page: str) -> None:
-    names = _docs.all_option_names(cli.main)
+    names = _manpage.all_option_names(cli.main)
     assert {"--port", "-p", "--access-log", "--no-access-log", "--reload", "--version"} <= names
-    missing = sorted(name for name in names if _docs.escape(name) not in page)
+    missing = sorted(name for name in names if escape(name) not in page)
     assert not missing
 
 
 def test_every_command_has_its_synopsis_and_options_section(page: str) -> None:
-    for doc in _docs.walk(cli.main):
-        assert _docs.synopsis(doc) in page
+    for doc in _manpage.walk(cli.main):
+        assert _manpage.synopsis(doc) in page
         assert f'.SS "Options of {doc.path}"' in page
-    assert {doc.path for doc in _docs.walk(cli.main)} >= {
+    assert {doc.path for doc in _manpage.walk(cli.main)} >= {
         "simplewsgi",
         "simplewsgi serve",
         "simplewsgi demo",
@@ -54,13 +55,13 @@ def test_every_command_has_its_synopsis_and_options_section(page: str) -> None:
 def test_every_environment_variable_is_in_the_man_page(page: str) -> None:
     envvars = {
         name
-        for doc in _docs.walk(cli.main)
+        for doc in _manpage.walk(cli.main)
         for param in doc.command.get_params(doc.ctx)
         for name in ([param.envvar] if isinstance(param.envvar, str) else param.envvar or [])
     }
     assert {"SIMPLEWSGI_APP", "SIMPLEWSGI_PORT", "SIMPLEWSGI_ACCESS_LOG"} <= envvars
     for name in [*envvars, "NO_COLOR", "FORCE_COLOR"]:
-        assert f".TP\n{_docs.bold(name)}\n" in page.split(".SH ENVIRONMENT")[1], name
+        assert f".TP\n{bold(name)}\n" in page.split(".SH ENVIRONMENT")[1], name
 
 
 def test_choices_and_defaults_come_from_the_tree(page: str) -> None:
@@ -71,13 +72,13 @@ def test_choices_and_defaults_come_from_the_tree(page: str) -> None:
 
 
 def test_exit_statuses_are_read_from_the_cli_module(page: str) -> None:
-    statuses = {name: (value, meaning) for value, name, meaning in _docs.exit_statuses(cli)}
+    statuses = {name: (value, meaning) for value, name, meaning in _manpage.exit_statuses(cli)}
     assert statuses["EXIT_APP_ERROR"][0] == cli.EXIT_APP_ERROR
     assert statuses["EXIT_CANNOT_LISTEN"][0] == cli.EXIT_CANNOT_LISTEN
     assert "APP" in statuses["EXIT_APP_ERROR"][1]
     section = page.split(".SH EXIT STATUS")[1].split(".SH ")[0]
     for value, _ in statuses.values():
-        assert f".TP\n{_docs.bold(str(value))}\n" in section
+        assert f".TP\n{bold(str(value))}\n" in section
 
 
 def test_sections(page: str) -> None:
@@ -100,9 +101,11 @@ def test_sections(page: str) -> None:
 
 
 def test_prose_naming_an_unknown_option_fails_generation(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_docs, "EXAMPLES", [*_docs.EXAMPLES, "$ simplewsgi serve --threads 4"])
+    monkeypatch.setattr(
+        _manpage, "EXAMPLES", [*_manpage.EXAMPLES, "$ simplewsgi serve --threads 4"]
+    )
     with pytest.raises(ValueError, match="unknown options: --threads"):
-        _docs.man_page(cli.main, cli)
+        _manpage.man_page(cli.main, cli)
 
 
 def test_check_mode_fails_on_a_stale_file_and_writing_fixes_it(
