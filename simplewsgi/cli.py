@@ -30,7 +30,7 @@ from simplewsgi.version import __version__
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-EXIT_OK = 0
+EXIT_OK = 0  # stopped by Ctrl+C or SIGTERM after in-flight requests finished; or --help
 EXIT_BUG = 1  # an unexpected exception: Python's own exit status, traceback kept
 EXIT_USAGE = 2  # bad option or argument (click's UsageError)
 EXIT_APP_ERROR = 3  # the APP could not be imported, is not callable, or its factory raised
