@@ -261,19 +261,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         return _log_time()
 
 
-_log_time_cache: tuple[int, str] = (0, "")
+def _common_log_time(now: int) -> str:
+    """The access-log timestamp in local time, ``24/Nov/2026 21:49:28`` in any locale."""
+    t = time.localtime(now)
+    return (
+        f"{t.tm_mday:02d}/{protocol.MONTHS[t.tm_mon - 1]}/{t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    )
 
 
-def _log_time() -> str:
-    """Access-log timestamp in local time, formatted at most once a second."""
-    global _log_time_cache
-    now = int(time.time())
-    second, text = _log_time_cache
-    if second != now:
-        t = time.localtime(now)
-        text = (
-            f"{t.tm_mday:02d}/{protocol.MONTHS[t.tm_mon - 1]}/{t.tm_year} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-        )
-        _log_time_cache = (now, text)
-    return text
+_log_time = protocol.PerSecond(_common_log_time)

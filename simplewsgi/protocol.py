@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from typing import NamedTuple, Optional, Protocol
+from typing import Callable, NamedTuple, Optional, Protocol
 
 # A request line longer than this gets 414; wsgiref and http.server use the same 64 KiB.
 MAX_REQUEST_LINE = 65536
@@ -237,22 +237,36 @@ def is_token(text: str) -> bool:
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_date_cache: tuple[int, str] = (0, "")
 
 
-def http_date() -> str:
-    """The current IMF-fixdate (RFC 9110 §5.6.7), formatted at most once a second."""
-    global _date_cache
-    now = int(time.time())
-    second, text = _date_cache
-    if second != now:
-        t = time.gmtime(now)
-        text = (
-            f"{_WEEKDAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
-        )
-        _date_cache = (now, text)
-    return text
+class PerSecond:
+    """Text that depends only on the current second, rendered at most once a second: the
+    Date header and log timestamps would otherwise cost a time conversion per request."""
+
+    __slots__ = ("_cache", "_render")
+
+    def __init__(self, render: Callable[[int], str]) -> None:
+        self._render = render
+        self._cache: tuple[int, str] = (-1, "")  # one tuple, so threads never see half of it
+
+    def __call__(self) -> str:
+        now = int(time.time())
+        cache = self._cache
+        if cache[0] != now:
+            cache = self._cache = (now, self._render(now))
+        return cache[1]
+
+
+def _imf_fixdate(now: int) -> str:
+    """RFC 9110 §5.6.7: ``Sun, 06 Nov 1994 08:49:37 GMT`` (locale-independent)."""
+    t = time.gmtime(now)
+    return (
+        f"{_WEEKDAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
+
+
+http_date = PerSecond(_imf_fixdate)
 
 
 class Framing(NamedTuple):

@@ -6,13 +6,12 @@ Skipped where the interpreter ships without its test package.
 
 from __future__ import annotations
 
-import socketserver
 import unittest
-from typing import Any
 
 import pytest
 
 import simplewsgi
+from tests.helpers import MemoryHandler, MemoryServer
 
 wsgiref_tests = pytest.importorskip("test.test_wsgiref")
 
@@ -21,35 +20,12 @@ wsgiref_tests = pytest.importorskip("test.test_wsgiref")
 DELIBERATELY_DIFFERENT = {"test_status_validation_errors"}
 
 
-class SocketlessServer(simplewsgi.WSGIServer):
-    """wsgiref's test server shape: BaseServer.__init__ only, server_bind without a socket."""
-
-    def __init__(self, server_address: Any, RequestHandlerClass: Any) -> None:
-        socketserver.BaseServer.__init__(self, server_address, RequestHandlerClass)
-        self.server_bind()
-
-    def server_bind(self) -> None:
-        host, port = self.server_address
-        self.server_name = host
-        self.server_port = port
-        self.setup_environ()
-
-
-class StreamHandler(simplewsgi.WSGIRequestHandler):
-    def setup(self) -> None:
-        self.connection = self.request
-        self.rfile, self.wfile = self.connection
-
-    def finish(self) -> None:
-        pass
-
-
 def test_cpython_wsgiref_integration_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wsgiref_tests, "WSGIServer", simplewsgi.WSGIServer)
     monkeypatch.setattr(wsgiref_tests, "WSGIRequestHandler", simplewsgi.WSGIRequestHandler)
     monkeypatch.setattr(wsgiref_tests, "make_server", simplewsgi.make_server)
-    monkeypatch.setattr(wsgiref_tests, "MockServer", SocketlessServer)
-    monkeypatch.setattr(wsgiref_tests, "MockHandler", StreamHandler)
+    monkeypatch.setattr(wsgiref_tests, "MockServer", MemoryServer)
+    monkeypatch.setattr(wsgiref_tests, "MockHandler", MemoryHandler)
     loader = unittest.defaultTestLoader
     names = [n for n in loader.getTestCaseNames(wsgiref_tests.IntegrationTests)]
     suite = unittest.TestSuite(
