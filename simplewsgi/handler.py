@@ -45,7 +45,9 @@ CLIENT_GONE = (ConnectionError, TimeoutError, socket.timeout)
 # Header name -> CGI environ key (None: dropped). Bounded so hostile clients cannot grow it.
 _CGI_KEYS: dict[str, Optional[str]] = {}
 _CGI_KEYS_MAX = 1024
-_CONTROL_CHARS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+# C0 and C1 controls and DEL, escaped in anything a client sent before it reaches a log, so a
+# request cannot forge log lines or drive the terminal.
+CONTROL_CHAR_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 
 
 def _cgi_key(name: str) -> Optional[str]:
@@ -250,7 +252,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """One line on stderr, with control characters escaped so logs cannot be forged."""
-        message = (format % args).translate(_CONTROL_CHARS)
+        message = (format % args).translate(CONTROL_CHAR_ESCAPES)
         sys.stderr.write(f"{self.address_string()} - - [{self.log_date_time_string()}] {message}\n")
 
     def address_string(self) -> str:

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING, Any
 
-from simplewsgi.handler import WSGIRequestHandler
+from simplewsgi.handler import CONTROL_CHAR_ESCAPES, WSGIRequestHandler
 from simplewsgi.version import __version__
 
 if TYPE_CHECKING:
@@ -53,8 +53,6 @@ LOOPBACK_NAMES = ("localhost", "::1")
 # would be used. These are documentation/private addresses, never contacted.
 _ROUTE_PROBES = {socket.AF_INET: "10.255.255.255", socket.AF_INET6: "fd00::1"}
 _WILDCARDS = {"": socket.AF_INET, "0.0.0.0": socket.AF_INET, "::": socket.AF_INET6}
-# C0/C1 controls and DEL, escaped in anything a client sent before it reaches a terminal.
-_CONTROL_CHARS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 
 _message_color: bool | None = None  # None: decide from the environment at first use
 _windows_fixed = False
@@ -148,7 +146,7 @@ class AccessLogHandler(WSGIRequestHandler):
         elapsed = (time.perf_counter() - self.request_start) * 1000.0
         duration = f"{elapsed:.1f} ms" if elapsed < 1000.0 else f"{elapsed / 1000.0:.2f} s"
         amount = _size(size)
-        target = self.path if self.path.isascii() else self.path.translate(_CONTROL_CHARS)
+        target = self.path if self.path.isascii() else self.path.translate(CONTROL_CHAR_ESCAPES)
         address = self.client_address[0] if isinstance(self.client_address, tuple) else "-"
         if self.color:
             painted = STATUS_COLORS.get(status // 100, "")
@@ -165,7 +163,7 @@ class AccessLogHandler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Protocol errors and disconnects: always written, access log or not."""
-        message = (format % args).translate(_CONTROL_CHARS)
+        message = (format % args).translate(CONTROL_CHAR_ESCAPES)
         address = self.address_string()
         if self.color:
             sys.stderr.write(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n")
