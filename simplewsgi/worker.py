@@ -95,13 +95,13 @@ def failure_report(exc: BaseException) -> FailureReport:
         filename, lineno = exc.filename, exc.lineno
     elif isinstance(exc, SystemExit):
         message = f"the app called sys.exit({exc.code!r}) while being imported"
-        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        details = _format(exc)
     elif isinstance(exc, AppImportError):
         message = str(exc)
-        details = "" if cause is exc else "".join(traceback.format_exception(cause))
+        details = "" if cause is exc else _format(cause)
     else:
         message = _one_line(exc)
-        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        details = _format(exc)
     if filename is None:
         filename, lineno = _innermost_user_frame(cause)
     line = None
@@ -112,6 +112,11 @@ def failure_report(exc: BaseException) -> FailureReport:
     return FailureReport(
         message=message, filename=filename, lineno=lineno, line=line, details=details
     )
+
+
+def _format(exc: BaseException) -> str:
+    """The traceback as text (the three-argument form: Python 3.9 has no other)."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 def _one_line(exc: BaseException) -> str:
