@@ -107,33 +107,33 @@ class FixedLengthBody(RequestBody):
     def may_drain(self, limit: int) -> bool:
         return self._remaining == 0 or (not self.continue_pending and self._remaining <= limit)
 
-    def read(self, size: Optional[int] = -1) -> bytes:
-        remaining = self._remaining
-        if remaining == 0:
-            return b""
-        if self._on_first_read is not None:
+    def _want(self, size: Optional[int]) -> int:
+        """How many bytes to ask for (0 at the end); answers ``Expect: 100-continue`` first."""
+        if self._remaining and self._on_first_read is not None:
             self._start()
-        if size is None or size < 0 or size > remaining:
-            size = remaining
-        data = self._rfile.read(size)
-        self._remaining = remaining - len(data)
-        if len(data) < size:
-            raise ClientDisconnected(f"request body ended {self._remaining} bytes early")
+        if size is None or size < 0 or size > self._remaining:
+            return self._remaining
+        return size
+
+    def _took(self, data: bytes, complete: bool) -> bytes:
+        left = self._remaining = self._remaining - len(data)
+        if not complete:
+            raise ClientDisconnected(f"request body ended {left} bytes early")
         return data
 
-    def readline(self, size: Optional[int] = -1) -> bytes:
-        remaining = self._remaining
-        if remaining == 0:
+    def read(self, size: Optional[int] = -1) -> bytes:
+        want = self._want(size)
+        if not want:
             return b""
-        if self._on_first_read is not None:
-            self._start()
-        if size is None or size < 0 or size > remaining:
-            size = remaining
-        data = self._rfile.readline(size)
-        self._remaining = remaining - len(data)
-        if not data:
-            raise ClientDisconnected(f"request body ended {remaining} bytes early")
-        return data
+        data = self._rfile.read(want)
+        return self._took(data, len(data) == want)
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        want = self._want(size)
+        if not want:
+            return b""
+        data = self._rfile.readline(want)
+        return self._took(data, bool(data))
 
 
 class ChunkedBody(RequestBody):
