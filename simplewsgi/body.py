@@ -17,9 +17,27 @@ from typing import Any, Callable, Optional
 
 from simplewsgi.protocol import MAX_CHUNK_LINE, MAX_TRAILER_BYTES, BadRequest, ByteReader
 
-# Largest chunk-size we accept: 16 hex digits fit in 64 bits.
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n\Z")
+# chunk-size [BWS ; chunk-ext] CRLF (RFC 9112 §7.1): whitespace only before an extension, and a
+# real CRLF (bare LF is tolerated for start and field lines, not inside chunked framing).
+# 15 hex digits keep every size below sys.maxsize, so reads never overflow.
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(?:[ \t]*;[^\r\n]*)?\r\n\Z")
+# Reads are done in blocks of at most this size: a client-announced length is never allocated
+# in one piece before the bytes have arrived.
 _COPY_BLOCK = 64 * 1024
+
+
+def read_up_to(rfile: ByteReader, size: int) -> bytes:
+    """Up to ``size`` bytes (fewer only at EOF), read in bounded blocks."""
+    if size <= _COPY_BLOCK:
+        return rfile.read(size)
+    parts = []
+    while size > 0:
+        part = rfile.read(min(size, _COPY_BLOCK))
+        if not part:
+            break
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
 
 
 class ClientDisconnected(ConnectionError):
@@ -125,7 +143,7 @@ class FixedLengthBody(RequestBody):
         want = self._want(size)
         if not want:
             return b""
-        data = self._rfile.read(want)
+        data = read_up_to(self._rfile, want)
         return self._took(data, len(data) == want)
 
     def readline(self, size: Optional[int] = -1) -> bytes:
@@ -166,7 +184,7 @@ class ChunkedBody(RequestBody):
         if self._on_first_read is not None:
             self._start()
         if self._after_data:
-            if self._readline_or_disconnect(2) not in (b"\r\n", b"\n"):
+            if self._readline_or_disconnect(2) != b"\r\n":
                 raise BadRequest("chunk data not followed by CRLF")
             self._after_data = False
         match = _CHUNK_SIZE.match(self._readline_or_disconnect(MAX_CHUNK_LINE))
@@ -197,7 +215,7 @@ class ChunkedBody(RequestBody):
         parts: list[bytes] = []
         while size != 0 and (self._chunk_left or self._next_chunk()):
             want = self._chunk_left if size < 0 else min(size, self._chunk_left)
-            data = self._rfile.read(want)
+            data = read_up_to(self._rfile, want)
             if len(data) < want:
                 raise ClientDisconnected("request body ended inside a chunk")
             self._chunk_left -= want

@@ -80,6 +80,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     server: WSGIServer
     request_start = 0.0  # perf_counter() when the current request line arrived
+    framing: Optional[protocol.Framing] = None  # the current request's, once its head is read
     first_request = False  # True while reading and serving a connection's first request
     headers: protocol.RequestHeaders  # type: ignore[assignment]
 
@@ -122,22 +123,21 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             if line is None:
                 return
             self.request_start = time.perf_counter()
-            self.command, self.path, self.request_version, self.requestline = line
-            fields = protocol.read_headers(self.rfile)
+            self.command, self.path, self.request_version, self.requestline = line[:4]
+            if line.terminated:
+                fields = protocol.read_headers(self.rfile)
+            elif getattr(self.server, "closing", False):
+                return  # our own shutdown cut this line short: not a request to answer
+            else:
+                fields = []  # a bare request line, then EOF (served, as http.server does)
             framing = protocol.request_framing(fields, line.version == "HTTP/1.1")
-            if (
-                line.target[0] != "/"
-                and line.target != "*"
-                and "://" not in line.target
-                and line.method != "CONNECT"
-            ):
-                raise protocol.BadRequest(f"malformed request target {line.target!r}")
         except protocol.HTTPError as error:
             self._refuse(error)
             return
         except CLIENT_GONE:
             return
         self.headers = protocol.RequestHeaders(fields)
+        self.framing = framing
         self.close_connection = not framing.keep_alive
         self._run(framing)
 
@@ -155,7 +155,16 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def _run(self, framing: protocol.Framing) -> None:
         body: RequestBody
-        on_first_read = self._send_continue if framing.expect_continue else None
+        response: Optional[Response] = None
+
+        def send_continue() -> None:
+            # Once the final response has started, a 1xx would land inside its body; that
+            # response already says Connection: close, so the client sends or gives up.
+            if response is None or not response.headers_sent:
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.wfile.flush()
+
+        on_first_read = send_continue if framing.expect_continue else None
         if framing.length == protocol.CHUNKED:
             body = ChunkedBody(self.rfile, on_first_read)
         else:
@@ -181,7 +190,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     return
             except CLIENT_GONE:
                 raise
-            except Exception:
+            except (Exception, SystemExit):  # sys.exit() in a request is a bug, not a stop
                 traceback.print_exc(file=self.get_stderr())
                 self._fail(response)
             if not self.close_connection:
@@ -208,21 +217,18 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         else:
             response.send_error(ERROR_STATUS, ERROR_HEADERS, ERROR_BODY)
 
-    def _send_continue(self) -> None:
-        self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        self.wfile.flush()
-
     def get_environ(self) -> WSGIEnvironment:
         """A new CGI/WSGI environ for the current request (PEP 3333), without ``wsgi.input``."""
         env: dict[str, Any] = self.server.base_environ.copy()
         env["SERVER_PROTOCOL"] = self.request_version
         env["REQUEST_METHOD"] = self.command
         target = self.path
-        if "://" in target and target[0] != "/":
+        if target[0] != "/" and "://" in target:
             # Absolute form (RFC 9112 §3.2.2): its authority replaces the Host header.
-            authority, _, rest = target.partition("://")[2].partition("/")
-            target = "/" + rest
-            env["HTTP_HOST"] = authority
+            rest = target.partition("://")[2]
+            end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+            env["HTTP_HOST"] = rest[:end]
+            target = rest[end:] if rest[end : end + 1] == "/" else "/" + rest[end:]
         path, _, query = target.partition("?")
         path = path.partition("#")[0]
         env["PATH_INFO"] = unquote(path, "latin-1") if "%" in path else path
@@ -243,6 +249,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 headers[key] = value
         if "HTTP_HOST" in env:
             headers.pop("HTTP_HOST", None)
+        if "CONTENT_LENGTH" in headers and self.framing is not None:
+            # "3, 3" or two equal headers were accepted as one length: give the app that number.
+            headers["CONTENT_LENGTH"] = str(self.framing.length)
         env.update(headers)
         return env
 

@@ -39,6 +39,7 @@ _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 # Field values: no NUL, CR or LF (RFC 9110 §5.5); other controls are tolerated like most servers.
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 _VERSION = re.compile(rb"HTTP/(\d)\.(\d)\Z")
+_ABSOLUTE = re.compile(r"https?://", re.IGNORECASE)
 
 
 class ByteReader(Protocol):
@@ -96,11 +97,16 @@ class VersionNotSupported(HTTPError):
     reason = "HTTP Version Not Supported"
 
 
+class IncompleteRequest(ConnectionError):
+    """The connection ended inside a request head: nothing to answer, nobody to answer to."""
+
+
 class RequestLine(NamedTuple):
     method: str
     target: str
     version: str  # "HTTP/1.1" or "HTTP/1.0"
     raw: str  # the line without its line ending, for the access log
+    terminated: bool = True  # False: the client sent this line, no line ending, then EOF
 
 
 def read_request_line(rfile: ByteReader) -> Optional[RequestLine]:
@@ -118,14 +124,19 @@ def read_request_line(rfile: ByteReader) -> Optional[RequestLine]:
     return parse_request_line(line)
 
 
+def _without_line_ending(line: bytes) -> bytes:
+    """Strip exactly one CRLF or bare LF (RFC 9112 §2.2); a stray CR stays and is refused."""
+    if line.endswith(b"\r\n"):
+        return line[:-2]
+    return line[:-1] if line.endswith(b"\n") else line
+
+
 def parse_request_line(line: bytes) -> RequestLine:
     """Split ``method SP target SP version`` strictly (RFC 9112 §3)."""
-    # An unterminated line is the last thing the client sent before half-closing: accepted,
-    # like http.server does (a longer one was already refused by the length limit).
-    stripped = line.rstrip(b"\r\n")
+    stripped = _without_line_ending(line)
     raw = stripped.decode("latin-1")
     parts = stripped.split(b" ")
-    if len(parts) != 3:
+    if len(parts) != 3 or b"\r" in stripped:
         raise BadRequest(f"malformed request line {raw!r}")
     method, target, version = parts
     if not _TOKEN.match(method):
@@ -142,18 +153,41 @@ def parse_request_line(line: bytes) -> RequestLine:
             raise VersionNotSupported(f"HTTP/{match.group(1).decode()} is not supported")
         # RFC 9110 §6.2: a higher 1.x minor version is answered as the highest we speak.
         version_str = "HTTP/1.1"
-    return RequestLine(method.decode("ascii"), target.decode("latin-1"), version_str, raw)
+    method_str, target_str = method.decode("ascii"), target.decode("latin-1")
+    check_target_form(method_str, target_str)
+    # An unterminated line is the last thing a client sent before half-closing (http.server,
+    # and tests written for wsgiref, accept it); the caller decides whether to serve it.
+    terminated = line.endswith(b"\n")
+    return RequestLine(method_str, target_str, version_str, raw, terminated)
+
+
+def check_target_form(method: str, target: str) -> None:
+    """The four request-target forms of RFC 9112 §3.2, each only where it belongs."""
+    if target[0] == "/":
+        return  # origin-form
+    if target == "*":
+        if method != "OPTIONS":
+            raise BadRequest("the asterisk-form target is only for OPTIONS (RFC 9112 §3.2.4)")
+        return
+    if _ABSOLUTE.match(target) or method == "CONNECT":
+        return  # absolute-form, authority-form
+    raise BadRequest(f"malformed request target {target!r}")
 
 
 def read_headers(rfile: ByteReader) -> list[tuple[str, str]]:
-    """Read header field lines up to the empty line; names keep their case, values are trimmed."""
+    """Read header field lines up to the empty line; names keep their case, values are trimmed.
+
+    A header section cut short by EOF raises :class:`IncompleteRequest`: an incomplete message
+    is never processed (RFC 9112 §8), whether the client died or our own shutdown cut it.
+    """
     headers: list[tuple[str, str]] = []
     total = 0
     while True:
         line = rfile.readline(MAX_HEADER_LINE + 1)
-        if line == b"\r\n" or line == b"\n" or not line:
-            # EOF ends the header section too: the client sent all it had and half-closed.
+        if line == b"\r\n" or line == b"\n":
             return headers
+        if not line.endswith(b"\n") and len(line) <= MAX_HEADER_LINE:
+            raise IncompleteRequest("connection closed inside the header section")
         total += len(line)
         if len(line) > MAX_HEADER_LINE or total > MAX_HEADER_BYTES:
             raise HeaderFieldsTooLarge(f"header section larger than {MAX_HEADER_BYTES} bytes")
@@ -169,7 +203,7 @@ def parse_header_line(line: bytes) -> tuple[str, str]:
         # Covers obs-fold (leading whitespace), "Name : v" and missing colons alike.
         shown = line.rstrip(b"\r\n").decode("latin-1")
         raise BadRequest(f"malformed header line {shown!r}")
-    value = value.strip(b" \t\r\n")
+    value = _without_line_ending(value).strip(b" \t")
     if _BAD_VALUE.search(value):
         raise BadRequest(f"invalid character in header {name.decode('ascii')!r}")
     return name.decode("ascii"), value.decode("latin-1")
@@ -277,7 +311,8 @@ class Framing(NamedTuple):
     expect_continue: bool  # the client waits for "100 Continue" before sending the body
 
 
-_DIGITS = re.compile(r"[0-9]{1,19}\Z")
+# 18 digits keep every length below sys.maxsize on 64-bit builds, so reads never overflow.
+_DIGITS = re.compile(r"[0-9]{1,18}\Z")
 CHUNKED = -1
 
 
@@ -289,6 +324,7 @@ def request_framing(fields: list[tuple[str, str]], http11: bool) -> Framing:
     """
     lengths: list[str] = []
     codings: list[str] = []
+    has_transfer_encoding = False
     connection: list[str] = []
     expect_continue = False
     hosts = 0
@@ -297,6 +333,7 @@ def request_framing(fields: list[tuple[str, str]], http11: bool) -> Framing:
         if lowered == "content-length":
             lengths.extend(part.strip() for part in value.split(","))
         elif lowered == "transfer-encoding":
+            has_transfer_encoding = True  # even empty: "Transfer-Encoding: ," is not "none"
             codings.extend(part.strip().lower() for part in value.split(",") if part.strip())
         elif lowered == "connection":
             connection.extend(part.strip().lower() for part in value.split(","))
@@ -307,12 +344,12 @@ def request_framing(fields: list[tuple[str, str]], http11: bool) -> Framing:
     if http11 and hosts != 1:
         raise BadRequest("an HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2)")
     keep_alive = "close" not in connection if http11 else "keep-alive" in connection
-    if codings:
+    if has_transfer_encoding:
         if not http11:
             raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
         if lengths:
             raise BadRequest("both Transfer-Encoding and Content-Length")
-        if codings[-1] != "chunked" or codings.count("chunked") != 1:
+        if not codings or codings[-1] != "chunked" or codings.count("chunked") != 1:
             raise BadRequest(f"Transfer-Encoding {', '.join(codings)!r} does not end in chunked")
         if len(codings) > 1:
             raise NotImplementedCoding(f"transfer coding {codings[0]!r} is not supported")

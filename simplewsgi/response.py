@@ -147,7 +147,9 @@ class Response:
                     self._send_body(data)
                 else:
                     self._send_head(data, final=True)
-            elif type(result) is FileWrapper and self._can_sendfile(result):
+            elif (
+                type(result) is FileWrapper and not self.headers_sent and self._can_sendfile(result)
+            ):
                 self._sendfile(result)
             else:
                 for data in result:
@@ -197,12 +199,19 @@ class Response:
         handler = self.handler
         lines = []
         server_set = date_set = False
-        for name, value in self.headers:
+        for item in self.headers:
+            if type(item) is not tuple or len(item) != 2:
+                raise WSGIContractError(f"headers must be (name, value) tuples, got {item!r}")
+            name, value = item
             _check_header(name, value)
             lowered = name.lower()
             if lowered == "content-length":
                 if not value.isdigit() or not value.isascii():
                     raise WSGIContractError(f"Content-Length must be digits, got {value!r}")
+                if self.length is not None and self.length != int(value):
+                    raise WSGIContractError(
+                        f"conflicting Content-Length headers {self.length} and {value}"
+                    )
                 self.length = int(value)
             elif lowered == "server":
                 server_set = True

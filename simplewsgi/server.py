@@ -138,31 +138,35 @@ class WSGIServer(HTTPServer):
 
     def _work(self, job: Optional[tuple[Any, Any]]) -> None:
         """A worker thread: serve one connection at a time, then wait a while for the next."""
-        while job is not None:
-            request, client_address = job
-            try:
-                self.finish_request(request, client_address)
-            except Exception:
-                self.handle_error(request, client_address)
-            finally:
-                self.shutdown_request(request)
+        try:
+            while job is not None:
+                self._serve(*job)
                 with self._lock:
-                    self._connections.discard(request)
+                    if self.closing:
+                        return
+                    self._idle_workers += 1
+                try:
+                    job = self._jobs.get(timeout=WORKER_IDLE_SECONDS)
+                except queue.Empty:
+                    with self._lock:
+                        try:  # a job may have been reserved for us just as we timed out
+                            job = self._jobs.get_nowait()
+                        except queue.Empty:
+                            self._idle_workers -= 1
+                            job = None
+        finally:
             with self._lock:
-                if self.closing:
-                    break
-                self._idle_workers += 1
-            try:
-                job = self._jobs.get(timeout=WORKER_IDLE_SECONDS)
-            except queue.Empty:
-                with self._lock:
-                    try:  # a job may have been reserved for us just as we timed out
-                        job = self._jobs.get_nowait()
-                    except queue.Empty:
-                        self._idle_workers -= 1
-                        job = None
-        with self._lock:
-            self._workers.discard(threading.current_thread())
+                self._workers.discard(threading.current_thread())
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            with self._lock:
+                self._connections.discard(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Disconnects are routine for a web server; anything else gets its traceback."""

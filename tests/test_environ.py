@@ -105,3 +105,13 @@ def test_wsgiref_validator_finds_nothing_to_complain_about() -> None:
         )
     assert replies[0].status == 200 and replies[0].body == b"got hi"
     assert replies[1].status == 200
+
+
+def test_content_length_is_normalised_to_the_length_used() -> None:
+    env = capture_environ(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc")
+    assert env["CONTENT_LENGTH"] == "3"
+
+
+def test_absolute_form_without_a_path_keeps_its_query() -> None:
+    env = capture_environ(b"GET http://example.test?a=1 HTTP/1.1\r\nHost: y\r\n\r\n")
+    assert (env["HTTP_HOST"], env["PATH_INFO"], env["QUERY_STRING"]) == ("example.test", "/", "a=1")

@@ -12,7 +12,7 @@ from typing import Any
 import h11
 import pytest
 
-from simplewsgi import WSGIRequestHandler
+from simplewsgi import WSGIRequestHandler, WSGIServer, make_server
 from tests.conftest import ServerStderr
 from tests.helpers import (
     DEADLINE,
@@ -114,7 +114,15 @@ def test_chunked_request_body_is_decoded_with_extensions_and_trailers() -> None:
 
 @pytest.mark.parametrize(
     "bad_chunk",
-    [b"zz\r\nHello\r\n0\r\n\r\n", b"5\r\nHelloXX0\r\n\r\n", b"-5\r\nHello\r\n0\r\n\r\n"],
+    [
+        b"zz\r\nHello\r\n0\r\n\r\n",
+        b"5\r\nHelloXX0\r\n\r\n",
+        b"-5\r\nHello\r\n0\r\n\r\n",
+        b"5\nHello\r\n0\r\n\r\n",  # bare LF after the size
+        b"5\r\nHello\n0\r\n\r\n",  # bare LF after the data
+        b"5 \r\nHello\r\n0\r\n\r\n",  # whitespace without an extension
+        b"ffffffffffffffff\r\nHello\r\n0\r\n\r\n",  # beyond any real size
+    ],
 )
 def test_malformed_chunked_body_gets_400_and_close(bad_chunk: bytes) -> None:
     with serving(echo_app) as server, connect(server) as sock:
@@ -441,3 +449,63 @@ def test_many_concurrent_keep_alive_clients() -> None:
         for thread in threads:
             thread.join(DEADLINE)
     assert failures == [] and time.monotonic() - started < DEADLINE
+
+
+def test_chunk_extension_with_whitespace_before_it_is_accepted() -> None:
+    with serving(echo_app) as server:
+        (reply,) = exchange(
+            server,
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5 ;a=b\r\nHello\r\n0\r\n\r\n",
+        )
+    assert reply.status == 200 and reply.body.endswith(b"\nHello")
+
+
+def test_write_then_file_wrapper_sends_one_response(tmp_path: Any) -> None:
+    path = tmp_path / "data.txt"
+    path.write_bytes(b"FILEDATA")
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        write = start_response("200 OK", [])
+        write(b"pre-")
+        return environ["wsgi.file_wrapper"](open(path, "rb"))
+
+    with serving(app) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reader = WireReader(sock)
+        reply = reader.read()
+        rest = reader.file.read()
+        reader.close()
+    assert reply.body == b"pre-FILEDATA"
+    assert rest == b""  # no second status line, nothing after the last chunk
+
+
+def test_stop_never_runs_a_request_whose_head_it_cut() -> None:
+    called: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        called.append(environ["PATH_INFO"])
+        return hello_app(environ, start_response)
+
+    class QuickStop(WSGIServer):
+        graceful_timeout = 0.2
+
+    server = make_server("127.0.0.1", 0, app, server_class=QuickStop)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    sock = connect(server)
+    try:
+        sock.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reader = WireReader(sock)
+        assert reader.read().status == 200  # the connection is served, then a second one:
+        second = connect(server)
+        second.sendall(b"POST /half HTTP/1.1\r\nHost: x\r\n")  # head not finished
+        wait_for(lambda: not server.fresh_connections, what="the head to be read")
+        server.shutdown()
+        server.server_close()
+        thread.join(DEADLINE)
+        second.close()
+        reader.close()
+    finally:
+        sock.close()
+    assert called == ["/a"]

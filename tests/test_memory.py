@@ -121,6 +121,14 @@ def test_request_line_of_exactly_64k_is_served() -> None:
         (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
         (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        # An empty Transfer-Encoding is still one: it must not let Content-Length through.
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \r\nContent-Length: 3\r\n\r\nabc", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000000000\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\r\nHost: x\r\n\r\n", 400),  # stray CR in the request line
+        (b"GET / HTTP/1.1\r\nHost: x\r\r\n\r\n", 400),  # stray CR in a field line
+        (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # asterisk-form is for OPTIONS
+        (b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ],
 )
 def test_malformed_requests_are_refused_with_the_right_status(
@@ -199,6 +207,12 @@ def _twice(environ: Any, start_response: Any) -> list[bytes]:
         (_start(headers=(("X-A", "1"),)), "headers must be a list"),
         (_start(headers=[("Content-Length", "ten")]), "Content-Length must be digits"),
         (_start(headers=[("X-Name", "caf\u00e9 \u2603")]), "must be latin-1"),
+        (
+            _start(headers=[("Content-Length", "5"), ("Content-Length", "2")], body=[b"hello"]),
+            "conflicting Content-Length",
+        ),
+        (_start(headers=[("A", "b", "c")]), "must be (name, value) tuples"),
+        (_start(headers=["Content-Type: text/plain"]), "must be (name, value) tuples"),
     ],
 )
 def test_wsgi_contract_violations_get_500_and_one_plain_message(app: Any, words: str) -> None:
@@ -309,3 +323,62 @@ def test_close_is_called_on_success_and_on_error() -> None:
 
         run_in_memory(app, b"GET / HTTP/1.0\r\n\r\n")
     assert closed == ["ok", "fail"]
+
+
+def test_truncated_header_section_is_never_processed() -> None:
+    called = []
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        called.append(environ)
+        return hello_app(environ, start_response)
+
+    for cut in (b"POST /t HTTP/1.1\r\nHost: x\r\n", b"GET /t HTTP/1.1\r\nHost: x"):
+        out, err = run_in_memory(app, cut)
+        assert out == b"" and called == []
+        assert "Traceback" not in err
+
+
+def test_options_asterisk_form() -> None:
+    seen: list[str] = []
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        seen.append(environ["PATH_INFO"])
+        return hello_app(environ, start_response)
+
+    out, _ = run_in_memory(app, b"OPTIONS * HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 200 OK") and seen == ["*"]
+
+
+def test_no_100_continue_inside_a_started_response() -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [])
+        yield b"first"
+        yield b"got " + environ["wsgi.input"].read()
+
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc"
+    out, _ = run_in_memory(app, request)
+    lines, body = split(out)
+    assert b"100 Continue" not in out
+    assert "Connection: close" in lines  # the body was unread when the head went out
+    assert body == b"5\r\nfirst\r\n7\r\ngot abc\r\n0\r\n\r\n"
+
+
+def test_huge_announced_length_is_not_allocated_and_disconnect_is_quiet() -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        environ["wsgi.input"].read()
+        return hello_app(environ, start_response)
+
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000000000\r\n\r\nabc"
+    out, err = run_in_memory(app, request)
+    assert out == b""
+    assert "client disconnected (ClientDisconnected)" in err
+    assert "Traceback" not in err and "OverflowError" not in err
+
+
+def test_sys_exit_in_the_app_is_an_app_error() -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        sys.exit(3)
+
+    out, err = run_in_memory(app, b"GET / HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 500 ")
+    assert "SystemExit: 3" in err
