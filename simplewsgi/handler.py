@@ -113,8 +113,12 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         try:
             if waiting is not None:
                 waiting.add(self.connection)
-                if self.server.closing and not self.first_request:
-                    return
+                if (
+                    self.server.closing
+                    and not self.first_request
+                    and time.monotonic() >= self.server.idle_cut_at
+                ):
+                    return  # server_close() already closed the idle connections
             try:
                 line = protocol.read_request_line(self.rfile)
             finally:
@@ -138,7 +142,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             return
         self.headers = protocol.RequestHeaders(fields)
         self.framing = framing
-        self.close_connection = not framing.keep_alive
+        # While the server stops, answer this request and say the connection ends with it.
+        self.close_connection = not framing.keep_alive or getattr(self.server, "closing", False)
         self._run(framing)
 
     def _refuse(self, error: protocol.HTTPError) -> None:

@@ -154,16 +154,18 @@ class Supervisor:
     def close(self) -> None:
         """Stop every worker (gracefully, then by force), then release everything."""
         self._closing = True
-        for worker in (self.current, self.pending, self.spare):
+        if self.current is not None:
+            self._retire(self.current)
+        for worker in (self.pending, self.spare):
             if worker is not None:
-                self._retire(worker)
+                self._kill(worker)
         self.current = self.pending = self.spare = None
         while self.stopping:
             event = self.next_event()
             if isinstance(event, Exited):
                 self.handle(event)
             elif isinstance(event, Overdue):
-                event.worker.kill()
+                self._kill(event.worker)
             elif isinstance(event, Stop):  # asked twice: do not wait
                 for worker in self.stopping:
                     worker.deadline = time.perf_counter()
@@ -240,9 +242,10 @@ class Supervisor:
             return
         except OSError:
             data = b""
-        if not data:  # the worker is gone: its status pipe closes only when it exits
+        if not data:  # the worker closed its status pipe: it exited (or is about to)
             self._selector.unregister(fd)
-            self._events.append(Exited(worker, worker.reap()))
+            if worker.pidfd is None:  # no pidfd: this end of file is our only sign
+                self._exited(worker)
             return
         for message in worker.messages(data):
             if message.get("kind") == protocol.READY:
@@ -263,17 +266,17 @@ class Supervisor:
             self._fail(event.report)
         elif isinstance(event, Exited):
             self._reap_outcome(event.worker, event.returncode)
-        elif isinstance(event, Overdue) and event.worker.popen.poll() is None:
-            event.worker.kill()
+        elif isinstance(event, Overdue) and event.worker.returncode is None:
             log.warn(f"worker {event.worker.pid} did not finish its requests within "
                      f"{RETIRE_TIMEOUT:g} s; killed it")  # fmt: skip
+            self._kill(event.worker)
 
     def _serve_next(
         self, role: str, worker: WorkerProcess | None, since: float, **fields: Any
     ) -> None:
         """Have ``worker`` (or a new one) serve ``role``; it replaces the one importing."""
         if self.pending is not None:
-            self._retire(self.pending)
+            self._kill(self.pending)  # superseded before it was ready: nothing in flight
         self.spare = self.pending = None
         try:
             self.pending = worker or self._spawn()
@@ -289,7 +292,7 @@ class Supervisor:
     def _promote(self, worker: WorkerProcess) -> None:
         self.pending = None
         if self.current is not None:
-            self._retire(self.current)
+            self._retire(self.current, swap=True)
         self.current = worker
         if worker.role == APP:
             if self.changed:
@@ -331,14 +334,33 @@ class Supervisor:
             if self.pending is None:
                 self._serve_next(ERROR_PAGE, self.spare, time.perf_counter(), report=report)
 
-    def _retire(self, worker: WorkerProcess) -> None:
-        worker.tell(protocol.STOP)
+    def _retire(self, worker: WorkerProcess, swap: bool = False) -> None:
+        """Let a serving worker finish its requests (``swap``: a newer one serves already)."""
+        worker.tell(protocol.STOP, swap=swap)
         worker.deadline = time.perf_counter() + RETIRE_TIMEOUT
         self.stopping.add(worker)
+
+    def _kill(self, worker: WorkerProcess) -> None:
+        """End a worker that has nothing in flight (a spare, one still importing, an overdue
+        one) at once."""
+        worker.kill()
+        self.stopping.add(worker)
+        self._exited(worker)
+
+    def _exited(self, worker: WorkerProcess) -> None:
+        """The worker process is gone (or was just killed): reap it and report it, once."""
+        if worker.returncode is not None:
+            return
+        for fd in worker.watched_fds:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(fd)
+        self._events.append(Exited(worker, worker.reap()))
 
     def _spawn(self) -> WorkerProcess:
         worker = WorkerProcess.spawn(self.sock, self.options)
         self._wake_on(lambda fd: self._on_status(worker, fd), worker.status)
+        if worker.pidfd is not None:
+            self._wake_on(lambda fd: self._exited(worker), worker.pidfd)
         return worker
 
     def _replenish(self) -> None:

@@ -44,6 +44,11 @@ class WSGIServer(HTTPServer):
     daemon_threads = True
     multithread = True
     graceful_timeout = GRACEFUL_TIMEOUT
+    # How long server_close() keeps an idle keep-alive connection open for one more request
+    # (answered with "Connection: close"). 0 closes them at once, as Ctrl+C wants; a reloader
+    # swapping workers sets it, so a client's next request is answered instead of reset.
+    idle_grace = 0.0
+    idle_cut_at = float("inf")  # when server_close() closes idle connections
     application: Optional[WSGIApplication] = None
     base_environ: dict[str, Any]
 
@@ -87,6 +92,10 @@ class WSGIServer(HTTPServer):
         if getattr(self, "_adopted", False):
             self.server_address = self.socket.getsockname()
         else:
+            if self.server_address[0] == "::" and hasattr(socket, "IPV6_V6ONLY"):
+                # "::" means every address: IPv4 too, whatever the system's bindv6only says.
+                with contextlib.suppress(OSError):
+                    self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             super(HTTPServer, self).server_bind()  # TCPServer's: bind, without getfqdn()
         host, port = self.server_address[:2]
         # http.server calls socket.getfqdn() here, which can stall start-up on a DNS timeout.
@@ -168,6 +177,12 @@ class WSGIServer(HTTPServer):
             with self._lock:
                 self._connections.discard(request)
 
+    def requests_in_flight(self) -> int:
+        """Connections with a request being served (not idle, not waiting for a first one)."""
+        with self._lock:
+            served = len(self._connections)
+        return max(0, served - len(self.idle_connections) - len(self.fresh_connections))
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Disconnects are routine for a web server; anything else gets its traceback."""
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
@@ -175,22 +190,36 @@ class WSGIServer(HTTPServer):
         super().handle_error(request, client_address)
 
     def server_close(self) -> None:
-        """Stop listening, close idle keep-alive connections, let in-flight requests finish
-        for up to ``graceful_timeout`` seconds, then cut what is left."""
+        """Stop listening; give connections waiting for a request a short grace (a new one
+        ``FIRST_REQUEST_GRACE``, an idle keep-alive one ``idle_grace``), then close them; let
+        in-flight requests finish for up to ``graceful_timeout`` seconds; then cut what is left.
+        """
+        now = time.monotonic()
+        deadline = now + self.graceful_timeout
+        idle_deadline = now + min(self.idle_grace, self.graceful_timeout)
+        fresh_deadline = now + min(FIRST_REQUEST_GRACE, self.graceful_timeout)
+        self.idle_cut_at = idle_deadline  # read by handlers that start waiting after this
         self.closing = True
         super().server_close()
-        for conn in list(self.idle_connections):
-            _shutdown(conn)
         with self._lock:
             for _ in range(self._idle_workers):
                 self._jobs.put(None)
             self._idle_workers = 0
-        deadline = time.monotonic() + self.graceful_timeout
-        fresh_deadline = time.monotonic() + min(FIRST_REQUEST_GRACE, self.graceful_timeout)
-        while self.fresh_connections and time.monotonic() < fresh_deadline:
+        while True:
+            now = time.monotonic()
+            waiting = False
+            for waiting_set, cut_at in (
+                (self.idle_connections, idle_deadline),
+                (self.fresh_connections, fresh_deadline),
+            ):
+                if now >= cut_at:
+                    for conn in list(waiting_set):
+                        _shutdown(conn)
+                elif waiting_set:
+                    waiting = True
+            if not waiting:
+                break
             time.sleep(0.01)
-        for conn in list(self.fresh_connections):
-            _shutdown(conn)
         for cut in (False, True):
             with self._lock:
                 workers = list(self._workers)

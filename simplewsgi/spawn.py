@@ -45,6 +45,10 @@ class WorkerProcess:
         self.role = ""  # what it was told to serve; "" while a spare
         self.since = 0.0  # perf_counter() of the change (or start) it answers
         self.deadline: float | None = None  # when stopping: kill after this
+        self.returncode: int | None = None  # once reaped
+        # Linux: a descriptor that becomes readable when the process exits. The status pipe's
+        # end of file is not enough: a child the app forked keeps that pipe open.
+        self.pidfd: int | None = open_pidfd(popen.pid)
         self._buffer = b""
 
     @classmethod
@@ -56,6 +60,7 @@ class WorkerProcess:
         env.update({
             LISTEN_FD_ENV: str(listen_fd), protocol.CONTROL_FD_ENV: str(control_r),
             protocol.STATUS_FD_ENV: str(status_w), protocol.OPTIONS_ENV: options.to_json(),
+            protocol.SUPERVISOR_PID_ENV: str(os.getpid()),
         })  # fmt: skip
         argv = [sys.executable, *interpreter_flags(), "-c", protocol.BOOTSTRAP, _PACKAGE_PARENT]
         # The signal mask survives exec; the worker unblocks SIGINT once its handler is set.
@@ -91,18 +96,37 @@ class WorkerProcess:
                 found.append(json.loads(line))
         return found
 
+    @property
+    def watched_fds(self) -> list[int]:
+        """What the supervisor waits on for this worker: its status pipe and pidfd."""
+        return [self.status] if self.pidfd is None else [self.status, self.pidfd]
+
     def reap(self) -> int:
-        """Wait for the exit (its status pipe closed), killing it if it lingers; the status."""
-        os.close(self.control)
-        os.close(self.status)
-        try:
-            return self.popen.wait(REAP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            return self.popen.wait()
+        """Collect the exit status (killing it if it lingers) and close our ends; once."""
+        if self.returncode is None:
+            for fd in (self.control, *self.watched_fds):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            try:
+                self.returncode = self.popen.wait(REAP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.returncode = self.popen.wait()
+        return self.returncode
 
     def kill(self) -> None:
         self.popen.kill()  # a no-op once it has been reaped
+
+
+def open_pidfd(pid: int) -> int | None:
+    """A pidfd for ``pid`` (Linux 5.3+), or None where the platform has none."""
+    opener: Callable[[int], int] | None = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        return opener(pid)
+    except OSError:
+        return None
 
 
 def interpreter_flags() -> list[str]:

@@ -26,6 +26,7 @@ Rules:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import json
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from simplewsgi.server import WSGIServer
 
 OPTIONS_ENV = "SIMPLEWSGI_WORKER_OPTIONS"  # ServeOptions.to_json()
+SUPERVISOR_PID_ENV = "SIMPLEWSGI_SUPERVISOR_PID"
 CONTROL_FD_ENV = "SIMPLEWSGI_CONTROL_FD"
 STATUS_FD_ENV = "SIMPLEWSGI_STATUS_FD"
 # argv[1] is the directory holding the supervisor's simplewsgi package, so the worker runs the
@@ -65,6 +67,10 @@ FAILED = "failed"
 EXIT_STOPPED = 0  # told to stop (or orphaned) before serving
 EXIT_APP_FAILED = 3  # the app could not be imported; the report says why
 EXIT_PROTOCOL = 5  # started without the supervisor's environment
+# A retiring worker keeps idle keep-alive connections this long for one more request (answered
+# with "Connection: close"): a client's request sent just as the swap happens is not reset.
+SWAP_IDLE_GRACE = 1.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -183,13 +189,15 @@ class Lifecycle:
                 return
         _exit_now(EXIT_STOPPED)  # told to stop while building: nothing accepted yet
 
-    def stop(self) -> None:
+    def stop(self, swap: bool = False) -> None:
+        """``swap``: a newer worker already serves; keep idle clients for one more request."""
         with self._lock:
             self._stopping = True
             server = self._server
         if server is None:
             _exit_now(EXIT_STOPPED)  # not serving: nothing in flight to finish
         else:
+            server.idle_grace = SWAP_IDLE_GRACE if swap else 0.0
             server.shutdown()  # serve_forever returns; server_close lets requests finish
 
 
@@ -205,7 +213,7 @@ def _follow(channel: Channel, lifecycle: Lifecycle) -> None:
     while True:
         message = channel.receive()
         if message is None or message.get("kind") == STOP:
-            lifecycle.stop()
+            lifecycle.stop(swap=bool(message and message.get("swap")))
             return
 
 
@@ -224,9 +232,13 @@ def main() -> None:
         status_fd = int(os.environ.pop(STATUS_FD_ENV))
         listen_fd = int(os.environ.pop(LISTEN_FD_ENV))
         options_json = os.environ.pop(OPTIONS_ENV)
+        supervisor_pid = int(os.environ.pop(SUPERVISOR_PID_ENV))
     except (KeyError, ValueError):
         sys.stderr.write("simplewsgi.worker: start it through 'simplewsgi serve --reload'\n")
         raise SystemExit(EXIT_PROTOCOL) from None
+    # Before any user code runs: the app's own subprocesses must never hold the port.
+    os.set_inheritable(listen_fd, False)
+    _die_with(supervisor_pid)
     # Python-level (not SIG_IGN), so that the app's subprocesses get the default back at exec;
     # the supervisor spawned us with SIGINT blocked until this handler is in place.
     signal.signal(signal.SIGINT, _ignore_signal)
@@ -270,4 +282,27 @@ def main() -> None:
     except Exception as exc:
         if not lifecycle.serving:  # building the server failed: say so, like an import error
             channel.send({"kind": FAILED, "report": failure_report(exc)})
-        raise
+        traceback.print_exc()
+        _exit_now(EXIT_APP_FAILED)
+    # Done serving. Exit now: a non-daemon thread the app started would otherwise hold the
+    # interpreter (and the port) open, and keep the supervisor waiting for us.
+    atexit._run_exitfuncs()
+    _exit_now(EXIT_STOPPED)
+
+
+def _die_with(supervisor_pid: int) -> None:
+    """Linux: have the kernel kill this worker when the supervisor dies. The control pipe's
+    end of file says the same, but only to a thread that gets to run: an import stuck in C
+    code holding the GIL would otherwise keep the port as an orphan."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != supervisor_pid:  # it died before the request took effect
+        _exit_now(EXIT_STOPPED)

@@ -509,3 +509,41 @@ def test_stop_never_runs_a_request_whose_head_it_cut() -> None:
     finally:
         sock.close()
     assert called == ["/a"]
+
+
+@pytest.mark.parametrize("idle_grace", [0.0, 2.0])
+def test_idle_keep_alive_connection_during_a_stop(idle_grace: float) -> None:
+    """With an idle grace (a reloader's swap) the next request on an idle keep-alive connection
+    is answered with Connection: close; without (Ctrl+C) the idle connection is closed at once."""
+
+    class Stopping(WSGIServer):
+        pass
+
+    Stopping.idle_grace = idle_grace
+    server = make_server("127.0.0.1", 0, hello_app, server_class=Stopping)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    sock = connect(server)
+    reader = WireReader(sock)
+    closer = threading.Thread(target=lambda: (server.shutdown(), server.server_close()))
+    try:
+        sock.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert reader.read().header("Connection") is None
+        wait_for(lambda: server.idle_connections, what="the connection to be idle")
+        started = time.monotonic()
+        closer.start()
+        wait_for(lambda: server.closing, what="the stop to begin")
+        if idle_grace:
+            sock.sendall(b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = reader.read()
+            assert (reply.status, reply.header("Connection")) == (200, "close")
+            assert reader.at_eof()
+        else:
+            assert reader.at_eof()
+            closer.join(DEADLINE)
+            assert time.monotonic() - started < 1.0  # Ctrl+C is not held up
+    finally:
+        closer.join(DEADLINE)
+        thread.join(DEADLINE)
+        reader.close()
+        sock.close()

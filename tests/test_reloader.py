@@ -327,7 +327,7 @@ def test_concurrent_clients_see_no_failures_across_reloads(
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE)
             try:
-                conn.request("GET", "/")
+                conn.request("POST", "/", body=b"x" * 100)  # POSTs are never retried by clients
                 response = conn.getresponse()
                 body = response.read()
                 if response.status != 200 or not body.startswith(b"v"):
@@ -336,10 +336,9 @@ def test_concurrent_clients_see_no_failures_across_reloads(
                 if keep_alive and not response.will_close:
                     continue
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # RFC 9112 §9.3.1: a connection closed while idle may be retried; a new one
-                # must never fail.
-                if not reused:
-                    failures.append("new connection failed")
+                # Not even a reused keep-alive connection may fail: the retiring worker answers
+                # its next request (with Connection: close) instead of resetting it.
+                failures.append(f"{'reused' if reused else 'new'} connection failed")
             except OSError as exc:
                 failures.append(repr(exc))
             conn.close()
@@ -391,12 +390,30 @@ def test_worker_crash_is_reported_and_restarted_on_change(
     server.wait_body("two")
 
 
+# An app that starts a non-daemon thread: its interpreter would never exit on its own.
+THREAD_AT_IMPORT = """
+import threading, time
+threading.Thread(target=lambda: time.sleep(3600)).start()
+"""
+# An import stuck in C code holding the GIL: no Python thread of the worker gets to run.
+STUCK_IMPORT = """
+import re
+open("importing.txt", "w").close()
+re.match(r"(a+)+$", "a" * 64 + "b")
+"""
+
+
+@pytest.mark.parametrize("variant", ["plain", "non-daemon thread", "import holding the GIL"])
 def test_sigkill_of_the_supervisor_frees_the_port(
-    tmp_path: Path, serve: Callable[..., Server]
+    tmp_path: Path, serve: Callable[..., Server], variant: str
 ) -> None:
-    write(tmp_path / "app.py", APP.format(version="one"))
+    extra = THREAD_AT_IMPORT if variant == "non-daemon thread" else ""
+    write(tmp_path / "app.py", APP.format(version="one") + extra)
     server = serve("app:app")
     assert server.get()[2] == "one"
+    if variant == "import holding the GIL":
+        write(tmp_path / "app.py", APP.format(version="two") + STUCK_IMPORT)
+        wait_for((tmp_path / "importing.txt").exists, DEADLINE, "the stuck import to start")
     workers = server.descendants()
     assert workers
     server.proc.kill()
@@ -546,3 +563,56 @@ def test_drop_bytecode_removes_every_optimization_level(tmp_path: Path) -> None:
         py_compile.compile(str(source), cfile=str(path))
     drop_bytecode(frozenset({str(source), str(tmp_path / "notes.txt")}))
     assert not any(path.exists() for path in cached)
+
+
+def _kill_recorded_child(path: Path) -> None:
+    """Kill the process whose PID the test app wrote to ``path`` (the test started it)."""
+    if path.exists():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(path.read_text()), signal.SIGKILL)
+
+
+def test_a_forked_child_does_not_hide_a_worker_crash(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    """The child inherits the worker's status pipe, so its end of file never comes; the
+    supervisor must notice the exit itself, and still stop on SIGTERM."""
+    forking = """
+import multiprocessing, time
+_child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,), daemon=True)
+_child.start()
+open("child.pid", "w").write(str(_child.pid))
+"""
+    write(tmp_path / "app.py", APP.format(version="one") + forking)
+    try:
+        server = serve("app:app")
+        assert server.get()[2] == "one"
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+            server.get("/crash")
+        server.wait_line(re.compile("Error: the app's worker exited with code 7"))
+        server.proc.terminate()
+        assert server.proc.wait(STOP_DEADLINE) == 0
+    finally:
+        _kill_recorded_child(tmp_path / "child.pid")
+
+
+def test_the_apps_subprocesses_never_hold_the_port(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    spawning = """
+import subprocess
+_child = subprocess.Popen(["sleep", "60"], close_fds=False)  # inherits what is inheritable
+open("child.pid", "w").write(str(_child.pid))
+"""
+    write(tmp_path / "app.py", APP.format(version="one") + spawning)
+    try:
+        server = serve("app:app")
+        assert server.get()[2] == "one"
+        server.proc.terminate()
+        assert server.proc.wait(STOP_DEADLINE) == 0
+        assert _alive(int((tmp_path / "child.pid").read_text()))  # the app's child lives on
+        with socket.socket() as probe:  # yet nobody holds the port
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", server.port))
+    finally:
+        _kill_recorded_child(tmp_path / "child.pid")
