@@ -47,9 +47,10 @@ DESCRIPTION = [
     "thread per connection, logs each request in color, and with --reload restarts the "
     "application as soon as one of its files changes, without refusing connections while the "
     "new version starts.",
-    "It is a development server. For production, hand the same APP string to gunicorn(1) or "
-    "waitress-serve(1) unchanged; the banner warns when the server listens on an address other "
-    "than loopback.",
+    "It is a development server. For production, a plain module:attr APP (a module path and "
+    "one attribute name) works unchanged with gunicorn(1) and waitress-serve(1); dotted "
+    "attributes, factory calls and file paths are simplewsgi's own. The banner warns when the "
+    "server listens on an address other than loopback.",
     "Every option can also be set with an environment variable, named in the option's entry "
     "below; an option given on the command line wins.",
 ]
@@ -104,7 +105,7 @@ EXAMPLES: list[str | tuple[str, str]] = [
     '$ eval "$(simplewsgi completion bash)"',
     '$ eval "$(simplewsgi completion zsh)"',
     "$ simplewsgi completion fish > ~/.config/fish/completions/simplewsgi.fish",
-    "Hand the same APP to a production server:",
+    "Hand a plain module:attr APP to a production server:",
     "$ gunicorn myapp:app",
     "$ waitress-serve myapp:app",
 ]

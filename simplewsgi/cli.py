@@ -37,6 +37,8 @@ EXIT_APP_ERROR = 3  # the APP could not be imported, is not callable, or its fac
 EXIT_CANNOT_LISTEN = 4  # the address is in use, not ours to bind, or does not resolve
 EXIT_INTERRUPTED = runner.EXIT_INTERRUPTED  # a second Ctrl+C, or one before serving started
 
+# Files whose presence makes "serve" without APP worth a hint.
+PROJECT_APP_FILES = ("app.py", "wsgi.py", "main.py")
 ENV_PREFIX = "SIMPLEWSGI_"
 APP_ENV = ENV_PREFIX + "APP"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -69,6 +71,7 @@ SERVER_OPTIONS: list[_Decorator] = [
         default="127.0.0.1",
         metavar="HOST",
         show_default=True,
+        callback=lambda ctx, param, value: _host(value),
         help="Address to listen on: 0.0.0.0 or :: for every interface, ::1 for IPv6.",
     ),
     _option(
@@ -120,6 +123,16 @@ RELOAD_OPTIONS: list[_Decorator] = [
 ]
 
 
+def _host(value: str) -> str:
+    """``[::1]`` as typed in URLs means ``::1``; ``host:port`` is two options."""
+    if value.startswith("[") and value.endswith("]"):
+        return value[1:-1]
+    name, colon, port = value.rpartition(":")
+    if colon and name.count(":") == 0 and port.isdigit():
+        raise click.BadParameter(f"{value!r} includes a port: use --host {name} --port {port}")
+    return value
+
+
 def _apply(decorators: Sequence[_Decorator]) -> _Decorator:
     """Apply option decorators so that ``--help`` lists them in the order written."""
 
@@ -159,9 +172,25 @@ def serve_command(**params: Any) -> None:
       module                  tries module:app, then module:application
       module:factory(args)    myapp:create_app('dev', debug=True), literals only
       path/to/file.py[:attr]  a file, imported as a module
-    The same string works with gunicorn and waitress-serve.
+    A plain module:attr also works with gunicorn and waitress-serve.
     """
-    _run(ServeOptions(**params))
+    options = ServeOptions(**params)
+    if options.app is None:
+        _hint_at_project_app(options.app_dir)
+    _run(options)
+
+
+def _hint_at_project_app(app_dir: str) -> None:
+    """``serve`` without APP serves the demo; say so when the project plainly has an app."""
+    import os
+
+    from simplewsgi import log
+
+    for name in PROJECT_APP_FILES:
+        if os.path.isfile(os.path.join(app_dir, name)):
+            stem = name[: -len(".py")]
+            log.info(f"no APP given, so this is the demo app; for {name}: simplewsgi serve {stem}")
+            return
 
 
 @main.command("demo")

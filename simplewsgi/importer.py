@@ -93,8 +93,9 @@ def import_app(spec: str, *, app_dir: str | None = None, factory: bool = False) 
     """Import the app named by ``spec`` and return it, checked to be callable.
 
     ``app_dir`` (default: the current directory) goes first on ``sys.path``; a relative file path
-    in ``spec`` is relative to the current directory. ``factory=True`` calls the resolved
-    attribute with no arguments; an explicit call in ``spec`` is that call, never made twice.
+    in ``spec`` is relative to the current directory, else to ``app_dir``. ``factory=True`` calls
+    the resolved attribute with no arguments; an explicit call in ``spec`` is that call, never
+    made twice.
     """
     module_part, attr_part = _split_spec(spec.strip())
     if not module_part or (attr_part is not None and not attr_part.strip()):
@@ -109,6 +110,9 @@ def import_app(spec: str, *, app_dir: str | None = None, factory: bool = False) 
     search_dir = os.path.abspath(app_dir if app_dir is not None else os.curdir)
     _prepend_sys_path(search_dir)
     if is_file:
+        in_app_dir = os.path.join(search_dir, module_part)
+        if not os.path.isfile(module_part) and os.path.isfile(in_app_dir):
+            module_part = in_app_dir  # relative to --app-dir when not to the current directory
         module = _import_file(spec, module_part)
     else:
         module = _import_module(spec, module_part, search_dir)
@@ -128,7 +132,7 @@ def import_app(spec: str, *, app_dir: str | None = None, factory: bool = False) 
         )
     try:
         app = obj(*args, **kwargs)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit("no database") is a failure to report
         raise AppFactoryError(f"factory {label!r} raised {_one_line(exc)} (APP {spec!r})") from exc
     return _validate(spec, app, f"factory {label!r} returned")
 
@@ -233,7 +237,7 @@ def _import_file(spec: str, file_part: str) -> types.ModuleType:
 
 def _import_module(spec: str, name: str, search_dir: str) -> types.ModuleType:
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         # Missing the module itself or a parent: our problem. Anything else: the user's import.
         if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
@@ -242,8 +246,26 @@ def _import_module(spec: str, name: str, search_dir: str) -> types.ModuleType:
                 f"expected 'module:attr' with the module importable from {search_dir!r}"
             ) from None
         raise _raised_on_import(spec, name, exc) from exc
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise _raised_on_import(spec, name, exc) from exc
+    _check_not_shadowed(spec, module, search_dir)
+    return module
+
+
+def _check_not_shadowed(spec: str, module: types.ModuleType, search_dir: str) -> None:
+    """``serve email`` in a project with email.py must not quietly import the standard
+    library's ``email`` (already imported, so sys.path order no longer matters)."""
+    top = module.__name__.partition(".")[0]
+    for candidate in (os.path.join(search_dir, top + ".py"), os.path.join(search_dir, top)):
+        if not os.path.exists(candidate):
+            continue
+        loaded = getattr(sys.modules.get(top), "__file__", None) or ""
+        if not os.path.realpath(loaded).startswith(os.path.realpath(candidate)):
+            raise AppImportError(
+                f"{candidate!r} imports as module {top!r}, but that name is already "
+                f"{loaded or 'a built-in module'!r} (APP {spec!r})\n"
+                "rename it: a module cannot shadow one that Python has already imported"
+            )
 
 
 def _raised_on_import(spec: str, name: str, exc: BaseException) -> AppRaisedOnImport:
@@ -337,16 +359,38 @@ def _callable_names(owner: object) -> list[str]:
 
 def _validate(spec: str, obj: object, what: str) -> WSGIApplication:
     if isinstance(obj, types.ModuleType):
-        raise AppNotCallable(
-            f"{obj.__name__!r} is a module, not a WSGI app (APP {spec!r}); "
-            f"did you mean '{obj.__name__}:app'?"
-        )
+        found = [name for name in DEFAULT_APP_NAMES if hasattr(obj, name)]
+        hint = f"; did you mean '{obj.__name__}:{found[0]}'?" if found else ""
+        raise AppNotCallable(f"{obj.__name__!r} is a module, not a WSGI app (APP {spec!r}){hint}")
     if not callable(obj):
         raise AppNotCallable(
             f"{what} {_describe(obj)}, not callable (APP {spec!r})\n"
             "expected a WSGI app: a callable app(environ, start_response)"
         )
+    if _is_factory(obj):
+        raise AppNotCallable(
+            f"{what} a function that takes no arguments, not a WSGI app (APP {spec!r})\n"
+            "it looks like a factory: add --factory, or write the call, e.g. 'module:create_app()'"
+        )
     return cast("WSGIApplication", obj)
+
+
+_CO_VARARGS = 0x04  # CO_VARARGS, as inspect.CO_VARARGS
+
+
+def _is_factory(obj: object) -> bool:
+    """A plain function that cannot take (environ, start_response) but can take nothing:
+    almost certainly an app factory named without --factory. Caught at start-up rather than
+    as a 500 on every request. Read off the code object: importing inspect costs start-up."""
+    function = obj.__func__ if isinstance(obj, types.MethodType) else obj
+    if not isinstance(function, types.FunctionType):
+        return False
+    code = function.__code__
+    positional = code.co_argcount - (1 if isinstance(obj, types.MethodType) else 0)
+    takes_two = positional >= 2 or bool(code.co_flags & _CO_VARARGS)
+    required = positional - len(function.__defaults__ or ())
+    required_kw = code.co_kwonlyargcount - len(function.__kwdefaults__ or {})
+    return not takes_two and required <= 0 and required_kw <= 0
 
 
 def _describe(obj: object) -> str:

@@ -42,7 +42,7 @@ def serve(options: ServeOptions) -> None:
     app = load_app(options)
     server = build_server(options, app)
     log.print_banner(options, server.server_address[:2], reloader=None)
-    serve_until_signal(server, goodbye=log.print_goodbye)
+    serve_until_signal(server, goodbye=log.print_goodbye, say=log.info)
 
 
 def load_app(options: ServeOptions) -> WSGIApplication:
@@ -78,10 +78,15 @@ def build_server(
         raise ListenError(options.host, options.port, error) from error
 
 
-def serve_until_signal(server: WSGIServer, goodbye: Callable[[], None] | None = None) -> None:
+def serve_until_signal(
+    server: WSGIServer,
+    goodbye: Callable[[], None] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> None:
     """Serve until SIGINT or SIGTERM, then stop gracefully (in-flight requests finish).
 
-    A second signal during the graceful stop exits at once.
+    A second signal during the graceful stop exits at once. ``say`` tells the user what is
+    being waited for, so a stop is never silent.
     """
     stop = threading.Event()
 
@@ -89,10 +94,18 @@ def serve_until_signal(server: WSGIServer, goodbye: Callable[[], None] | None = 
         stop.set()
         signal.signal(signal.SIGINT, second)
         signal.signal(signal.SIGTERM, second)
+        busy = server.requests_in_flight()
+        if say is not None and busy:
+            say(
+                f"stopping: waiting up to {server.graceful_timeout:g} s for {busy} request(s) "
+                "in flight; press Ctrl+C again to quit now"
+            )
         # shutdown() blocks until serve_forever returns, so it cannot run in this thread.
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     def second(signum: int, frame: FrameType | None) -> None:
+        if say is not None:
+            say("quitting now, without waiting for requests in flight")
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
 

@@ -112,8 +112,9 @@ def describe_port_holder(port: int) -> Optional[str]:
         try:
             for fd in (proc / "fd").iterdir():
                 if os.readlink(fd) in targets:
-                    cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").strip()
-                    return f"PID {proc.name} ({cmdline.decode(errors='replace')[:200]})"
+                    raw = (proc / "cmdline").read_bytes().decode(errors="replace")
+                    cmdline = " ".join(raw.replace("\0", " ").split())  # one line, always
+                    return f"PID {proc.name} ({cmdline[:200]})"
         except OSError:
             continue
     return None

@@ -249,6 +249,15 @@ def test_bad_option_values_are_usage_errors() -> None:
         assert result.exit_code == cli.EXIT_USAGE, result.output
 
 
+def test_host_with_a_port_is_a_usage_error_and_brackets_are_dropped(
+    parsed: Callable[..., ServeOptions],
+) -> None:
+    result = CliRunner().invoke(cli.main, ["serve", "--host", "127.0.0.1:8000"])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert "use --host 127.0.0.1 --port 8000" in result.output
+    assert parsed("serve", "--host", "[::1]").host == "::1"
+
+
 def test_every_option_is_a_field_spelled_once_with_its_env_var() -> None:
     serve = cli.main.commands["serve"]
     names = [param.name for param in serve.params if param.name != "help"]
@@ -516,6 +525,16 @@ def check_error(result: subprocess.CompletedProcess[str], status: int, *fragment
             ["fact:make", "ValueError", "no config"],
         ),
         ({"empty.py": "X = 1\n"}, "empty", ["app", "application"]),
+        (
+            {"fexit.py": "import sys\ndef create_app():\n    sys.exit('no database')\n"},
+            "fexit:create_app()",
+            ["SystemExit", "no database"],
+        ),
+        (
+            {"zero.py": HELLO + "def create_app():\n    return app\n"},
+            "zero:create_app",
+            ["looks like a factory", "--factory"],
+        ),
     ],
 )
 def test_app_errors(tmp_path: Path, files: dict[str, str], spec: str, fragments: list[str]) -> None:
@@ -624,6 +643,7 @@ def test_signal_stops_gracefully(
     thread.join(DEADLINE)
     assert results == [(200, "done")]  # the in-flight request finished
     assert server.wait() == cli.EXIT_OK
+    assert "waiting up to 5 s for 1 request(s) in flight" in server.stderr  # never silent
     assert "goodbye" in server.stderr.splitlines()[-1]
     assert "Traceback" not in server.stderr
 
@@ -638,6 +658,7 @@ def test_second_sigint_exits_at_once(tmp_path: Path, launch: Callable[..., Serve
     started = time.monotonic()
     assert server.stop(signal.SIGINT) == cli.EXIT_INTERRUPTED
     assert time.monotonic() - started < 2.0  # not the 5 s graceful timeout
+    assert "quitting now" in server.stderr
     thread.join(DEADLINE)
     assert isinstance(results[0], (OSError, http.client.HTTPException))  # cut, not answered
 
@@ -660,3 +681,13 @@ def test_ctrl_c_while_the_app_imports(tmp_path: Path, launch: Callable[..., Serv
     assert server.stop(signal.SIGINT) == cli.EXIT_INTERRUPTED
     assert "Traceback" not in server.stderr
     assert server.stderr.splitlines()[-1] == "Info: interrupted before serving started"
+
+
+def test_serve_without_app_hints_at_the_projects_app(
+    tmp_path: Path, launch: Callable[..., Server]
+) -> None:
+    write(tmp_path / "wsgi.py", HELLO)
+    server = launch("serve", "-p", "0")
+    server.wait_for("serving demo app")
+    assert "for wsgi.py: simplewsgi serve wsgi" in server.stderr
+    assert server.stop(signal.SIGINT) == cli.EXIT_OK

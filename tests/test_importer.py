@@ -477,3 +477,55 @@ def test_package_init_that_raises_is_raised_on_import() -> None:
         import_app("pkg.web:app")
     assert info.value.filename == str(path)
     assert "KeyError: 'cfg'" in str(info.value)
+
+
+# -- mistakes caught at start-up rather than on every request --------------------------------
+
+
+def test_sys_exit_while_importing_is_reported_not_obeyed() -> None:
+    write("quits.py", "import sys\nsys.exit('config missing')\n")
+    with pytest.raises(AppRaisedOnImport) as info:
+        import_app("quits:app")
+    assert "SystemExit" in str(info.value) or "config missing" in info.value.user_traceback
+
+
+def test_sys_exit_in_a_factory_is_a_factory_error() -> None:
+    write("fexit.py", "import sys\ndef create_app():\n    sys.exit('no database')\n")
+    with pytest.raises(AppFactoryError, match="SystemExit: no database"):
+        import_app("fexit:create_app()")
+
+
+def test_a_module_shadowed_by_an_imported_stdlib_module_is_named() -> None:
+    write("email.py", HELLO)
+    with pytest.raises(AppImportError, match="rename it") as info:
+        import_app("email")
+    assert "email.py" in str(info.value)
+
+
+def test_a_factory_named_without_factory_flag_is_caught() -> None:
+    write("zero.py", HELLO + "\ndef create_app():\n    return app\n")
+    with pytest.raises(AppNotCallable, match="looks like a factory: add --factory"):
+        import_app("zero:create_app")
+    assert body(import_app("zero:create_app", factory=True)) == b"hello"
+
+
+def test_apps_taking_environ_and_start_response_are_not_taken_for_factories() -> None:
+    write(
+        "plain.py",
+        HELLO + "\nclass App:\n    def __call__(self, e, s):\n        return app(e, s)\n",
+    )
+    assert body(import_app("plain:app")) == b"hello"
+    write("star.py", "def app(*args):\n    args[1]('200 OK', [])\n    return [b'star']\n")
+    assert body(import_app("star:app")) == b"star"
+
+
+def test_a_module_attribute_hint_only_names_what_exists() -> None:
+    write("hasos.py", "import os\n")
+    with pytest.raises(AppNotCallable) as info:
+        import_app("hasos:os")
+    assert "is a module" in str(info.value) and "did you mean" not in str(info.value)
+
+
+def test_file_path_relative_to_app_dir() -> None:
+    write("src/webapp.py", HELLO)
+    assert body(import_app("webapp.py", app_dir="src")) == b"hello"
