@@ -4,22 +4,35 @@ Rules, and why:
 
 - Only the given directories are watched (recursively), never ``sys.path``: watching the stdlib
   and site-packages (~9,000 directories) overflows the inotify queue so nothing reloads at all.
+- Every directory, and every ``watch_file`` path, is resolved with ``os.path.realpath``: inotify
+  does not follow a symlinked directory, so ``--reload-dir link-to-src`` used to see nothing.
+  The paths given to ``on_change`` are therefore real paths (``/real/src/app.py`` whether the
+  directory was given as ``link-to-src`` or not), one per file however it was edited.
 - Only modified, created, deleted, moved and closed-after-write events count. Opened,
   closed-without-write and accessed events are dropped by the kernel (an ``event_filter`` on
   ``schedule``, watchdog >= 4) and again here for older watchdog: without the filter, merely
   *reading* 2,163 files produced 4,326 inotify events, i.e. reload loops on reads.
-- A path counts if a glob (``fnmatch``) in ``include`` matches its basename or its path relative
-  to a watched directory (``*.html``, ``templates/*.html``, ``.env``, ``config/*.toml``);
-  ``exclude`` is matched the same way and also against every parent directory (``build``,
-  ``logs/*``) and wins over ``include``; the ``ALWAYS_IGNORED_*`` lists win over everything.
+- A path counts if a glob (``fnmatch``) in ``include`` matches its basename, its path relative
+  to a watched directory, or one of its parent directories by name or relative path (``*.html``,
+  ``templates/*.html``, ``.env``, ``config/*.toml``; ``templates`` takes every file below it).
+  ``exclude`` is matched the same way (``build``, ``logs/*``) and wins over ``include``; the
+  ``ALWAYS_IGNORED_*`` lists win over everything. Patterns are normalised once, so that every
+  way of naming a place works: ``./tests``, ``tests/`` and ``./tests/*`` mean ``tests`` and
+  ``tests/*``; an absolute pattern (``/srv/app/tests``) is matched against full paths, only
+  under the watched directory it names (spelled through a symlink or not). A pattern that can
+  match nothing (empty, ``.``, ``../x``, absolute outside every watched directory or naming one
+  itself) is a ``WatcherError``, not a silent no-op.
   Directory events are ignored; a move counts through its source or its destination, so an
   editor's "write temp file, rename onto app.py" reports ``app.py``.
 - ``watch_file`` adds one exact path regardless of patterns (the file that failed to import,
   so that fixing it reloads); its directory is watched non-recursively if not already covered.
-- Events are debounced: the first one opens a ``debounce`` window, everything arriving in it is
-  coalesced, then ``on_change`` gets the sorted absolute paths, always from one worker thread of
-  ours (never watchdog's), never concurrently with itself. The paths let the supervisor drop
-  stale ``.pyc`` files: bytecode validation uses whole-second mtimes plus size.
+- Events are debounced, trailing: a batch is delivered once ``debounce`` has passed without a
+  relevant event, so a formatter or ``git checkout`` rewriting a tree file by file (or an editor
+  writing in several steps) is one reload, not one per fragment, each importing a half-written
+  tree. The wait is capped at ``MAX_BATCH_WAIT`` from the batch's first event, so a file written
+  without pause cannot starve reloads. ``on_change`` gets the sorted paths, always from one
+  worker thread of ours (never watchdog's), never concurrently with itself. The paths let the
+  supervisor drop stale ``.pyc`` files: bytecode validation uses whole-second mtimes plus size.
 - Polling (``poll=True``) is for Docker, WSL, VMs and network mounts where inotify sees nothing;
   it is also the automatic fallback when the native backend hits a kernel limit (``ENOSPC``:
   ``fs.inotify.max_user_watches``, ``EMFILE``: ``max_user_instances``). ``backend`` names the
@@ -36,6 +49,7 @@ import fnmatch
 import inspect
 import logging
 import os
+import posixpath
 import threading
 import time
 import warnings
@@ -48,15 +62,19 @@ from watchdog.observers.polling import PollingObserver, PollingObserverVFS
 
 __all__ = [
     "ALWAYS_IGNORED_DIRS", "ALWAYS_IGNORED_FILES", "DEFAULT_DEBOUNCE", "DEFAULT_INCLUDE",
-    "DEFAULT_POLL_INTERVAL", "VENV_MARKER", "Watcher", "WatcherError",
+    "DEFAULT_POLL_INTERVAL", "MAX_BATCH_WAIT", "VENV_MARKER", "Watcher", "WatcherError",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_INCLUDE: tuple[str, ...] = ("*.py",)
-#: Long enough to merge an editor's temp-write + rename and a `git checkout`, short enough that a
-#: change reaches on_change ~31 ms after the write (median of 20, inotify).
+#: The quiet time that ends a batch: longer than the gaps inside an editor's temp-write + rename
+#: or a tool rewriting files one after another, short enough that a single save reaches on_change
+#: ~31 ms after the write (median of 20, inotify).
 DEFAULT_DEBOUNCE = 0.03
+#: The longest a batch waits from its first event (or ``debounce`` if longer): a file written
+#: continuously still reloads. 20 modules rewritten 15 ms apart span ~300 ms, hence some margin.
+MAX_BATCH_WAIT = 0.5
 DEFAULT_POLL_INTERVAL = 0.25  # 4 walks of the tree per second; median latency ~130-155 ms
 ALWAYS_IGNORED_DIRS: tuple[str, ...] = (
     "__pycache__", ".git", ".hg", ".svn", ".venv", "venv", "node_modules",
@@ -106,6 +124,43 @@ def _relative(root: str, path: str) -> str | None:
     return path[len(prefix) :].replace(os.sep, "/")
 
 
+class _Patterns:
+    """``--reload-include`` or ``--reload-exclude``, normalised (see the module's rules)."""
+
+    def __init__(self, option: str, patterns: Iterable[str], roots: dict[str, str]) -> None:
+        """``roots`` maps each directory as given (made absolute) to its real path."""
+        self.relative: list[str] = []
+        self.absolute: list[str] = []
+        for pattern in patterns:
+            if os.path.isabs(pattern):
+                self.absolute.append(self._under_a_root(option, pattern, roots))
+                continue
+            norm = posixpath.normpath(pattern.replace(os.sep, "/"))  # ./a/ -> a, a//b -> a/b
+            if norm == "." or norm.split("/")[0] == "..":
+                raise WatcherError(f"{option} pattern {pattern!r} matches nothing below the"
+                                   " watched directories")  # fmt: skip
+            self.relative.append(norm)
+
+    @staticmethod
+    def _under_a_root(option: str, pattern: str, roots: dict[str, str]) -> str:
+        """``pattern`` with its watched directory spelled as the real path, as events are."""
+        parts = os.path.normpath(pattern).split(os.sep)
+        magic = next((i for i, p in enumerate(parts) if any(c in p for c in "*?[")), len(parts))
+        literal, tail = os.sep.join(parts[:magic]) or os.sep, parts[magic:]
+        spellings = [*roots.items(), *((real, real) for real in roots.values())]
+        for candidate in dict.fromkeys((literal, os.path.realpath(literal))):
+            for given, real in spellings:
+                rest = "" if candidate == given else _relative(given, candidate)
+                if rest is not None and (rest or tail):
+                    return os.path.join(real, rest, *tail)
+        raise WatcherError(f"{option} pattern {pattern!r} is absolute but names nothing below"
+                           " a watched directory")  # fmt: skip
+
+    def match(self, name: str, rel: str, full: str) -> bool:
+        """True if a relative pattern matches ``name`` or ``rel``, or an absolute one ``full``."""
+        return _matches((name, rel), self.relative) or _matches((full,), self.absolute)
+
+
 class _Handler(ev.FileSystemEventHandler):
     def __init__(self, sink: Callable[[ev.FileSystemEvent], None]) -> None:
         super().__init__()
@@ -129,19 +184,19 @@ class Watcher:
         debounce: float = DEFAULT_DEBOUNCE,
         on_change: Callable[[list[str]], None],
     ) -> None:
-        roots: list[str] = []
+        given: dict[str, str] = {}  # absolute path as given -> real path
         for d in dirs:
             if not os.path.isdir(d):
                 raise WatcherError(f"reload directory {d!r} does not exist or is not a directory")
-            roots.append(os.path.abspath(d))
+            given[os.path.abspath(d)] = os.path.realpath(d)
         if poll_interval <= 0 or debounce < 0:
             raise WatcherError(f"need poll_interval > 0 and debounce >= 0, got {poll_interval!r}"
                                f" and {debounce!r}")  # fmt: skip
-        self._roots = tuple(dict.fromkeys(roots))
+        self._roots = tuple(dict.fromkeys(given.values()))
         # A directory nested in another given one is covered by the outer recursive watch.
         self._top_roots = [r for r in self._roots if not any(_relative(o, r) for o in self._roots)]
-        self._include = tuple(p.rstrip("/") for p in include)
-        self._exclude = tuple(p.rstrip("/") for p in exclude)
+        self._include = _Patterns("include", include, given)
+        self._exclude = _Patterns("exclude", exclude, given)
         self._poll = poll or _NATIVE_IS_POLLING
         self._poll_interval = poll_interval
         self._debounce = debounce
@@ -151,7 +206,7 @@ class Watcher:
         self._native = self._label(Observer).split(" ")[0]  # "inotify", "kqueue", "fsevents"...
         self._cond = threading.Condition()
         self._pending: set[str] = set()
-        self._first_at = 0.0
+        self._first_at = self._last_at = 0.0  # of the pending batch's events
         self._state = "new"  # -> "running" -> "stopped"
         self._extra: set[str] = set()
         self._extra_watches: dict[str, ObservedWatch] = {}
@@ -200,8 +255,9 @@ class Watcher:
             worker.join(STOP_JOIN_TIMEOUT)
 
     def watch_file(self, path: str) -> None:
-        """Also report changes to exactly ``path``, whatever the patterns. Idempotent."""
-        path = os.path.abspath(path)
+        """Also report changes to exactly ``path`` (as its real path), whatever the patterns.
+        Idempotent."""
+        path = os.path.realpath(path)
         with self._cond:
             if path in self._extra:
                 return
@@ -304,7 +360,7 @@ class Watcher:
 
     def _ignored_dir(self, directory: str, rel: str) -> bool:
         name = os.path.basename(directory)
-        if _matches((name,), ALWAYS_IGNORED_DIRS) or _matches((name, rel), self._exclude):
+        if _matches((name,), ALWAYS_IGNORED_DIRS) or self._exclude.match(name, rel, directory):
             return True
         if directory not in self._venvs and os.path.isfile(os.path.join(directory, VENV_MARKER)):
             self._venvs.add(directory)  # remembered: events inside a venv come in floods
@@ -320,12 +376,23 @@ class Watcher:
                 continue
             parts = rel.split("/")
             name = parts[-1]
-            if _matches((name,), ALWAYS_IGNORED_FILES) or _matches((name, rel), self._exclude):
+            if _matches((name,), ALWAYS_IGNORED_FILES) or self._exclude.match(name, rel, path):
                 return False
             if self._in_ignored_dir(root, parts[:-1]):
                 return False
-            included = included or _matches((name, rel), self._include)
+            included = included or (
+                self._include.match(name, rel, path) or self._in_included_dir(root, parts[:-1])
+            )
         return included
+
+    def _in_included_dir(self, root: str, parts: list[str]) -> bool:
+        """True if root/parts[0], root/parts[0]/parts[1], ... matches an include pattern."""
+        return any(
+            self._include.match(
+                parts[i], "/".join(parts[: i + 1]), os.path.join(root, *parts[: i + 1])
+            )
+            for i in range(len(parts))
+        )
 
     def _on_event(self, event: ev.FileSystemEvent) -> None:
         """Runs on watchdog's dispatch thread: filter, then hand over to the worker."""
@@ -334,20 +401,27 @@ class Watcher:
         paths = [event.src_path, getattr(event, "dest_path", "")]
         hits = {p for p in (os.path.abspath(os.fsdecode(p)) for p in paths if p) if self._wanted(p)}
         if hits:
+            now = time.monotonic()
             with self._cond:
                 if not self._pending:
-                    self._first_at = time.monotonic()
+                    self._first_at = now
+                    self._cond.notify_all()  # later events only move the deadline away
+                self._last_at = now
                 self._pending |= hits
-                self._cond.notify_all()
+
+    def _due(self) -> float:
+        """When the pending batch is due: after ``debounce`` of quiet, at most a cap after its
+        first event. Called with ``_cond`` held."""
+        cap = max(MAX_BATCH_WAIT, self._debounce)
+        return min(self._last_at + self._debounce, self._first_at + cap)
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 while not self._pending and self._state == "running":
                     self._cond.wait()
-                deadline = self._first_at + self._debounce
-                while self._state == "running" and (left := deadline - time.monotonic()) > 0:
-                    self._cond.wait(left)
+                while self._state == "running" and (left := self._due() - time.monotonic()) > 0:
+                    self._cond.wait(left)  # wakes at the old deadline, then waits on if moved
                 if self._state != "running":
                     return
                 batch = sorted(self._pending)

@@ -456,3 +456,173 @@ def test_stop_from_inside_on_change(project: Path) -> None:
     while [t for t in threading.enumerate() if t not in before and t.is_alive()]:
         assert time.monotonic() < deadline, threading.enumerate()
         time.sleep(0.01)  # polling a condition with a deadline: the worker is returning
+
+
+# -- trailing debounce ----------------------------------------------------------------------
+# The default debounce (30 ms) leaves 10-15 ms of slack over these gaps, too little on a loaded
+# 2-core machine; 100 ms leaves plenty, and a window fixed at the first event still splits them.
+TRAILING = 0.1
+
+
+def test_writes_spread_over_more_than_the_debounce_are_one_batch(
+    project: Path, start_watcher: StartWatcher
+) -> None:
+    # 10 writes 20 ms apart span 180 ms: a window fixed at the first event cut it into several
+    # batches (several reloads, each importing a half-written tree).
+    _, rec = start_watcher([project], debounce=TRAILING)
+    app = project / "app.py"
+    for i in range(10):
+        write(app, f"app = {i}\n")
+        time.sleep(0.02)  # the stimulus (a writer pausing), not a wait for the watcher
+    assert rec.next() == [str(app)]
+    rec.control(project / "other.py")  # no second batch for the burst was queued before it
+
+
+def test_a_tree_rewritten_module_by_module_is_one_batch(
+    project: Path, start_watcher: StartWatcher
+) -> None:
+    modules = [write(project / "pkg" / f"mod{i:02}.py") for i in range(20)]
+    _, rec = start_watcher([project], debounce=TRAILING)
+    for i, module in enumerate(modules):  # a formatter or `git checkout`, 15 ms per module
+        write(module, f"v = {i}\n")
+        time.sleep(0.015)
+    assert rec.next() == [str(m) for m in modules]
+    rec.control(project / "app.py")
+
+
+def test_a_file_written_without_pause_is_still_reported(
+    project: Path, start_watcher: StartWatcher
+) -> None:
+    # The trailing debounce is capped (MAX_BATCH_WAIT): a file rewritten every 5 ms, never quiet
+    # for the debounce, must not starve reloads.
+    _, rec = start_watcher([project], debounce=TRAILING)
+    busy = project / "busy.py"
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        i = 0
+        while not stop.is_set():
+            write(busy, f"i = {i}\n")
+            i += 1
+            time.sleep(0.005)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        assert rec.next() == [str(busy)]
+        assert rec.next() == [str(busy)]
+        assert writer.is_alive()  # both batches came while the writes went on
+    finally:
+        stop.set()
+        writer.join()
+
+
+# -- symlinks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("poll", [False, True])
+def test_symlinked_root_is_watched_and_reported_by_real_path(
+    tmp_path: Path, start_watcher: StartWatcher, poll: bool
+) -> None:
+    real = tmp_path / "real"
+    write(real / "app.py")
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    _, rec = start_watcher([link], poll=poll, poll_interval=FAST_POLL)
+    write(real / "app.py", "app = 'edited through the real path'\n")
+    assert rec.next() == [str(real / "app.py")]
+    new = write(link / "pkg" / "mod.py")  # through the link: the same file, one real path
+    assert rec.until(real / "pkg" / "mod.py")[-1] == [str(real / "pkg" / "mod.py")]
+    assert new.resolve() == real / "pkg" / "mod.py"
+
+
+def test_symlinked_and_real_root_are_one_root(tmp_path: Path, start_watcher: StartWatcher) -> None:
+    real = tmp_path / "real"
+    write(real / "app.py")
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    _, rec = start_watcher([link, real])
+    write(link / "app.py", "app = 2\n")
+    assert rec.next() == [str(real / "app.py")]
+
+
+def test_watch_file_through_a_symlinked_directory(
+    tmp_path: Path, project: Path, start_watcher: StartWatcher
+) -> None:
+    notes = write(tmp_path / "elsewhere" / "notes.txt")
+    link = tmp_path / "elsewhere-link"
+    link.symlink_to(notes.parent, target_is_directory=True)
+    w, rec = start_watcher([project])
+    w.watch_file(str(link / "notes.txt"))
+    write(notes, "changed\n")
+    assert rec.next() == [str(notes)]
+
+
+# -- pattern forms ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pattern", ["templates", "templates/", "./templates", "./templates/", "ABS/templates"]
+)
+def test_include_naming_a_directory_includes_everything_below(
+    project: Path, start_watcher: StartWatcher, pattern: str
+) -> None:
+    pattern = pattern.replace("ABS", str(project))
+    _, rec = start_watcher([project], include=["*.py", pattern])
+    page = write(project / "templates" / "sub" / "a.html")
+    assert rec.next() == [str(page)]
+    write(project / "static" / "a.html")  # not below templates/
+    rec.control(project / "app.py")
+
+
+@pytest.mark.parametrize("pattern", ["sub", "templates/sub", "templates/s*", "*/sub"])
+def test_include_matches_any_parent_directory(
+    project: Path, start_watcher: StartWatcher, pattern: str
+) -> None:
+    _, rec = start_watcher([project], include=[pattern])
+    page = write(project / "templates" / "sub" / "deeper" / "a.html")
+    assert rec.next() == [str(page)]
+    write(project / "templates" / "b.html")  # above the directory that is included
+    rec.control(project / "templates" / "sub" / "c.txt")
+
+
+@pytest.mark.parametrize(
+    "pattern", ["tests", "tests/", "./tests", "./tests/", "./tests/*", "ABS/tests", "ABS/tests/*"]
+)
+@pytest.mark.parametrize("poll", [False, True])
+def test_exclude_pattern_forms(
+    project: Path, start_watcher: StartWatcher, pattern: str, poll: bool
+) -> None:
+    pattern = pattern.replace("ABS", str(project))
+    w, rec = start_watcher([project], exclude=[pattern], poll=poll, poll_interval=FAST_POLL)
+    write(project / "tests" / "t.py")
+    write(project / "tests" / "unit" / "t.py")
+    rec.control(project / "app.py")
+    if poll:  # nor does the poller walk what is excluded: tests/ (or, for tests/*, tests/unit/)
+        top = {e.name for e in w._scandir(str(project))}
+        inside = {e.name for e in w._scandir(str(project / "tests"))}
+        assert "tests" not in top or "unit" not in inside
+
+
+def test_absolute_patterns_through_a_symlink_and_only_under_their_root(
+    tmp_path: Path, project: Path, start_watcher: StartWatcher
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    link = tmp_path / "project-link"
+    link.symlink_to(project, target_is_directory=True)
+    _, rec = start_watcher([project, other], exclude=[str(link / "tests")])
+    write(project / "tests" / "t.py")
+    kept = write(other / "tests" / "t.py")  # same relative path under the other root: kept
+    assert rec.next() == [str(kept)]
+    rec.control(project / "app.py")
+
+
+@pytest.mark.parametrize("pattern", ["", ".", "./", "/", "../up/*.py", "OUT/x.py", "ABS"])
+@pytest.mark.parametrize("option", ["include", "exclude"])
+def test_patterns_that_can_match_nothing_are_refused(
+    tmp_path: Path, project: Path, pattern: str, option: str
+) -> None:
+    pattern = pattern.replace("OUT", str(tmp_path / "elsewhere")).replace("ABS", str(project))
+    with pytest.raises(WatcherError, match="pattern"):
+        Watcher([str(project)], on_change=Recorder(), **{option: [pattern]})
