@@ -236,6 +236,10 @@ def _report(error: Exception) -> int | None:
         first, *rest = str(error).splitlines()
         log.error("\n".join([first, *(f"    {line.strip()}" for line in rest)]))
         return EXIT_APP_ERROR
+    watcher = sys.modules.get("simplewsgi.watcher")  # loaded only when reloading
+    if watcher is not None and isinstance(error, watcher.WatcherError):
+        log.error(str(error))  # a --reload-dir/--reload-include/--reload-exclude mistake
+        return EXIT_USAGE
     if isinstance(error, (PortInUseError, ListenError)):
         log.error(error.strerror or str(error))  # str() would add "[Errno 98]"
         return EXIT_CANNOT_LISTEN

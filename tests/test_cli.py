@@ -691,3 +691,10 @@ def test_serve_without_app_hints_at_the_projects_app(
     server.wait_for("serving demo app")
     assert "for wsgi.py: simplewsgi serve wsgi" in server.stderr
     assert server.stop(signal.SIGINT) == cli.EXIT_OK
+
+
+def test_a_reload_pattern_that_matches_nothing_is_one_error_line(tmp_path: Path) -> None:
+    write(tmp_path / "hello.py", HELLO)
+    result = run_cli("serve", "hello:app", "--reload", "--reload-include", "../x", cwd=tmp_path)
+    err = check_error(result, cli.EXIT_USAGE, "'../x'", "matches nothing")
+    assert "Traceback" not in err
