@@ -103,10 +103,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self.request_version = "HTTP/1.0"
         self.command = ""
         self.close_connection = True
-        # While we wait for a request line, server_close() may cut this connection: at once
-        # when it is idle between requests (its client retries, RFC 9112 §9.3.1), after a short
-        # grace when nothing has arrived yet on a new one (a client that just connected sends
-        # at once; a browser's unused preconnect must not hold up Ctrl+C).
+        # While we wait for a request line, server_close() may cut this connection: an idle
+        # keep-alive one after ``idle_grace`` (0 for Ctrl+C; a reloader swap waits a little),
+        # a new one after a short grace (a client that just connected sends at once; a
+        # browser's unused preconnect must not hold up Ctrl+C).
         waiting = getattr(
             self.server, "fresh_connections" if self.first_request else "idle_connections", None
         )
@@ -130,7 +130,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             self.command, self.path, self.request_version, self.requestline = line[:4]
             if line.terminated:
                 fields = protocol.read_headers(self.rfile)
-            elif getattr(self.server, "closing", False):
+            elif self.server.closing:
                 return  # our own shutdown cut this line short: not a request to answer
             else:
                 fields = []  # a bare request line, then EOF (served, as http.server does)
@@ -143,7 +143,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self.headers = protocol.RequestHeaders(fields)
         self.framing = framing
         # While the server stops, answer this request and say the connection ends with it.
-        self.close_connection = not framing.keep_alive or getattr(self.server, "closing", False)
+        self.close_connection = not framing.keep_alive or self.server.closing
         self._run(framing)
 
     def _refuse(self, error: protocol.HTTPError) -> None:

@@ -297,8 +297,6 @@ class Response:
         filelike = wrapper.filelike
         offset = filelike.tell()
         size = os.fstat(filelike.fileno()).st_size - offset
-        if self.status is None:
-            raise WSGIContractError("the application did not call start_response()")
         has_length = any(name.lower() == "content-length" for name, _ in self.headers)
         if not has_length:
             self.headers = [*self.headers, ("Content-Length", str(max(size, 0)))]

@@ -41,8 +41,8 @@ class WSGIServer(HTTPServer):
 
     request_queue_size = LISTEN_BACKLOG
     allow_reuse_address = True
-    daemon_threads = True
     multithread = True
+    closing = False  # set by server_close(); a class default so socketless subclasses have it
     graceful_timeout = GRACEFUL_TIMEOUT
     # How long server_close() keeps an idle keep-alive connection open for one more request
     # (answered with "Connection: close"). 0 closes them at once, as Ctrl+C wants; a reloader

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from simplewsgi import WSGIRequestHandler, WSGIServer, make_server
@@ -95,15 +95,10 @@ class Reply:
     reason: str
     headers: list[tuple[str, str]]
     body: bytes = b""
-    chunked_raw: Optional[bytes] = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def header(self, name: str) -> Optional[str]:
         values = [v for k, v in self.headers if k.lower() == name.lower()]
         return values[0] if values else None
-
-    def names(self) -> list[str]:
-        return [k for k, _ in self.headers]
 
 
 class WireReader:
@@ -140,23 +135,18 @@ class WireReader:
         length = reply.header("Content-Length")
         if te is not None:
             assert te == "chunked", te
-            raw = io.BytesIO()
             parts = []
             while True:
                 size_line = self.file.readline()
-                raw.write(size_line)
                 size = int(size_line.split(b";")[0], 16)
                 if size == 0:
-                    raw.write(self.file.readline())
+                    self.file.readline()  # the empty trailer section
                     break
                 chunk = self.file.read(size)
-                raw.write(chunk)
                 crlf = self.file.readline()
-                raw.write(crlf)
                 assert crlf == b"\r\n", crlf
                 parts.append(chunk)
             reply.body = b"".join(parts)
-            reply.chunked_raw = raw.getvalue()
         elif length is not None:
             reply.body = self.file.read(int(length))
         else:

@@ -12,7 +12,6 @@ import pytest
 from tests.helpers import hello_app, run_in_memory
 
 LOG_LINE = re.compile(r"^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d\] (.*)$")
-DATE = re.compile(rb"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n")
 SERVER = f"Server: WSGIServer/0.2 {platform.python_implementation()}/{sys.version.split()[0]}"
 
 
