@@ -133,7 +133,7 @@ def import_app(spec: str, *, app_dir: str | None = None, factory: bool = False) 
     try:
         app = obj(*args, **kwargs)
     except (Exception, SystemExit) as exc:  # sys.exit("no database") is a failure to report
-        raise AppFactoryError(f"factory {label!r} raised {_one_line(exc)} (APP {spec!r})") from exc
+        raise AppFactoryError(f"factory {label!r} raised {one_line(exc)} (APP {spec!r})") from exc
     return _validate(spec, app, f"factory {label!r} returned")
 
 
@@ -277,21 +277,31 @@ def _raised_on_import(spec: str, name: str, exc: BaseException) -> AppRaisedOnIm
             frames = [frame for frame in link.stack if not _is_internal(frame.filename)]
             link.stack = traceback.StackSummary.from_list(frames)
             pending += [link.__cause__, link.__context__]
-    filename: str | None = None
-    lineno: int | None = None
-    if isinstance(exc, SyntaxError):
-        filename, lineno = exc.filename, exc.lineno
-    elif summary.stack:
-        user = [frame for frame in summary.stack if not _is_library(frame.filename)]
-        frame = (user or summary.stack)[-1]
-        filename, lineno = frame.filename, frame.lineno
+    filename, lineno = user_location(exc)
     where = f'\n  File "{filename}", line {lineno}' if filename else ""
     return AppRaisedOnImport(
-        f"importing {name!r} (APP {spec!r}) raised {_one_line(exc)}{where}",
+        f"importing {name!r} (APP {spec!r}) raised {one_line(exc)}{where}",
         "".join(summary.format()),
         filename,
         lineno,
     )
+
+
+def user_location(exc: BaseException) -> tuple[str | None, int | None]:
+    """Where the user should look: a syntax error's own place, else the innermost frame of a
+    real file that is neither ours nor importlib's, preferring the user's code over libraries'."""
+    if isinstance(exc, SyntaxError):
+        return exc.filename, exc.lineno
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith("<") and not _is_internal(frame.filename)
+    ]
+    user = [frame for frame in frames if not _is_library(frame.filename)]
+    if not (user or frames):
+        return None, None
+    frame = (user or frames)[-1]
+    return frame.filename, frame.lineno
 
 
 def _is_internal(filename: str) -> bool:
@@ -397,6 +407,7 @@ def _describe(obj: object) -> str:
     return f"{type(obj).__name__} {repr(obj)[:40]}"
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """``ValueError: first line of the message``."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -1,10 +1,12 @@
-"""The one place that creates or adopts listening sockets.
+"""The one place where the command creates or adopts listening sockets.
 
-The plain server binds through ``make_server``; the reloader's supervisor binds once with
-:func:`bind_listener` and hands the socket to each worker as an inherited file descriptor named
-in :data:`LISTEN_FD_ENV`, where :func:`adopt_listener` picks it up. A port already in use is a
-:class:`PortInUseError` that names who holds it (from ``/proc`` on Linux); any other bind
-failure is a :class:`ListenError` saying what to try instead.
+Plain serving and the reloader's supervisor both bind with :func:`bind_listener`, then build the
+server through ``make_server`` on that socket. The supervisor hands it to each worker as an
+inherited file descriptor named in :data:`LISTEN_FD_ENV`, where :func:`adopt_listener` picks it
+up. A port already in use is a :class:`PortInUseError` that names who holds it (from ``/proc``
+on Linux); any other bind failure is a :class:`ListenError` saying what to try instead.
+(``WSGIServer`` used as a library binds in its own ``server_bind``, as wsgiref's does; the
+dual-stack rule for ``::`` is :func:`~simplewsgi.http.server.allow_dual_stack` in both.)
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import socket
 from pathlib import Path
 from typing import Optional
 
-from simplewsgi.server import LISTEN_BACKLOG
+from simplewsgi.http.server import LISTEN_BACKLOG, allow_dual_stack
 
 LISTEN_FD_ENV = "SIMPLEWSGI_LISTEN_FD"
 
@@ -53,14 +55,13 @@ def is_addr_in_use(error: OSError) -> bool:
     return error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1))
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port``, inheritable by child processes."""
+def bind_listener(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``inheritable``: by child processes)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6 and host == "::" and hasattr(socket, "IPV6_V6ONLY"):
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        allow_dual_stack(sock, host)
         try:
             sock.bind((host, port))
         except OSError as error:
@@ -68,7 +69,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
                 raise PortInUseError(host, port, describe_port_holder(port)) from None
             raise ListenError(host, port, error) from error
         sock.listen(LISTEN_BACKLOG)
-        sock.set_inheritable(True)
+        sock.set_inheritable(inheritable)
     except BaseException:
         sock.close()
         raise

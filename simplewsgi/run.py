@@ -1,48 +1,47 @@
-"""ServeOptions -> a running server: resolve the app, bind, print the banner, serve until a signal.
+"""ServeOptions -> a running server: load the app, bind, build the server, serve until a signal.
 
-The CLI calls :func:`serve`; with ``reload`` it hands over to the supervisor in
-:mod:`simplewsgi.reloader`, whose workers come back here through :func:`serve_on_socket`.
-This module raises; only the CLI turns errors into exit codes: an address that cannot be bound
-is a ``sockets.PortInUseError`` or a ``sockets.ListenError``, an app that cannot be loaded an
-``importer.AppImportError``.
+The CLI calls :func:`serve` for plain serving; the reloader's workers call
+:func:`serve_on_socket` with the socket their supervisor bound. This module never imports
+:mod:`simplewsgi.reload` (the CLI chooses between the two) and never exits: an address that
+cannot be bound is a ``listen.PortInUseError`` or ``listen.ListenError``, an app that cannot be
+loaded an ``importer.AppImportError``, and a second stop signal a :class:`ForcedStop`, which the
+caller turns into an exit.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Optional
 
-from simplewsgi.options import ServeOptions
-from simplewsgi.server import WSGIServer, demo_app, make_server
-from simplewsgi.sockets import ListenError, PortInUseError, describe_port_holder, is_addr_in_use
+from simplewsgi.accesslog import handler_class
+from simplewsgi.http.server import WSGIServer, demo_app, make_server
+from simplewsgi.listen import bind_listener
 
 if TYPE_CHECKING:
+    import socket
+
     from _typeshed.wsgi import WSGIApplication
+
+    from simplewsgi.console import Console
+    from simplewsgi.options import ServeOptions
 
 # serve_forever's wake-up interval; bounds how long a stop request waits to be noticed.
 POLL_INTERVAL = 0.2
-# Exit status after a second Ctrl+C (128 + SIGINT, what shells report).
-EXIT_INTERRUPTED = 130
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def serve(options: ServeOptions) -> None:
-    """Serve ``options.app`` until SIGINT/SIGTERM; reloading hands over to the supervisor."""
-    if options.reload:
-        from simplewsgi.reloader import supervise
+class ForcedStop(Exception):
+    """A second stop signal during a graceful stop: quit now, without waiting for requests."""
 
-        supervise(options)
-        return
-    from simplewsgi import log
 
+def serve(options: ServeOptions, console: Console) -> None:
+    """Serve ``options.app`` until SIGINT/SIGTERM, then stop gracefully."""
     app = load_app(options)
-    server = build_server(options, app)
-    log.print_banner(options, server.server_address[:2], reloader=None)
-    serve_until_signal(server, goodbye=log.print_goodbye, say=log.info)
+    server = build_server(options, app, console)
+    console.banner(options, server.server_address[:2])
+    serve_until_signal(server, goodbye=console.goodbye, say=console.info)
 
 
 def load_app(options: ServeOptions) -> WSGIApplication:
@@ -55,27 +54,25 @@ def load_app(options: ServeOptions) -> WSGIApplication:
 
 
 def build_server(
-    options: ServeOptions, app: WSGIApplication, sock: socket.socket | None = None
+    options: ServeOptions,
+    app: WSGIApplication,
+    console: Console,
+    sock: Optional[socket.socket] = None,
 ) -> WSGIServer:
-    """The server, built through ``make_server`` (on ``sock`` when a supervisor gave one)."""
-    from simplewsgi import log
+    """The server, built through ``make_server`` on ``sock`` (a supervisor's), or on a socket
+    bound here."""
+    listener = sock if sock is not None else bind_listener(options.host, options.port)
 
-    handler = log.handler_class(options)
-    if sock is not None:
-        adopted = sock
+    def server_class(address: tuple[str, int], handler: type) -> WSGIServer:
+        return WSGIServer(address, handler, sock=listener)
 
-        def server_class(address: tuple[str, int], handler_class: type) -> WSGIServer:
-            return WSGIServer(address, handler_class, sock=adopted)
-
-        return make_server(options.host, options.port, app, server_class, handler)
+    handler = handler_class(console.color, options.access_log)
     try:
-        return make_server(options.host, options.port, app, handler_class=handler)
-    except OSError as error:
-        if is_addr_in_use(error):
-            raise PortInUseError(
-                options.host, options.port, describe_port_holder(options.port)
-            ) from None
-        raise ListenError(options.host, options.port, error) from error
+        return make_server(options.host, options.port, app, server_class, handler)
+    except BaseException:
+        if sock is None:
+            listener.close()
+        raise
 
 
 def serve_until_signal(
@@ -85,15 +82,15 @@ def serve_until_signal(
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop gracefully (in-flight requests finish).
 
-    A second signal during the graceful stop exits at once. ``say`` tells the user what is
-    being waited for, so a stop is never silent.
+    A second signal during the graceful stop raises :class:`ForcedStop`. ``say`` tells the user
+    what is being waited for, so a stop is never silent.
     """
     stop = threading.Event()
 
     def first(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        signal.signal(signal.SIGINT, second)
-        signal.signal(signal.SIGTERM, second)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, second)
         busy = server.requests_in_flight()
         if say is not None and busy:
             say(
@@ -104,18 +101,17 @@ def serve_until_signal(
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     def second(signum: int, frame: FrameType | None) -> None:
-        if say is not None:
-            say("quitting now, without waiting for requests in flight")
-        sys.stderr.flush()
-        os._exit(EXIT_INTERRUPTED)
+        raise ForcedStop("quitting now, without waiting for requests in flight")
 
-    previous = {sig: signal.signal(sig, first) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, first) for sig in STOP_SIGNALS}
     try:
         server.serve_forever(poll_interval=POLL_INTERVAL)
     finally:
-        server.server_close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        try:
+            server.server_close()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     if stop.is_set() and goodbye is not None:
         goodbye()
 
@@ -123,11 +119,12 @@ def serve_until_signal(
 def serve_on_socket(
     options: ServeOptions,
     app: WSGIApplication,
+    console: Console,
     sock: socket.socket,
     ready: Callable[[WSGIServer], None] | None = None,
 ) -> None:
     """A reloader worker's main loop: serve ``app`` on the inherited ``sock`` until a signal."""
-    server = build_server(options, app, sock)
+    server = build_server(options, app, console, sock)
     if ready is not None:
         ready(server)
     serve_until_signal(server)

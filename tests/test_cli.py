@@ -26,8 +26,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from simplewsgi import cli, runner
+from simplewsgi import cli, exits, run
 from simplewsgi.options import ServeOptions
+from simplewsgi.reload import supervisor
 from simplewsgi.version import __version__
 from tests.helpers import wait_for
 
@@ -208,7 +209,7 @@ def serve_and_get(
     server = launch(*args, **env)
     status, body = server.get(path)
     assert status == 200, body
-    assert server.stop() == cli.EXIT_OK
+    assert server.stop() == exits.OK
     return server, body
 
 
@@ -217,13 +218,14 @@ def serve_and_get(
 
 @pytest.fixture
 def parsed(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ServeOptions]:
-    """parsed(*args, **env) -> the ServeOptions the command hands to the runner."""
+    """parsed(*args, **env) -> the ServeOptions the command hands to run or the reloader."""
     seen: list[ServeOptions] = []
-    monkeypatch.setattr(runner, "serve", seen.append)
+    for module, name in ((run, "serve"), (supervisor, "supervise")):
+        monkeypatch.setattr(module, name, lambda options, console: seen.append(options))
 
     def parse(*args: str, **env: str) -> ServeOptions:
         result = CliRunner().invoke(cli.main, list(args), env=env)
-        assert result.exit_code == cli.EXIT_OK, result.output
+        assert result.exit_code == exits.OK, result.output
         return seen.pop()
 
     return parse
@@ -232,13 +234,13 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ServeOptions]:
 @pytest.mark.parametrize("flag", ["-h", "--help"])
 def test_help(flag: str) -> None:
     result = CliRunner().invoke(cli.main, [flag])
-    assert result.exit_code == cli.EXIT_OK
+    assert result.exit_code == exits.OK
     assert "serve" in result.output and "demo" in result.output
 
 
 def test_version() -> None:
     result = CliRunner().invoke(cli.main, ["--version"])
-    assert result.exit_code == cli.EXIT_OK
+    assert result.exit_code == exits.OK
     python = ".".join(map(str, sys.version_info[:3]))
     assert result.output.startswith(f"simplewsgi {__version__} (Python {python}")
 
@@ -246,14 +248,14 @@ def test_version() -> None:
 def test_bad_option_values_are_usage_errors() -> None:
     for args in (["serve", "--color", "sometimes"], ["serve", "--port", "70000"], ["demo", "x"]):
         result = CliRunner().invoke(cli.main, args)
-        assert result.exit_code == cli.EXIT_USAGE, result.output
+        assert result.exit_code == exits.USAGE, result.output
 
 
 def test_host_with_a_port_is_a_usage_error_and_brackets_are_dropped(
     parsed: Callable[..., ServeOptions],
 ) -> None:
     result = CliRunner().invoke(cli.main, ["serve", "--host", "127.0.0.1:8000"])
-    assert result.exit_code == cli.EXIT_USAGE
+    assert result.exit_code == exits.USAGE
     assert "use --host 127.0.0.1 --port 8000" in result.output
     assert parsed("serve", "--host", "[::1]").host == "::1"
 
@@ -318,13 +320,13 @@ def test_options_from_environment_variables(parsed: Callable[..., ServeOptions])
 def test_missing_directories_are_usage_errors(tmp_path: Path) -> None:
     for option in ("--app-dir", "--reload-dir"):
         result = CliRunner().invoke(cli.main, ["serve", option, str(tmp_path / "nope")])
-        assert result.exit_code == cli.EXIT_USAGE
+        assert result.exit_code == exits.USAGE
         assert "does not exist" in result.output
 
 
 def test_import_loads_neither_watchdog_nor_colorama() -> None:
     code = (
-        "import sys, simplewsgi.cli, simplewsgi.runner, simplewsgi.log; "
+        "import sys, simplewsgi.cli, simplewsgi.run, simplewsgi.console; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('watchdog', 'colorama', 'json') or m == 'simplewsgi.importer'))"
     )
@@ -490,7 +492,7 @@ def test_colors(
 
 def test_forced_color_on_errors(tmp_path: Path) -> None:
     result = run_cli("serve", "missing_module", cwd=tmp_path, env=cli_env(FORCE_COLOR="1"))
-    assert result.returncode == cli.EXIT_APP_ERROR
+    assert result.returncode == exits.APP_ERROR
     assert result.stderr.startswith(ESC)
     result = run_cli("serve", "missing_module", cwd=tmp_path)
     assert result.stderr.startswith("Error: ")
@@ -540,7 +542,7 @@ def check_error(result: subprocess.CompletedProcess[str], status: int, *fragment
 def test_app_errors(tmp_path: Path, files: dict[str, str], spec: str, fragments: list[str]) -> None:
     for name, text in files.items():
         write(tmp_path / name, text)
-    err = check_error(run_cli("serve", spec, cwd=tmp_path), cli.EXIT_APP_ERROR, *fragments)
+    err = check_error(run_cli("serve", spec, cwd=tmp_path), exits.APP_ERROR, *fragments)
     assert "Traceback" not in err
     assert err.startswith("Error: ")
 
@@ -550,7 +552,7 @@ def test_import_error_inside_the_app_shows_the_users_traceback(tmp_path: Path) -
     write(tmp_path / "web.py", "import models\n" + HELLO)
     err = check_error(
         run_cli("serve", "web:app", cwd=tmp_path),
-        cli.EXIT_APP_ERROR,
+        exits.APP_ERROR,
         "Traceback",
         "not_installed_dependency",
         str(tmp_path / "web.py"),
@@ -562,7 +564,7 @@ def test_import_error_inside_the_app_shows_the_users_traceback(tmp_path: Path) -
 
 def test_syntax_error_in_the_app(tmp_path: Path) -> None:
     write(tmp_path / "broken.py", "def app(:\n    pass\n")
-    err = check_error(run_cli("serve", "broken:app", cwd=tmp_path), cli.EXIT_APP_ERROR)
+    err = check_error(run_cli("serve", "broken:app", cwd=tmp_path), exits.APP_ERROR)
     assert err.splitlines()[-2:] == [
         "SyntaxError: invalid syntax",
         "Error: importing 'broken' (APP 'broken:app') raised SyntaxError: invalid syntax"
@@ -581,7 +583,7 @@ def test_port_in_use_names_the_holder(tmp_path: Path, reload: tuple[str, ...]) -
         holder.listen()
         port = holder.getsockname()[1]
         result = run_cli("serve", "--port", str(port), *reload, cwd=tmp_path)
-    err = check_error(result, cli.EXIT_CANNOT_LISTEN, f"port {port}", "--port 0")
+    err = check_error(result, exits.CANNOT_LISTEN, f"port {port}", "--port 0")
     assert "Traceback" not in err and len(err.splitlines()) == 1
     if sys.platform.startswith("linux"):
         assert f"PID {os.getpid()}" in err
@@ -591,7 +593,7 @@ def test_port_in_use_names_the_holder(tmp_path: Path, reload: tuple[str, ...]) -
 def test_address_not_available(tmp_path: Path, reload: tuple[str, ...]) -> None:
     args = ("serve", "--host", "192.0.2.123", "--port", "0", *reload)  # TEST-NET-1: not ours
     result = run_cli(*args, cwd=tmp_path)
-    check_error(result, cli.EXIT_CANNOT_LISTEN, "cannot listen on 192.0.2.123:0")
+    check_error(result, exits.CANNOT_LISTEN, "cannot listen on 192.0.2.123:0")
 
 
 # --- signals ----------------------------------------------------------------------------
@@ -642,7 +644,7 @@ def test_signal_stops_gracefully(
     (tmp_path / "gate").touch()
     thread.join(DEADLINE)
     assert results == [(200, "done")]  # the in-flight request finished
-    assert server.wait() == cli.EXIT_OK
+    assert server.wait() == exits.OK
     assert "waiting up to 5 s for 1 request(s) in flight" in server.stderr  # never silent
     assert "goodbye" in server.stderr.splitlines()[-1]
     assert "Traceback" not in server.stderr
@@ -656,7 +658,7 @@ def test_second_sigint_exits_at_once(tmp_path: Path, launch: Callable[..., Serve
     server.proc.send_signal(signal.SIGINT)
     wait_for(lambda: not server.listening(), what="the listening socket to close")
     started = time.monotonic()
-    assert server.stop(signal.SIGINT) == cli.EXIT_INTERRUPTED
+    assert server.stop(signal.SIGINT) == exits.INTERRUPTED
     assert time.monotonic() - started < 2.0  # not the 5 s graceful timeout
     assert "quitting now" in server.stderr
     thread.join(DEADLINE)
@@ -678,7 +680,7 @@ def test_ctrl_c_while_the_app_imports(tmp_path: Path, launch: Callable[..., Serv
     )
     server = launch("serve", "slow_import:app", "-p", "0")
     server.wait_for("importing")
-    assert server.stop(signal.SIGINT) == cli.EXIT_INTERRUPTED
+    assert server.stop(signal.SIGINT) == exits.INTERRUPTED
     assert "Traceback" not in server.stderr
     assert server.stderr.splitlines()[-1] == "Info: interrupted before serving started"
 
@@ -690,11 +692,11 @@ def test_serve_without_app_hints_at_the_projects_app(
     server = launch("serve", "-p", "0")
     server.wait_for("serving demo app")
     assert "for wsgi.py: simplewsgi serve wsgi" in server.stderr
-    assert server.stop(signal.SIGINT) == cli.EXIT_OK
+    assert server.stop(signal.SIGINT) == exits.OK
 
 
 def test_a_reload_pattern_that_matches_nothing_is_one_error_line(tmp_path: Path) -> None:
     write(tmp_path / "hello.py", HELLO)
     result = run_cli("serve", "hello:app", "--reload", "--reload-include", "../x", cwd=tmp_path)
-    err = check_error(result, cli.EXIT_USAGE, "'../x'", "matches nothing")
+    err = check_error(result, exits.USAGE, "'../x'", "matches nothing")
     assert "Traceback" not in err

@@ -1,5 +1,5 @@
-"""simplewsgi.completion: the static APP scan, ``complete_app``, and the completion scripts driven
-in real bash, zsh and fish subprocesses.
+"""simplewsgi.cli.completion: the static APP scan, ``complete_app``, and the completion scripts
+driven in real bash, zsh and fish subprocesses.
 
 The shell tests put a ``simplewsgi`` executable on PATH that runs this checkout's CLI (what the
 console script does), because the scripts call back into ``simplewsgi`` for every candidate.
@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 import pytest
 
-from simplewsgi.completion import (
+from simplewsgi.cli.completion import (
     COMPLETE_VAR,
     SCAN_MAX_FILES,
     SHELLS,
@@ -190,9 +190,9 @@ def test_completion_command_prints_the_checked_in_script(shell: str) -> None:
 
 
 def test_every_shell_has_a_pinned_script_and_format() -> None:
-    from simplewsgi import _shells
+    from simplewsgi.cli import shells
 
-    assert tuple(_shells.CLASSES) == SHELLS
+    assert tuple(shells.CLASSES) == SHELLS
 
 
 @pytest.mark.parametrize("shell", SHELLS)

@@ -12,8 +12,10 @@ from pathlib import Path
 import click
 import pytest
 
-from simplewsgi import _docs, _manpage, cli
-from simplewsgi._roff import bold, escape
+from scripts.docgen import files as _docs
+from scripts.docgen import manpage as _manpage
+from scripts.docgen.roff import bold, escape
+from simplewsgi import cli, exits
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN = ROOT / _docs.MAN_PAGE
@@ -71,14 +73,21 @@ def test_choices_and_defaults_come_from_the_tree(page: str) -> None:
     assert "\\fB\\%bash\\fR|\\fB\\%zsh\\fR|\\fB\\%fish\\fR" in page  # completion SHELL
 
 
-def test_exit_statuses_are_read_from_the_cli_module(page: str) -> None:
-    statuses = {name: (value, meaning) for value, name, meaning in _manpage.exit_statuses(cli)}
-    assert statuses["EXIT_APP_ERROR"][0] == cli.EXIT_APP_ERROR
-    assert statuses["EXIT_CANNOT_LISTEN"][0] == cli.EXIT_CANNOT_LISTEN
-    assert "APP" in statuses["EXIT_APP_ERROR"][1]
+def test_exit_statuses_come_from_the_one_table(page: str) -> None:
+    statuses = dict(exits.TABLE)
+    assert {exits.OK, exits.USAGE, exits.APP_ERROR, exits.CANNOT_LISTEN} <= set(statuses)
+    assert "APP" in statuses[exits.APP_ERROR]
     section = page.split(".SH EXIT STATUS")[1].split(".SH ")[0]
-    for value, _ in statuses.values():
-        assert f".TP\n{bold(str(value))}\n" in section
+    assert re.findall(r"^\.TP\n\\fB\\%(\d+)\\fR$", section, re.MULTILINE) == [
+        str(value) for value, _ in exits.TABLE
+    ]
+
+
+def test_the_readme_exit_status_table_is_the_one_table() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Exit status")[1].split("\n## ")[0].split("\n### ")[0]
+    rows = re.findall(r"^\| *(\d+) *\| *(.+?) *\|$", section, re.MULTILINE)
+    assert rows == [(str(value), meaning) for value, meaning in exits.TABLE]
 
 
 def test_sections(page: str) -> None:
@@ -105,7 +114,7 @@ def test_prose_naming_an_unknown_option_fails_generation(monkeypatch: pytest.Mon
         _manpage, "EXAMPLES", [*_manpage.EXAMPLES, "$ simplewsgi serve --threads 4"]
     )
     with pytest.raises(ValueError, match="unknown options: --threads"):
-        _manpage.man_page(cli.main, cli)
+        _manpage.man_page(cli.main)
 
 
 def test_check_mode_fails_on_a_stale_file_and_writing_fixes_it(

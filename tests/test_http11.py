@@ -500,7 +500,7 @@ def test_stop_never_runs_a_request_whose_head_it_cut() -> None:
         assert reader.read().status == 200  # the connection is served, then a second one:
         second = connect(server)
         second.sendall(b"POST /half HTTP/1.1\r\nHost: x\r\n")  # head not finished
-        wait_for(lambda: not server.fresh_connections, what="the head to be read")
+        wait_for(lambda: server.waiting_connections() == 1, what="the head to be read")
         server.shutdown()
         server.server_close()
         thread.join(DEADLINE)
@@ -529,7 +529,7 @@ def test_idle_keep_alive_connection_during_a_stop(idle_grace: float) -> None:
     try:
         sock.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
         assert reader.read().header("Connection") is None
-        wait_for(lambda: server.idle_connections, what="the connection to be idle")
+        wait_for(lambda: server.waiting_connections() == 1, what="the connection to be idle")
         started = time.monotonic()
         closer.start()
         wait_for(lambda: server.closing, what="the stop to begin")

@@ -1,4 +1,5 @@
-"""The log module in-process: the color decision, access lines on a loopback server, the banner.
+"""The console and the access log in-process: the color decision, access lines on a loopback
+server, the banner.
 
 The CLI's own subprocess tests (tests/test_cli.py) check the same output end to end; here each
 rule is pinned with exact text.
@@ -16,7 +17,8 @@ from typing import Any, Callable, Optional, Protocol
 
 import pytest
 
-from simplewsgi import log
+from simplewsgi import accesslog, console
+from simplewsgi.console import Console
 from simplewsgi.options import ServeOptions
 from simplewsgi.version import __version__
 from tests.helpers import connect, exchange, serving, wait_for
@@ -31,7 +33,6 @@ ACCESS_LINE = re.compile(
 @pytest.fixture(autouse=True)
 def _fresh_color(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test decides color from scratch, with no inherited NO_COLOR/FORCE_COLOR/TERM."""
-    monkeypatch.setattr(log, "_message_color", None)
     for name in ("NO_COLOR", "FORCE_COLOR", "TERM"):
         monkeypatch.delenv(name, raising=False)
 
@@ -71,14 +72,14 @@ def test_use_color(
 ) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert log.use_color(choice, FakeStream(tty)) is expected
+    assert console.use_color(choice, FakeStream(tty)) is expected
 
 
 def test_use_color_on_a_closed_or_missing_stream() -> None:
     closed = io.StringIO()
     closed.close()  # isatty() raises ValueError
-    assert log.use_color("auto", closed) is False
-    assert log.use_color("auto", None) is False
+    assert console.use_color("auto", closed) is False
+    assert console.use_color("auto", None) is False
 
 
 def test_colorama_fixes_the_windows_console_only_when_color_is_on(
@@ -89,11 +90,11 @@ def test_colorama_fixes_the_windows_console_only_when_color_is_on(
     fake.just_fix_windows_console = lambda: calls.append("fixed")  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "colorama", fake)
     monkeypatch.setattr(sys, "platform", "win32")
-    monkeypatch.setattr(log, "_windows_fixed", False)
-    log.configure("never")
+    monkeypatch.setattr(console, "_windows_fixed", False)
+    Console.decide("never")
     assert calls == []
-    log.configure("always")
-    log.configure("always")
+    Console.decide("always")
+    Console.decide("always")
     assert calls == ["fixed"]
 
 
@@ -119,7 +120,9 @@ def logged(stderr: Captured) -> Iterator[Callable[..., tuple[Any, Captured]]]:
     stack: list[Any] = []
 
     def serve(**options: Any) -> tuple[Any, Captured]:
-        context = serving(_status_app, log.handler_class(ServeOptions(**options)))
+        opts = ServeOptions(**options)
+        handler = accesslog.handler_class(console.use_color(opts.color, None), opts.access_log)
+        context = serving(_status_app, handler)
         stack.append(context)
         return context.__enter__(), stderr
 
@@ -153,7 +156,7 @@ def test_access_line_sizes(logged: Callable[..., tuple[Any, Captured]]) -> None:
 
 @pytest.mark.parametrize(
     ("status", "color"),
-    [("200", log.GREEN), ("302", log.CYAN), ("404", log.YELLOW), ("503", log.RED)],
+    [("200", console.GREEN), ("302", console.CYAN), ("404", console.YELLOW), ("503", console.RED)],
 )
 def test_status_colored_by_class(
     logged: Callable[..., tuple[Any, Captured]], status: str, color: str
@@ -161,7 +164,7 @@ def test_status_colored_by_class(
     server, capture = logged(color="always")
     assert _get(server, f"/{status}") == int(status)
     (line,) = _lines(capture, 1)
-    assert f"{color}{status}{log.RESET}" in line
+    assert f"{color}{status}{console.RESET}" in line
     plain = re.sub(r"\x1b\[\d+m", "", line)
     assert ACCESS_LINE.match(plain), plain
 
@@ -193,7 +196,8 @@ def test_no_access_log_keeps_errors(logged: Callable[..., tuple[Any, Captured]])
 
 
 def _banner(capture: Captured, address: Any, reloader: Optional[str] = None, **opts: Any) -> str:
-    log.print_banner(ServeOptions(**opts), address, reloader=reloader)
+    options = ServeOptions(**opts)
+    Console.decide(options.color).banner(options, address, reloader=reloader)
     return capture.getvalue()
 
 
@@ -221,35 +225,35 @@ def test_banner_wildcard_warns_and_shows_the_local_url(stderr: Captured) -> None
 
 
 def test_server_urls() -> None:
-    assert log.server_urls("::1", 80) == ["http://[::1]:80/"]
-    assert log.server_urls("localhost", 80) == ["http://localhost:80/"]
-    urls = log.server_urls("0.0.0.0", 80)
+    assert console.server_urls("::1", 80) == ["http://[::1]:80/"]
+    assert console.server_urls("localhost", 80) == ["http://localhost:80/"]
+    urls = console.server_urls("0.0.0.0", 80)
     assert urls[0] == "http://127.0.0.1:80/"
-    lan = log.lan_address(socket.AF_INET)
+    lan = console.lan_address(socket.AF_INET)
     assert urls[1:] == ([f"http://{lan}:80/"] if lan else [])
-    assert log.server_urls("::", 80)[0] == "http://[::1]:80/"
+    assert console.server_urls("::", 80)[0] == "http://[::1]:80/"
 
 
 def test_is_loopback() -> None:
-    assert all(map(log.is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "localhost"]))
-    assert not any(map(log.is_loopback, ["0.0.0.0", "::", "", "192.168.1.2", "example.com"]))
+    assert all(map(console.is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "localhost"]))
+    assert not any(map(console.is_loopback, ["0.0.0.0", "::", "", "192.168.1.2", "example.com"]))
 
 
 @pytest.mark.parametrize(
-    ("helper", "prefix"), [(log.info, "Info:"), (log.warn, "Warning:"), (log.error, "Error:")]
+    ("kind", "prefix"), [("info", "Info:"), ("warn", "Warning:"), ("error", "Error:")]
 )
-def test_message_helpers(stderr: Captured, helper: Callable[[str], None], prefix: str) -> None:
-    log.configure("never")
-    helper("something happened")
+def test_messages(stderr: Captured, kind: str, prefix: str) -> None:
+    getattr(Console(color=False), kind)("something happened")
     assert stderr.getvalue() == f"{prefix} something happened\n"
-    log.configure("always")
-    helper("again")
+    getattr(Console(color=True), kind)("again")
     assert ESC in stderr.getvalue().splitlines()[1]
 
 
-def test_messages_decide_color_from_the_environment_by_default(
+def test_the_color_decision_reads_the_environment(
     stderr: Captured, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FORCE_COLOR", "1")
-    log.print_goodbye()
+    Console.decide("auto").goodbye()
     assert ESC in stderr.getvalue() and "goodbye" in stderr.getvalue()
+    assert Console.decide("auto").choice == "always"
+    assert Console.decide("never").choice == "never"

@@ -52,7 +52,8 @@ APP = """\
 import os
 
 VERSION = {version!r}
-BANNED = ("click", "watchdog", "simplewsgi.cli", "simplewsgi.reloader", "simplewsgi.watcher")
+BANNED = ("click", "watchdog", "simplewsgi.cli", "simplewsgi.reload.supervisor",
+          "simplewsgi.reload.watcher")
 
 def app(environ, start_response):
     path = environ["PATH_INFO"]
@@ -512,9 +513,9 @@ def test_terminal_is_restored_after_a_worker_exits(
 
 
 def test_failure_summary_and_exit_descriptions() -> None:
-    from simplewsgi.errorpage import crash_report, summary
-    from simplewsgi.spawn import describe_exit
-    from simplewsgi.worker import FailureReport
+    from simplewsgi.reload.failure import crash_report, summary
+    from simplewsgi.reload.messages import FailureReport
+    from simplewsgi.reload.process import describe_exit
 
     report = FailureReport(
         message="SyntaxError: invalid syntax\nsecond line",
@@ -532,8 +533,8 @@ def test_failure_summary_and_exit_descriptions() -> None:
 
 
 def test_error_page_negotiates_html_and_escapes() -> None:
-    from simplewsgi.errorpage import error_app
-    from simplewsgi.worker import FailureReport
+    from simplewsgi.reload.failure import error_app
+    from simplewsgi.reload.messages import FailureReport
 
     report = FailureReport(
         message="NameError: <script>", filename=None, lineno=None, line=None, details="tb"
@@ -554,7 +555,7 @@ def test_error_page_negotiates_html_and_escapes() -> None:
 
 
 def test_drop_bytecode_removes_every_optimization_level(tmp_path: Path) -> None:
-    from simplewsgi.reloader import drop_bytecode
+    from simplewsgi.reload.supervisor import drop_bytecode
 
     source = tmp_path / "mod.py"
     source.write_text("X = 1\n")

@@ -1,4 +1,4 @@
-"""simplewsgi.watcher against real files and a real watchdog observer.
+"""simplewsgi.reload.watcher against real files and a real watchdog observer.
 
 Positives wait on a queue with a deadline. Negatives ("this produces no callback") are proven
 with a positive control: after the action, write a watched file and require that the first and
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from simplewsgi import watcher as watcher_mod
-from simplewsgi.watcher import (
+from simplewsgi.reload import watcher as watcher_mod
+from simplewsgi.reload.watcher import (
     ALWAYS_IGNORED_DIRS,
     ALWAYS_IGNORED_FILES,
     DEFAULT_INCLUDE,

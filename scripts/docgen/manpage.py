@@ -3,7 +3,7 @@
 Rules of this module:
 - Everything about options comes from the tree: names and secondary names (``--no-access-log``),
   metavars, ``click.Choice`` values, defaults, environment variables, help. Exit statuses come
-  from the ``EXIT_*`` constants of :mod:`simplewsgi.cli` and the comments beside them. Only prose
+  from the table in :mod:`simplewsgi.exits`. Only prose
   the tree cannot hold is written here (DESCRIPTION, the APP forms, EXAMPLES), and every
   ``--option`` it mentions is checked against the tree, so renaming an option fails generation.
 - The output is deterministic: no date, and a version only from the package.
@@ -12,20 +12,15 @@ Rules of this module:
 
 from __future__ import annotations
 
-import ast
-import inspect
-import io
 import re
-import tokenize
-import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
 
-from simplewsgi import log
-from simplewsgi._roff import bold, escape, help_paragraphs, inline, italic, line, prose, quoted
-from simplewsgi.completion import COMPLETE_VAR, PROG_NAME
+from scripts.docgen.roff import bold, escape, help_paragraphs, inline, italic, line, prose, quoted
+from simplewsgi import console, exits
+from simplewsgi.cli.completion import COMPLETE_VAR, PROG_NAME
 from simplewsgi.version import __version__
 
 if TYPE_CHECKING:
@@ -112,14 +107,14 @@ EXAMPLES: list[str | tuple[str, str]] = [
 
 COLOR_ENVIRONMENT: list[tuple[str, str]] = [
     (
-        log.NO_COLOR_ENV,
+        console.NO_COLOR_ENV,
         "When set and not empty, turn color off, as --color never does (https://no-color.org). "
         "An explicit --color always or --color never wins.",
     ),
     (
-        log.FORCE_COLOR_ENV,
+        console.FORCE_COLOR_ENV,
         "When set and not empty, turn color on even when stderr is not a terminal "
-        f"(https://force-color.org). {log.NO_COLOR_ENV} and an explicit --color win.",
+        f"(https://force-color.org). {console.NO_COLOR_ENV} and an explicit --color win.",
     ),
 ]
 
@@ -171,28 +166,6 @@ def all_option_names(cli: click.Command) -> set[str]:
     return {
         name for doc in walk(cli) for o in options_of(doc) for name in o.opts + o.secondary_opts
     }
-
-
-def exit_statuses(module: types.ModuleType) -> list[tuple[int, str, str]]:
-    """(value, name, meaning) for each module-level ``EXIT_* = <int>``, the meaning from the
-    comment on the same line."""
-    source = inspect.getsource(module)
-    comments = {
-        token.start[0]: token.string.lstrip("#").strip()
-        for token in tokenize.generate_tokens(io.StringIO(source).readline)
-        if token.type == tokenize.COMMENT
-    }
-    statuses = []
-    for node in ast.parse(source).body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
-            continue
-        target = node.targets[0]
-        if isinstance(target, ast.Name) and target.id.startswith("EXIT_"):
-            value = getattr(module, target.id)
-            if isinstance(value, int):
-                fallback = "success" if value == 0 else target.id[5:].lower().replace("_", " ")
-                statuses.append((value, target.id, comments.get(node.lineno, fallback)))
-    return statuses
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -334,7 +307,7 @@ def check_prose_options(cli: click.Command) -> None:
         raise ValueError(f"the man page's prose names unknown options: {', '.join(unknown)}")
 
 
-def man_page(cli: click.Command, cli_module: types.ModuleType) -> str:
+def man_page(cli: click.Command) -> str:
     """The whole page, as roff text."""
     check_prose_options(cli)
     docs = walk(cli)
@@ -362,7 +335,7 @@ def man_page(cli: click.Command, cli_module: types.ModuleType) -> str:
     out += [".SH APP", *prose(APP_FORMS)[1:]]
     out += [".SH ENVIRONMENT", *environment(docs)]
     out.append(".SH EXIT STATUS")
-    for value, _name, meaning in exit_statuses(cli_module):
+    for value, meaning in exits.TABLE:
         out += [".TP", bold(str(value)), line(inline(meaning[:1].upper() + meaning[1:] + "."))]
     out += [".SH EXAMPLES", *prose(EXAMPLES)[1:]]
     out += [".SH SEE ALSO", ",\n".join(_man_reference(ref) for ref in SEE_ALSO)]

@@ -1,44 +1,43 @@
-"""The ``simplewsgi`` command: options -> :class:`ServeOptions` -> :func:`runner.serve`.
+"""The ``simplewsgi`` command: options -> :class:`ServeOptions` -> plain serving or the reloader.
 
 Rules of this module:
-- It is the only module that exits. Every failure we expect (the APP cannot be loaded, the
-  address cannot be bound) becomes an ``Error: ...`` line on stderr and one of the ``EXIT_*``
-  codes below, never a traceback of our frames; an unexpected exception is a bug and keeps its
-  traceback.
+- It decides what the layers below only carry out: the color (one :class:`Console`, passed
+  down), and plain serving (:func:`simplewsgi.run.serve`) or the reloader
+  (:func:`simplewsgi.reload.supervisor.supervise`).
+- It is where the command exits (the reloader's worker, a process of its own, is the only other
+  place). Every failure we expect (the APP cannot be loaded, the address cannot be bound) becomes
+  an ``Error: ...`` line on stderr and a status of :mod:`simplewsgi.exits`, never a traceback of
+  our frames; an unexpected exception is a bug and keeps its traceback.
 - Every option is spelled once, in the option lists below, under the name of its
   :class:`ServeOptions` field, and is also read from ``SIMPLEWSGI_<NAME>`` (``--port`` ->
   ``SIMPLEWSGI_PORT``): the names are set explicitly because click's ``auto_envvar_prefix``
   would add the command name (``SIMPLEWSGI_SERVE_PORT``).
 - Start-up time is a feature: at import only click and our standard-library modules load; the
   importer is imported when there is an APP to import, watchdog only by the reloader.
-- There is no ``--threads``: the server runs one thread per connection, so there is no pool to
-  size.
+- There is no ``--threads``: connections are served by a pool of threads that grows with
+  them and shrinks when they are idle, so there is nothing to size.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from simplewsgi import runner
-from simplewsgi.completion import complete_app, completion_command
+from simplewsgi import exits, run
+from simplewsgi.cli.completion import complete_app, completion_command
+from simplewsgi.console import Console
 from simplewsgi.options import COLOR_CHOICES, ServeOptions
 from simplewsgi.version import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-EXIT_OK = 0  # stopped by Ctrl+C or SIGTERM after in-flight requests finished; or --help
-EXIT_BUG = 1  # an unexpected exception: Python's own exit status, traceback kept
-EXIT_USAGE = 2  # bad option or argument (click's UsageError)
-EXIT_APP_ERROR = 3  # the APP could not be imported, is not callable, or its factory raised
-EXIT_CANNOT_LISTEN = 4  # the address is in use, not ours to bind, or does not resolve
-EXIT_INTERRUPTED = runner.EXIT_INTERRUPTED  # a second Ctrl+C, or one before serving started
-
 # Files whose presence makes "serve" without APP worth a hint.
 PROJECT_APP_FILES = ("app.py", "wsgi.py", "main.py")
+PROG = "simplewsgi"
 ENV_PREFIX = "SIMPLEWSGI_"
 APP_ENV = ENV_PREFIX + "APP"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -174,22 +173,15 @@ def serve_command(**params: Any) -> None:
       path/to/file.py[:attr]  a file, imported as a module
     A plain module:attr also works with gunicorn and waitress-serve.
     """
-    options = ServeOptions(**params)
-    if options.app is None:
-        _hint_at_project_app(options.app_dir)
-    _run(options)
+    _run(ServeOptions(**params), hint=True)
 
 
-def _hint_at_project_app(app_dir: str) -> None:
+def _hint_at_project_app(app_dir: str, console: Console) -> None:
     """``serve`` without APP serves the demo; say so when the project plainly has an app."""
-    import os
-
-    from simplewsgi import log
-
     for name in PROJECT_APP_FILES:
         if os.path.isfile(os.path.join(app_dir, name)):
             stem = name[: -len(".py")]
-            log.info(f"no APP given, so this is the demo app; for {name}: simplewsgi serve {stem}")
+            console.info(f"no APP given, so this is the demo app; for {name}: {PROG} serve {stem}")
             return
 
 
@@ -203,44 +195,52 @@ def demo_command(**params: Any) -> None:
 main.add_command(completion_command)
 
 
-def _run(options: ServeOptions) -> None:
-    """Serve, then exit with the status that says how it ended."""
-    from simplewsgi import log
-
-    log.configure(options.color)
+def _run(options: ServeOptions, hint: bool = False) -> None:
+    """Serve, plainly or with the reloader, then exit with the status that says how it ended."""
+    console = Console.decide(options.color)  # once: everything below gets the decision
+    if hint and options.app is None:
+        _hint_at_project_app(options.app_dir, console)
     try:
-        runner.serve(options)
+        if options.reload:
+            from simplewsgi.reload.supervisor import supervise
+
+            supervise(options, console)
+        else:
+            run.serve(options, console)
     except KeyboardInterrupt:  # Ctrl+C while the app was still importing
-        log.info("interrupted before serving started")
-        sys.exit(EXIT_INTERRUPTED)
+        console.info("interrupted before serving started")
+        sys.exit(exits.INTERRUPTED)
+    except run.ForcedStop as stop:
+        console.info(str(stop))
+        sys.stderr.flush()
+        os._exit(exits.INTERRUPTED)  # app threads must not hold the exit
     except Exception as error:
-        code = _report(error)
+        code = _report(error, console)
         if code is None:
             raise
         sys.exit(code)
-    sys.exit(EXIT_OK)
+    sys.exit(exits.OK)
 
 
-def _report(error: Exception) -> int | None:
+def _report(error: Exception, console: Console) -> int | None:
     """Print an expected error as ``Error: ...``; its exit status, or None for a bug."""
-    from simplewsgi import log
     from simplewsgi.importer import AppImportError, AppRaisedOnImport
-    from simplewsgi.sockets import ListenError, PortInUseError
+    from simplewsgi.listen import ListenError, PortInUseError
 
     if isinstance(error, AppRaisedOnImport):
         # The user's traceback already shows where; the first line says what and which APP.
         sys.stderr.write(error.user_traceback)
-        log.error(str(error).splitlines()[0])
-        return EXIT_APP_ERROR
+        console.error(str(error).splitlines()[0])
+        return exits.APP_ERROR
     if isinstance(error, AppImportError):
         first, *rest = str(error).splitlines()
-        log.error("\n".join([first, *(f"    {line.strip()}" for line in rest)]))
-        return EXIT_APP_ERROR
-    watcher = sys.modules.get("simplewsgi.watcher")  # loaded only when reloading
+        console.error("\n".join([first, *(f"    {line.strip()}" for line in rest)]))
+        return exits.APP_ERROR
+    watcher = sys.modules.get("simplewsgi.reload.watcher")  # loaded only when reloading
     if watcher is not None and isinstance(error, watcher.WatcherError):
-        log.error(str(error))  # a --reload-dir/--reload-include/--reload-exclude mistake
-        return EXIT_USAGE
+        console.error(str(error))  # a --reload-dir/--reload-include/--reload-exclude mistake
+        return exits.USAGE
     if isinstance(error, (PortInUseError, ListenError)):
-        log.error(error.strerror or str(error))  # str() would add "[Errno 98]"
-        return EXIT_CANNOT_LISTEN
+        console.error(error.strerror or str(error))  # str() would add "[Errno 98]"
+        return exits.CANNOT_LISTEN
     return None

@@ -3,7 +3,7 @@
 Rules of this module:
 - The scripts are click's (``click.shell_completion``), so they call back into ``simplewsgi`` with
   ``_SIMPLEWSGI_COMPLETE=<shell>_complete`` and every candidate comes from the live command tree.
-  :mod:`simplewsgi._shells` pins each script and its wire format, so the checked-in scripts work
+  :mod:`simplewsgi.cli.shells` pins each script and its wire format, so the checked-in scripts work
   with any click; when that variable is set, importing this module makes click use them.
 - ``simplewsgi completion SHELL`` prints exactly the text that ``scripts/gen_docs.py`` checks in
   under ``completions/``: both come from :func:`completion_script`.
@@ -37,18 +37,18 @@ SCAN_MAX_BYTES = 1 << 20  # 1 MiB: bigger .py files are generated code or data, 
 SCAN_SKIP_DIRS = frozenset({"__pycache__", "site-packages", "node_modules"})  # and venvs, hidden
 
 if COMPLETE_VAR in os.environ:  # a shell is asking for candidates: answer in our scripts' format
-    from simplewsgi import _shells
+    from simplewsgi.cli import shells
 
-    _shells.register()
+    shells.register()
 
 
 def completion_script(cli: click.Command, shell: str) -> str:
     """The completion script for ``shell`` (one of :data:`SHELLS`) for the command tree ``cli``."""
-    from simplewsgi import _shells
+    from simplewsgi.cli import shells
 
-    if shell not in _shells.CLASSES:
+    if shell not in shells.CLASSES:
         raise ValueError(f"unsupported shell {shell!r}: expected one of {', '.join(SHELLS)}")
-    return _shells.CLASSES[shell](cli, {}, PROG_NAME, COMPLETE_VAR).source()
+    return shells.CLASSES[shell](cli, {}, PROG_NAME, COMPLETE_VAR).source()
 
 
 @click.command("completion")

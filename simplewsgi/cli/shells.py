@@ -7,7 +7,7 @@ class here owns both ends: ``source_template`` (the script) and ``format_complet
 candidate as the script reads it). Parsing the shell's words and finding candidates stays
 click's (``get_completion_args``, ``get_completions``), which has been stable since click 8.0.
 
-:mod:`simplewsgi.completion` imports this module only when a script is printed or a shell asks
+:mod:`simplewsgi.cli.completion` imports this module only when a script is printed or a shell asks
 for candidates (``_SIMPLEWSGI_COMPLETE`` is set), and then :func:`register` makes click answer
 with these classes. It costs the CLI's start-up nothing otherwise.
 """

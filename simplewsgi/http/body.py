@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
-from simplewsgi.protocol import MAX_CHUNK_LINE, MAX_TRAILER_BYTES, BadRequest, ByteReader
+from simplewsgi.http.errors import BadRequest, ClientDisconnected
+from simplewsgi.http.parsing import MAX_CHUNK_LINE, MAX_TRAILER_BYTES, ByteReader
 
 # chunk-size [BWS ; chunk-ext] CRLF (RFC 9112 §7.1): whitespace only before an extension, and a
 # real CRLF (bare LF is tolerated for start and field lines, not inside chunked framing).
@@ -38,10 +39,6 @@ def read_up_to(rfile: ByteReader, size: int) -> bytes:
         parts.append(part)
         size -= len(part)
     return b"".join(parts)
-
-
-class ClientDisconnected(ConnectionError):
-    """The client closed the connection before sending the whole request body."""
 
 
 class RequestBody:

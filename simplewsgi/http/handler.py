@@ -4,16 +4,17 @@ Rules of this module:
 - Keeps ``wsgiref.simple_server.WSGIRequestHandler``'s hooks (``get_environ``, ``get_stderr``,
   ``handle``, ``log_request``/``log_message``) and works when a subclass's ``setup()`` puts plain
   binary streams in ``rfile``/``wfile`` instead of a socket.
-- Parsing and framing rules live in :mod:`simplewsgi.protocol`, body readers in
-  :mod:`simplewsgi.body`, the response side of one exchange in :mod:`simplewsgi.response`.
+- Parsing and framing rules live in :mod:`.parsing`, body readers in :mod:`.body`, the response
+  side of one exchange in :mod:`.response`; the stop policy is the server's (the handler only
+  says when it waits for a request head, through ``server.awaiting_request``).
 - The per-request path is lean on purpose: one ``readline`` per header line, the environ copied
   from the server's prepared base dict, one write for a small response.
 """
 
 from __future__ import annotations
 
+import contextlib
 import platform
-import socket
 import sys
 import time
 import traceback
@@ -21,33 +22,27 @@ from http.server import BaseHTTPRequestHandler
 from typing import IO, TYPE_CHECKING, Any, Optional
 from urllib.parse import unquote
 
-from simplewsgi import protocol
-from simplewsgi.body import ChunkedBody, FixedLengthBody, RequestBody
-from simplewsgi.response import (
-    ERROR_BODY,
-    ERROR_HEADERS,
-    ERROR_STATUS,
-    Response,
-    WSGIContractError,
-)
+from simplewsgi.http import parsing
+from simplewsgi.http.body import ChunkedBody, FixedLengthBody, RequestBody
+from simplewsgi.http.errors import CLIENT_GONE, HTTPError, WSGIContractError
+from simplewsgi.http.headers import RequestHeaders
+from simplewsgi.http.response import ERROR_BODY, ERROR_HEADERS, ERROR_STATUS, Response
+from simplewsgi.http.text import CONTROL_CHAR_ESCAPES, log_time
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from _typeshed.wsgi import WSGIEnvironment
 
-    from simplewsgi.server import WSGIServer
+    from simplewsgi.http.server import WSGIServer
 
 # Unread request body we are willing to read and discard to keep a connection alive; beyond it
 # closing is cheaper than draining.
 MAX_DRAIN_BYTES = 1024 * 1024
-# Exceptions that mean the client went away; they cost one quiet log line, never a traceback.
-CLIENT_GONE = (ConnectionError, TimeoutError, socket.timeout)
 
 # Header name -> CGI environ key (None: dropped). Bounded so hostile clients cannot grow it.
 _CGI_KEYS: dict[str, Optional[str]] = {}
 _CGI_KEYS_MAX = 1024
-# C0 and C1 controls and DEL, escaped in anything a client sent before it reaches a log, so a
-# request cannot forge log lines or drive the terminal.
-CONTROL_CHAR_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 
 
 def _cgi_key(name: str) -> Optional[str]:
@@ -80,14 +75,16 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     server: WSGIServer
     request_start = 0.0  # perf_counter() when the current request line arrived
-    framing: Optional[protocol.Framing] = None  # the current request's, once its head is read
+    framing: Optional[parsing.Framing] = None  # the current request's, once its head is read
     first_request = False  # True while reading and serving a connection's first request
-    headers: protocol.RequestHeaders  # type: ignore[assignment]
+    headers: RequestHeaders  # type: ignore[assignment]
+    _socket_wfile: object = None  # the writer setup() made over the socket
 
     def setup(self) -> None:
         super().setup()
-        # sendfile() is only safe when wfile is the socket writer this class created.
-        self._socket_wfile: Optional[IO[bytes]] = self.wfile  # type: ignore[assignment]
+        # sendfile() is only safe when wfile is the socket writer setup() created: a subclass
+        # that replaces wfile after this (to capture or transform output) must see every byte.
+        self._socket_wfile = self.wfile
 
     def handle(self) -> None:
         """Serve requests until the connection closes (wsgiref serves just one)."""
@@ -98,55 +95,48 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         while not self.close_connection:
             self.handle_one_request()
 
+    def _awaiting_request(self) -> AbstractContextManager[bool]:
+        awaiting = getattr(self.server, "awaiting_request", None)
+        if awaiting is None:  # a server class of another family: no stop policy to tell
+            return _NOT_AWAITED
+        result: AbstractContextManager[bool] = awaiting(self.connection, self.first_request)
+        return result
+
     def handle_one_request(self) -> None:
         self.requestline = ""
         self.request_version = "HTTP/1.0"
         self.command = ""
         self.close_connection = True
-        # While we wait for a request line, server_close() may cut this connection: an idle
-        # keep-alive one after ``idle_grace`` (0 for Ctrl+C; a reloader swap waits a little),
-        # a new one after a short grace (a client that just connected sends at once; a
-        # browser's unused preconnect must not hold up Ctrl+C).
-        waiting = getattr(
-            self.server, "fresh_connections" if self.first_request else "idle_connections", None
-        )
         try:
-            if waiting is not None:
-                waiting.add(self.connection)
-                if (
-                    self.server.closing
-                    and not self.first_request
-                    and time.monotonic() >= self.server.idle_cut_at
-                ):
+            # Until the head is complete nothing is in flight: a stop may close the connection
+            # (a new one after a short grace, an idle keep-alive one after ``idle_grace``).
+            with self._awaiting_request() as may_read:
+                if not may_read:
                     return  # server_close() already closed the idle connections
-            try:
-                line = protocol.read_request_line(self.rfile)
-            finally:
-                if waiting is not None:
-                    waiting.discard(self.connection)
-            if line is None:
-                return
-            self.request_start = time.perf_counter()
-            self.command, self.path, self.request_version, self.requestline = line[:4]
-            if line.terminated:
-                fields = protocol.read_headers(self.rfile)
-            elif self.server.closing:
-                return  # our own shutdown cut this line short: not a request to answer
-            else:
-                fields = []  # a bare request line, then EOF (served, as http.server does)
-            framing = protocol.request_framing(fields, line.version == "HTTP/1.1")
-        except protocol.HTTPError as error:
+                line = parsing.read_request_line(self.rfile)
+                if line is None:
+                    return
+                self.request_start = time.perf_counter()
+                self.command, self.path, self.request_version, self.requestline = line[:4]
+                if line.terminated:
+                    fields = parsing.read_headers(self.rfile)
+                elif self.server.closing:
+                    return  # our own shutdown cut this line short: not a request to answer
+                else:
+                    fields = []  # a bare request line, then EOF (served, as http.server does)
+            framing = parsing.request_framing(fields, line.version == "HTTP/1.1")
+        except HTTPError as error:
             self._refuse(error)
             return
         except CLIENT_GONE:
             return
-        self.headers = protocol.RequestHeaders(fields)
+        self.headers = RequestHeaders(fields)
         self.framing = framing
         # While the server stops, answer this request and say the connection ends with it.
         self.close_connection = not framing.keep_alive or self.server.closing
         self._run(framing)
 
-    def _refuse(self, error: protocol.HTTPError) -> None:
+    def _refuse(self, error: HTTPError) -> None:
         """Answer a request we could not parse, and close (framing can no longer be trusted)."""
         self.close_connection = True
         # A version we could not read is answered as HTTP/1.0, the lowest common ground.
@@ -158,7 +148,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             return
         self.log_message('"%s" %s - %s', self.requestline, error.status, error.detail)
 
-    def _run(self, framing: protocol.Framing) -> None:
+    def _run(self, framing: parsing.Framing) -> None:
         body: RequestBody
         response: Optional[Response] = None
 
@@ -170,14 +160,24 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 self.wfile.flush()
 
         on_first_read = send_continue if framing.expect_continue else None
-        if framing.length == protocol.CHUNKED:
+        if framing.length == parsing.CHUNKED:
             body = ChunkedBody(self.rfile, on_first_read)
         else:
             body = FixedLengthBody(self.rfile, framing.length, on_first_read)
         environ = self.get_environ()
         environ["wsgi.input"] = body
         environ["wsgi.errors"] = self.get_stderr()
-        response = Response(self, environ, body)
+        response = Response(
+            environ,
+            body,
+            self.wfile,
+            server_header=self.version_string(),
+            version=self.request_version,
+            close=self.close_connection,
+            max_drain=self.max_drain_bytes,
+            log=self.log_message,
+            sendfile_socket=self.connection if self.wfile is self._socket_wfile else None,
+        )
         try:
             try:
                 app = self.server.get_app()
@@ -187,9 +187,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             except WSGIContractError as error:
                 self.log_message("WSGI application error: %s", error)
                 self._fail(response)
-            except protocol.HTTPError as error:  # malformed chunked body read by the app
+            except HTTPError as error:  # malformed chunked body read by the app
                 if response.headers_sent:
-                    self.close_connection = True
+                    response.close = True
                 else:
                     self._refuse(error)
                     return
@@ -198,11 +198,12 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             except (Exception, SystemExit):  # sys.exit() in a request is a bug, not a stop
                 traceback.print_exc(file=self.get_stderr())
                 self._fail(response)
+            self.close_connection = response.close
             if not self.close_connection:
                 try:
                     if not body.drain(self.max_drain_bytes):
                         self.close_connection = True
-                except (protocol.HTTPError, *CLIENT_GONE):
+                except (HTTPError, *CLIENT_GONE):
                     self.close_connection = True
         except CLIENT_GONE as error:
             self.close_connection = True
@@ -218,7 +219,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     def _fail(self, response: Response) -> None:
         """After an app error: a 500 if nothing was sent yet, else cut the connection."""
         if response.headers_sent:
-            self.close_connection = True
+            response.close = True
         else:
             response.send_error(ERROR_STATUS, ERROR_HEADERS, ERROR_BODY)
 
@@ -274,16 +275,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         return str(address[0]) if isinstance(address, tuple) else str(address or "-")
 
     def log_date_time_string(self) -> str:
-        return _log_time()
+        return log_time()
 
 
-def _common_log_time(now: int) -> str:
-    """The access-log timestamp in local time, ``24/Nov/2026 21:49:28`` in any locale."""
-    t = time.localtime(now)
-    return (
-        f"{t.tm_mday:02d}/{protocol.MONTHS[t.tm_mon - 1]}/{t.tm_year} "
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-    )
-
-
-_log_time = protocol.PerSecond(_common_log_time)
+# For a server of another family (no stop policy to tell): always go on and read.
+_NOT_AWAITED = contextlib.nullcontext(True)

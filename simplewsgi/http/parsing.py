@@ -3,8 +3,8 @@
 Rules of this module:
 - Standard library only, no I/O beyond ``readline`` on the buffered input stream handed in.
 - Every limit is a named constant below, with where its value comes from.
-- Anything malformed raises an :class:`HTTPError` subclass that knows its status code and can
-  render itself; the caller answers with it and closes the connection.
+- Anything malformed raises an :class:`~simplewsgi.http.errors.HTTPError` subclass that knows its
+  status code and can render itself; the caller answers with it and closes the connection.
 - Strict where leniency enables request smuggling (RFC 9112 §6.3, §11.2), lenient only where the
   RFC allows it (bare LF line endings §2.2, an empty line before the request line §2.2).
 """
@@ -12,9 +12,16 @@ Rules of this module:
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
-from typing import Callable, NamedTuple, Optional, Protocol
+from typing import NamedTuple, Optional, Protocol
+
+from simplewsgi.http.errors import (
+    BadRequest,
+    HeaderFieldsTooLarge,
+    IncompleteRequest,
+    NotImplementedCoding,
+    URITooLong,
+    VersionNotSupported,
+)
 
 # A request line longer than this gets 414; wsgiref and http.server use the same 64 KiB.
 MAX_REQUEST_LINE = 65536
@@ -48,57 +55,6 @@ class ByteReader(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
     def readline(self, size: int = ..., /) -> bytes: ...
-
-
-class HTTPError(Exception):
-    """A request the server refuses; renders itself as a complete, closing response."""
-
-    status = 400
-    reason = "Bad Request"
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(detail or self.reason)
-        self.detail = detail or self.reason
-
-    def render(self, server_header: str, version: str = "HTTP/1.1") -> bytes:
-        body = f"{self.status} {self.reason}: {self.detail}\n".encode("latin-1", "replace")
-        head = (
-            f"{version} {self.status} {self.reason}\r\n"
-            f"Server: {server_header}\r\n"
-            f"Date: {http_date()}\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n"
-        )
-        return head.encode("latin-1") + body
-
-
-class BadRequest(HTTPError):
-    pass
-
-
-class URITooLong(HTTPError):
-    status = 414
-    reason = "Request-URI Too Long"  # http.server's phrase, which wsgiref tests expect
-
-
-class HeaderFieldsTooLarge(HTTPError):
-    status = 431
-    reason = "Request Header Fields Too Large"
-
-
-class NotImplementedCoding(HTTPError):
-    status = 501
-    reason = "Not Implemented"
-
-
-class VersionNotSupported(HTTPError):
-    status = 505
-    reason = "HTTP Version Not Supported"
-
-
-class IncompleteRequest(ConnectionError):
-    """The connection ended inside a request head: nothing to answer, nobody to answer to."""
 
 
 class RequestLine(NamedTuple):
@@ -209,98 +165,9 @@ def parse_header_line(line: bytes) -> tuple[str, str]:
     return name.decode("ascii"), value.decode("latin-1")
 
 
-class RequestHeaders:
-    """The request's header fields, case-insensitive, in arrival order.
-
-    A light stand-in for the ``email.message.Message`` that ``http.server`` builds (which costs
-    tens of microseconds per request); offers the methods handlers commonly call on
-    ``self.headers``.
-    """
-
-    __slots__ = ("_fields", "_index")
-
-    def __init__(self, fields: list[tuple[str, str]]) -> None:
-        self._fields = fields
-        self._index: Optional[dict[str, list[str]]] = None
-
-    def _lookup(self) -> dict[str, list[str]]:
-        if self._index is None:
-            index: dict[str, list[str]] = {}
-            for name, value in self._fields:
-                index.setdefault(name.lower(), []).append(value)
-            self._index = index
-        return self._index
-
-    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
-        values = self._lookup().get(name.lower())
-        return values[0] if values else default
-
-    def get_all(self, name: str, failobj: Optional[list[str]] = None) -> Optional[list[str]]:
-        values = self._lookup().get(name.lower())
-        return list(values) if values else failobj
-
-    def __getitem__(self, name: str) -> Optional[str]:
-        return self.get(name)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._lookup()
-
-    def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
-
-    def items(self) -> list[tuple[str, str]]:
-        return list(self._fields)
-
-    def keys(self) -> list[str]:
-        return [name for name, _ in self._fields]
-
-    def values(self) -> list[str]:
-        return [value for _, value in self._fields]
-
-    def __repr__(self) -> str:
-        return f"RequestHeaders({self._fields!r})"
-
-
 def is_token(text: str) -> bool:
     """True for an RFC 9110 token (a valid header field name or method)."""
     return _TOKEN_STR.match(text) is not None
-
-
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-class PerSecond:
-    """Text that depends only on the current second, rendered at most once a second: the
-    Date header and log timestamps would otherwise cost a time conversion per request."""
-
-    __slots__ = ("_cache", "_render")
-
-    def __init__(self, render: Callable[[int], str]) -> None:
-        self._render = render
-        self._cache: tuple[int, str] = (-1, "")  # one tuple, so threads never see half of it
-
-    def __call__(self) -> str:
-        now = int(time.time())
-        cache = self._cache
-        if cache[0] != now:
-            cache = self._cache = (now, self._render(now))
-        return cache[1]
-
-
-def _imf_fixdate(now: int) -> str:
-    """RFC 9110 §5.6.7: ``Sun, 06 Nov 1994 08:49:37 GMT`` (locale-independent)."""
-    t = time.gmtime(now)
-    return (
-        f"{_WEEKDAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year} "
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
-    )
-
-
-http_date = PerSecond(_imf_fixdate)
 
 
 class Framing(NamedTuple):

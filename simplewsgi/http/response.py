@@ -10,22 +10,27 @@ Rules of this module (PEP 3333, RFC 9112 §6):
   closes the connection, since the client can no longer find the next response.
 - Whatever the app does wrong is a :class:`WSGIContractError` with a plain-words message, and
   nothing it gave (CR, LF, NUL in headers) reaches the wire.
+- The handler is not reached into: a response writes to the output it was given (a binary
+  stream, and the socket when ``sendfile`` is safe), logs through the callable it was given, and
+  returns its one decision about the connection as :attr:`Response.close`.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
-from simplewsgi.body import FileWrapper, RequestBody
-from simplewsgi.protocol import http_date, is_token
+from simplewsgi.http.body import FileWrapper, RequestBody
+from simplewsgi.http.errors import WSGIContractError
+from simplewsgi.http.parsing import is_token
+from simplewsgi.http.text import http_date
 
 if TYPE_CHECKING:
+    import socket
+
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
-
-    from simplewsgi.handler import WSGIRequestHandler
 
 ERROR_STATUS = "500 Internal Server Error"
 ERROR_HEADERS = [("Content-Type", "text/plain")]
@@ -49,10 +54,6 @@ HOP_BY_HOP = frozenset(
 _BAD_VALUE_CHARS = ("\r", "\n", "\0")
 _valid_names: set[str] = set()  # header names already checked, so the check runs once per name
 _VALID_NAMES_MAX = 1024
-
-
-class WSGIContractError(Exception):
-    """The application broke the WSGI contract (PEP 3333); the message says how."""
 
 
 def _check_status(status: object) -> int:
@@ -82,15 +83,47 @@ def _check_header(name: object, value: object) -> None:
         raise WSGIContractError(f"header {name!r} has CR, LF or NUL in its value {value!r}")
 
 
+class Output(Protocol):
+    """Where a response's bytes go: the connection's buffered writer, or any binary stream."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
 class Response:
-    """State and output of one response; created by the handler for each request."""
+    """State and output of one response; created by the handler for each request.
+
+    ``wfile`` receives the bytes; ``sendfile_socket`` is the socket behind it when a file may be
+    sent with ``socket.sendfile`` (None otherwise); ``server_header`` is the Server value;
+    ``version`` the request's HTTP version; ``close`` whether the connection ends after this
+    response already (the response may decide so too: read :attr:`close` afterwards);
+    ``max_drain`` how much unread request body the handler will discard to keep the connection;
+    ``log`` takes ``log_message``-style arguments for app errors found while sending.
+    """
 
     def __init__(
-        self, handler: WSGIRequestHandler, environ: WSGIEnvironment, body: RequestBody
+        self,
+        environ: WSGIEnvironment,
+        body: RequestBody,
+        wfile: Output,
+        *,
+        server_header: str,
+        version: str,
+        close: bool,
+        max_drain: int,
+        log: Callable[..., None],
+        sendfile_socket: Optional[socket.socket] = None,
     ) -> None:
-        self.handler = handler
         self.body = body
         self.environ = environ
+        self.wfile = wfile
+        self.server_header = server_header
+        self.version = version
+        self.close = close  # the connection ends after this response
+        self.max_drain = max_drain
+        self.log = log
+        self.sendfile_socket = sendfile_socket
         self.status: Optional[str] = None
         self.status_code = 0
         self.headers: list[tuple[str, str]] = []
@@ -99,8 +132,8 @@ class Response:
         self.length: Optional[int] = None  # declared Content-Length of the body
         self.chunked = False
         self.head = environ["REQUEST_METHOD"] == "HEAD"
-        self.http11 = environ["SERVER_PROTOCOL"] == "HTTP/1.1"
-        self.write_out = handler.wfile.write
+        self.http11 = version == "HTTP/1.1"
+        self.write_out = wfile.write
 
     # -- the WSGI callables -------------------------------------------------------------
 
@@ -169,13 +202,13 @@ class Response:
         elif self.chunked:
             self.write_out(b"0\r\n\r\n")
         if self.length is not None and self.bytes_sent < self.length and self._has_body():
-            self.handler.close_connection = True
-            self.handler.log_message(
+            self.close = True
+            self.log(
                 "WSGI application error: sent %d of the %d bytes its Content-Length announced",
                 self.bytes_sent,
                 self.length,
             )
-        self.handler.wfile.flush()
+        self.wfile.flush()
 
     def send_error(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
         """Replace a response nothing of which was sent yet (a 500 after an app error)."""
@@ -185,7 +218,7 @@ class Response:
         self.length = None
         self.chunked = False
         self._send_head(body, final=True)
-        self.handler.wfile.flush()
+        self.wfile.flush()
 
     # -- framing and output ---------------------------------------------------------------
 
@@ -196,7 +229,6 @@ class Response:
     def _send_head(self, data: bytes, final: bool) -> None:
         if self.status is None:
             raise WSGIContractError("the application did not call start_response()")
-        handler = self.handler
         lines = []
         server_set = date_set = False
         for item in self.headers:
@@ -218,10 +250,10 @@ class Response:
             elif lowered == "date":
                 date_set = True
             lines.append(f"{name}: {value}\r\n")
-        version = handler.request_version if handler.request_version == "HTTP/1.0" else "HTTP/1.1"
+        version = "HTTP/1.0" if self.version == "HTTP/1.0" else "HTTP/1.1"
         head = [f"{version} {self.status}\r\n"]
         if not server_set:
-            head.append(f"Server: {handler.version_string()}\r\n")
+            head.append(f"Server: {self.server_header}\r\n")
         if not date_set:
             head.append(f"Date: {http_date()}\r\n")
         head += lines
@@ -235,10 +267,10 @@ class Response:
                 head.append("Transfer-Encoding: chunked\r\n")
                 self.chunked = True
             elif has_body:
-                handler.close_connection = True  # HTTP/1.0: the body ends when we close
-        if not handler.close_connection and not self.body.may_drain(handler.max_drain_bytes):
-            handler.close_connection = True  # say so now: the unread body will not be drained
-        if handler.close_connection:
+                self.close = True  # HTTP/1.0: the body ends when we close
+        if not self.close and not self.body.may_drain(self.max_drain):
+            self.close = True  # say so now: the unread body will not be drained
+        if self.close:
             if self.http11:
                 head.append("Connection: close\r\n")
         elif not self.http11:
@@ -257,7 +289,7 @@ class Response:
         else:
             self.write_out(out)
         if not final:
-            handler.wfile.flush()
+            self.wfile.flush()
 
     def _frame(self, data: bytes) -> bytes:
         """Fit one block to the response's framing; count what reaches the wire."""
@@ -265,8 +297,8 @@ class Response:
             room = self.length - self.bytes_sent
             if len(data) > room:
                 data = data[:room]
-                self.handler.close_connection = True
-                self.handler.log_message(
+                self.close = True
+                self.log(
                     "WSGI application error: body longer than its Content-Length %d; "
                     "the extra bytes were not sent",
                     self.length,
@@ -281,11 +313,10 @@ class Response:
             framed = self._frame(data)
             if framed:
                 self.write_out(framed)
-            self.handler.wfile.flush()
+            self.wfile.flush()
 
     def _can_sendfile(self, wrapper: FileWrapper) -> bool:
-        handler = self.handler
-        if handler.wfile is not getattr(handler, "_socket_wfile", None) or not self._has_body():
+        if self.sendfile_socket is None or not self._has_body():
             return False
         try:
             return stat.S_ISREG(os.fstat(wrapper.filelike.fileno()).st_mode)
@@ -302,8 +333,9 @@ class Response:
             self.headers = [*self.headers, ("Content-Length", str(max(size, 0)))]
         self._send_head(b"", final=False)
         count = min(self.length or 0, max(size, 0))
-        if count:
-            sent = self.handler.connection.sendfile(filelike, offset, count)
+        sock = self.sendfile_socket
+        if count and sock is not None:
+            sent = sock.sendfile(filelike, offset, count)
             self.bytes_sent += sent
 
 

@@ -2,8 +2,13 @@
 
 Same names, signatures and hooks as the standard library (``server_bind`` -> ``setup_environ``,
 ``set_app``/``get_app``, ``base_environ``), so code and tests written for wsgiref keep working;
-underneath, a thread per connection, IPv6, a real listen backlog and a clean shutdown.
-Standard library only: importing simplewsgi must stay cheap.
+underneath, a pool of reused threads (one connection each at a time), IPv6, a real listen
+backlog and a clean shutdown.
+
+The server owns its stop policy: a handler waiting for a request head says so by entering
+:meth:`WSGIServer.awaiting_request`, and :meth:`WSGIServer.server_close` decides from that which
+connections it may close at once (waiting), after a grace (just accepted, or idle keep-alive
+during a reloader swap), or only when their request is done (in flight).
 """
 
 from __future__ import annotations
@@ -14,14 +19,16 @@ import socket
 import sys
 import threading
 import time
+from contextlib import AbstractContextManager
 from http.server import HTTPServer
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
-from simplewsgi.body import FileWrapper
-from simplewsgi.handler import WSGIRequestHandler
+from simplewsgi.http.body import FileWrapper
+from simplewsgi.http.handler import WSGIRequestHandler
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from types import TracebackType
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -31,13 +38,53 @@ LISTEN_BACKLOG = 128
 GRACEFUL_TIMEOUT = 5.0
 # How long server_close() waits for the first request on a connection accepted just before.
 FIRST_REQUEST_GRACE = 0.5
-# An idle worker thread waits this long for a new connection before it ends.
-WORKER_IDLE_SECONDS = 30.0
-_WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+# An idle pool thread waits this long for a new connection before it ends.
+THREAD_IDLE_SECONDS = 30.0
+# Hosts that mean "every address" rather than one interface.
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+
+
+def allow_dual_stack(sock: socket.socket, host: str) -> None:
+    """``::`` means every address, IPv4 too, whatever the system's ``bindv6only`` says."""
+    if host == "::" and sock.family == socket.AF_INET6 and hasattr(socket, "IPV6_V6ONLY"):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+
+
+class _AwaitingRequest:
+    """While entered, ``conn`` waits for a request head and may be closed by a stop."""
+
+    __slots__ = ("conn", "server", "waiting")
+
+    def __init__(self, server: WSGIServer, waiting: set[Any], conn: Any) -> None:
+        self.server, self.waiting, self.conn = server, waiting, conn
+
+    def __enter__(self) -> bool:
+        self.waiting.add(self.conn)
+        server = self.server
+        # An idle keep-alive connection arriving here after server_close() cut the idle ones.
+        return not (
+            server.closing
+            and self.waiting is server._idle
+            and time.monotonic() >= server.idle_cut_at
+        )
+
+    def __exit__(
+        self,
+        kind: Optional[type[BaseException]],
+        error: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        self.waiting.discard(self.conn)
+
+
+# For servers built without ``WSGIServer.__init__`` (as wsgiref's own tests do).
+_NOT_TRACKED = contextlib.nullcontext(True)
 
 
 class WSGIServer(HTTPServer):
-    """An HTTP server that runs a WSGI application, one daemon thread per connection."""
+    """An HTTP server that runs a WSGI application on a pool of threads, one connection each
+    at a time."""
 
     request_queue_size = LISTEN_BACKLOG
     allow_reuse_address = True
@@ -51,6 +98,9 @@ class WSGIServer(HTTPServer):
     idle_cut_at = float("inf")  # when server_close() closes idle connections
     application: Optional[WSGIApplication] = None
     base_environ: dict[str, Any]
+    # Connections waiting for a request head: their first, or the next on a keep-alive one.
+    _fresh: Optional[set[Any]] = None
+    _idle: Optional[set[Any]] = None
 
     def __init__(
         self,
@@ -67,13 +117,13 @@ class WSGIServer(HTTPServer):
         elif ":" in server_address[0]:
             self.address_family = socket.AF_INET6
         self.closing = False
-        self.idle_connections: set[Any] = set()  # keep-alive, waiting for the next request
-        self.fresh_connections: set[Any] = set()  # accepted, first request not yet arrived
+        self._fresh = set()
+        self._idle = set()
         self._lock = threading.Lock()
         self._connections: set[Any] = set()  # sockets being served, for server_close()
-        self._workers: set[threading.Thread] = set()
+        self._threads: set[threading.Thread] = set()
         self._jobs: queue.SimpleQueue[Optional[tuple[Any, Any]]] = queue.SimpleQueue()
-        self._idle_workers = 0  # workers waiting in _jobs.get()
+        self._idle_threads = 0  # pool threads waiting in _jobs.get()
         super().__init__(server_address, RequestHandlerClass, bind_and_activate=False)
         self._adopted = sock is not None
         if sock is not None:
@@ -92,14 +142,11 @@ class WSGIServer(HTTPServer):
         if getattr(self, "_adopted", False):
             self.server_address = self.socket.getsockname()
         else:
-            if self.server_address[0] == "::" and hasattr(socket, "IPV6_V6ONLY"):
-                # "::" means every address: IPv4 too, whatever the system's bindv6only says.
-                with contextlib.suppress(OSError):
-                    self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            allow_dual_stack(self.socket, str(self.server_address[0]))
             super(HTTPServer, self).server_bind()  # TCPServer's: bind, without getfqdn()
         host, port = self.server_address[:2]
         # http.server calls socket.getfqdn() here, which can stall start-up on a DNS timeout.
-        self.server_name = socket.gethostname() if host in _WILDCARD_HOSTS else str(host)
+        self.server_name = socket.gethostname() if host in WILDCARD_HOSTS else str(host)
         self.server_port = port
         self.setup_environ()
 
@@ -128,44 +175,44 @@ class WSGIServer(HTTPServer):
         self.application = application
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Hand the connection to an idle worker thread, or start one.
+        """Hand the connection to an idle pool thread, or start one.
 
         Reusing threads keeps thread creation (and the wait for the new thread to start) off
         the accept loop: that is what made one-request connections slower than wsgiref.
         """
         with self._lock:
             self._connections.add(request)
-            if self._idle_workers:
-                self._idle_workers -= 1
+            if self._idle_threads:
+                self._idle_threads -= 1
                 self._jobs.put((request, client_address))
                 return
             thread = threading.Thread(
-                target=self._work, args=((request, client_address),), daemon=True
+                target=self._pool_thread, args=((request, client_address),), daemon=True
             )
-            self._workers.add(thread)
+            self._threads.add(thread)
         thread.start()
 
-    def _work(self, job: Optional[tuple[Any, Any]]) -> None:
-        """A worker thread: serve one connection at a time, then wait a while for the next."""
+    def _pool_thread(self, job: Optional[tuple[Any, Any]]) -> None:
+        """Serve one connection at a time, then wait a while for the next."""
         try:
             while job is not None:
                 self._serve(*job)
                 with self._lock:
                     if self.closing:
                         return
-                    self._idle_workers += 1
+                    self._idle_threads += 1
                 try:
-                    job = self._jobs.get(timeout=WORKER_IDLE_SECONDS)
+                    job = self._jobs.get(timeout=THREAD_IDLE_SECONDS)
                 except queue.Empty:
                     with self._lock:
                         try:  # a job may have been reserved for us just as we timed out
                             job = self._jobs.get_nowait()
                         except queue.Empty:
-                            self._idle_workers -= 1
+                            self._idle_threads -= 1
                             job = None
         finally:
             with self._lock:
-                self._workers.discard(threading.current_thread())
+                self._threads.discard(threading.current_thread())
 
     def _serve(self, request: Any, client_address: Any) -> None:
         try:
@@ -177,11 +224,24 @@ class WSGIServer(HTTPServer):
             with self._lock:
                 self._connections.discard(request)
 
+    def awaiting_request(self, conn: Any, first: bool) -> AbstractContextManager[bool]:
+        """Entered by a handler while it waits for a request head on ``conn`` (``first``: the
+        connection's first request). Such a connection has nothing in flight, so a stop may
+        close it; the context's value is False when the stop already has."""
+        waiting = self._fresh if first else self._idle
+        if waiting is None:
+            return _NOT_TRACKED
+        return _AwaitingRequest(self, waiting, conn)
+
+    def waiting_connections(self) -> int:
+        """Connections waiting for a request head (a first one, or the next on keep-alive)."""
+        return len(self._idle or ()) + len(self._fresh or ())
+
     def requests_in_flight(self) -> int:
-        """Connections with a request being served (not idle, not waiting for a first one)."""
+        """Connections whose request head has arrived and whose response is not done."""
         with self._lock:
             served = len(self._connections)
-        return max(0, served - len(self.idle_connections) - len(self.fresh_connections))
+        return max(0, served - self.waiting_connections())
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Disconnects are routine for a web server; anything else gets its traceback."""
@@ -202,15 +262,15 @@ class WSGIServer(HTTPServer):
         self.closing = True
         super().server_close()
         with self._lock:
-            for _ in range(self._idle_workers):
+            for _ in range(self._idle_threads):
                 self._jobs.put(None)
-            self._idle_workers = 0
+            self._idle_threads = 0
         while True:
             now = time.monotonic()
             waiting = False
             for waiting_set, cut_at in (
-                (self.idle_connections, idle_deadline),
-                (self.fresh_connections, fresh_deadline),
+                (self._idle or set(), idle_deadline),
+                (self._fresh or set(), fresh_deadline),
             ):
                 if now >= cut_at:
                     for conn in list(waiting_set):
@@ -222,11 +282,11 @@ class WSGIServer(HTTPServer):
             time.sleep(0.01)
         for cut in (False, True):
             with self._lock:
-                workers = list(self._workers)
+                threads = list(self._threads)
                 connections = list(self._connections) if cut else []
             for conn in connections:
                 _shutdown(conn)
-            for thread in workers:
+            for thread in threads:
                 thread.join(1.0 if cut else max(0.0, deadline - time.monotonic()))
 
 

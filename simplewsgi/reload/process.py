@@ -1,8 +1,8 @@
 """The supervisor's side of a worker process: spawn it, tell it what to do, hear back, reap it.
 
-:mod:`simplewsgi.worker` is the other end and defines the protocol. Rules:
+:mod:`.worker` is the other end; :mod:`.messages` defines what they say. Rules:
 
-- A worker is always ``sys.executable`` running :data:`~simplewsgi.worker.BOOTSTRAP`, with the
+- A worker is always ``sys.executable`` running :data:`~.messages.BOOTSTRAP`, with the
   supervisor's interpreter flags (``-W``, ``-X``...), never a re-run of ``sys.argv``: how the
   supervisor was launched (``simplewsgi``, ``python -m simplewsgi``, a venv's script) does not
   matter.
@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -24,8 +23,8 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 import simplewsgi
-from simplewsgi import worker as protocol
-from simplewsgi.sockets import LISTEN_FD_ENV
+from simplewsgi.listen import LISTEN_FD_ENV
+from simplewsgi.reload import messages
 
 if TYPE_CHECKING:
     import socket
@@ -58,11 +57,11 @@ class WorkerProcess:
         listen_fd = sock.fileno()
         env = dict(os.environ)
         env.update({
-            LISTEN_FD_ENV: str(listen_fd), protocol.CONTROL_FD_ENV: str(control_r),
-            protocol.STATUS_FD_ENV: str(status_w), protocol.OPTIONS_ENV: options.to_json(),
-            protocol.SUPERVISOR_PID_ENV: str(os.getpid()),
+            LISTEN_FD_ENV: str(listen_fd), messages.CONTROL_FD_ENV: str(control_r),
+            messages.STATUS_FD_ENV: str(status_w), messages.OPTIONS_ENV: options.to_json(),
+            messages.SUPERVISOR_PID_ENV: str(os.getpid()),
         })  # fmt: skip
-        argv = [sys.executable, *interpreter_flags(), "-c", protocol.BOOTSTRAP, _PACKAGE_PARENT]
+        argv = [sys.executable, *interpreter_flags(), "-c", messages.BOOTSTRAP, _PACKAGE_PARENT]
         # The signal mask survives exec; the worker unblocks SIGINT once its handler is set.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
@@ -85,16 +84,12 @@ class WorkerProcess:
     def tell(self, kind: str, **fields: Any) -> None:
         """Send a command; a dead worker is not an error here (its status pipe says so)."""
         with contextlib.suppress(OSError):
-            os.write(self.control, protocol.encode({"kind": kind, **fields}))
+            os.write(self.control, messages.encode({"kind": kind, **fields}))
 
     def messages(self, data: bytes) -> list[dict[str, Any]]:
         """The complete status messages in what was read so far."""
         *lines, self._buffer = (self._buffer + data).split(b"\n")
-        found = []
-        for line in lines:
-            with contextlib.suppress(ValueError):
-                found.append(json.loads(line))
-        return found
+        return [message for message in map(messages.decode, lines) if message is not None]
 
     @property
     def watched_fds(self) -> list[int]:

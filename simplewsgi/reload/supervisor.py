@@ -16,7 +16,7 @@ Rules, and why:
   the watcher's thread and the signal handlers only wake it. Workers are spawned from the main
   thread only, and are told to stop through their control pipe, never by a forwarded signal.
 - The app is never imported here, so its start-up code runs once per worker; watchdog only
-  through :mod:`simplewsgi.watcher`. Changed ``.py`` files lose their cached bytecode before the
+  through :mod:`.watcher`. Changed ``.py`` files lose their cached bytecode before the
   next worker imports them (``.pyc`` validation uses whole-second mtimes plus size).
 
 POSIX only: workers inherit descriptors through ``pass_fds``.
@@ -35,19 +35,19 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Union
 
-from simplewsgi import log
-from simplewsgi import worker as protocol
-from simplewsgi.errorpage import crash_report, display_path, summary
-from simplewsgi.server import GRACEFUL_TIMEOUT
-from simplewsgi.sockets import bind_listener
-from simplewsgi.spawn import TerminalState, WorkerProcess, describe_exit
-from simplewsgi.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
-from simplewsgi.worker import FailureReport
+from simplewsgi.http.server import GRACEFUL_TIMEOUT
+from simplewsgi.listen import bind_listener
+from simplewsgi.reload import messages
+from simplewsgi.reload.failure import crash_report, display_path, summary
+from simplewsgi.reload.process import TerminalState, WorkerProcess, describe_exit
+from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
 
 if TYPE_CHECKING:
     from types import FrameType
 
+    from simplewsgi.console import Console
     from simplewsgi.options import ServeOptions
+    from simplewsgi.reload.messages import FailureReport
 
 # A stopping worker gets the server's graceful timeout, plus serve_forever's poll and slack.
 RETIRE_TIMEOUT = GRACEFUL_TIMEOUT + 2.0
@@ -94,10 +94,10 @@ class Stop:
 Event = Union[Changed, Ready, Failed, Exited, Overdue, Stop]
 
 
-def supervise(options: ServeOptions) -> None:
+def supervise(options: ServeOptions, console: Console) -> None:
     """Serve ``options`` with auto-reload until SIGINT/SIGTERM (raises ``PortInUseError``,
     ``WatcherError``)."""
-    supervisor = Supervisor(options)
+    supervisor = Supervisor(options, console)
     try:
         supervisor.start()
         while not isinstance(event := supervisor.next_event(), Stop):
@@ -110,8 +110,11 @@ class Supervisor:
     """The socket, the watcher and the workers: at most one serving (``current``), one
     importing (``pending``), one spare, and those finishing their requests (``stopping``)."""
 
-    def __init__(self, options: ServeOptions) -> None:
+    def __init__(self, options: ServeOptions, console: Console) -> None:
         self.options = options
+        self.console = console
+        # Workers get the color decision, not the question (their stderr may differ).
+        self._worker_options = options._replace(color=console.choice)
         self.current: WorkerProcess | None = None
         self.pending: WorkerProcess | None = None
         self.spare: WorkerProcess | None = None
@@ -131,7 +134,7 @@ class Supervisor:
             poll=options.reload_poll,
             on_change=self._on_change,
         )
-        self.sock = bind_listener(options.host, options.port)
+        self.sock = bind_listener(options.host, options.port, inheritable=True)
         self.sock.setblocking(False)  # shared by the workers: see worker.py
         self._cleanups: list[Callable[[], object]] = [self._selector.close, self.sock.close]
 
@@ -147,7 +150,7 @@ class Supervisor:
         backend = self.watcher.backend
         if self.watcher.fallback_reason:
             backend += f" (fell back to polling: {self.watcher.fallback_reason})"
-        log.print_banner(self.options, self.sock.getsockname()[:2], reloader=backend)
+        self.console.banner(self.options, self.sock.getsockname()[:2], reloader=backend)
         self._started = True
         self._serve_next(APP, self.spare, since=time.perf_counter())
 
@@ -173,7 +176,7 @@ class Supervisor:
             with contextlib.suppress(OSError):
                 cleanup()
         if self._started:
-            log.print_goodbye()
+            self.console.goodbye()
 
     def _install_signals(self) -> int:
         read_end, write_end = self._pipe()
@@ -248,9 +251,9 @@ class Supervisor:
                 self._exited(worker)
             return
         for message in worker.messages(data):
-            if message.get("kind") == protocol.READY:
+            if message.get("kind") == messages.READY:
                 self._events.append(Ready(worker))
-            elif message.get("kind") == protocol.FAILED:
+            elif message.get("kind") == messages.FAILED:
                 self._events.append(Failed(worker, message["report"]))
 
     # -- outcomes -------------------------------------------------------------------------
@@ -267,7 +270,7 @@ class Supervisor:
         elif isinstance(event, Exited):
             self._reap_outcome(event.worker, event.returncode)
         elif isinstance(event, Overdue) and event.worker.returncode is None:
-            log.warn(f"worker {event.worker.pid} did not finish its requests within "
+            self.console.warn(f"worker {event.worker.pid} did not finish its requests within "
                      f"{RETIRE_TIMEOUT:g} s; killed it")  # fmt: skip
             self._kill(event.worker)
 
@@ -281,10 +284,10 @@ class Supervisor:
         try:
             self.pending = worker or self._spawn()
         except OSError as error:
-            log.error(f"cannot start a worker: {error}")
+            self.console.error(f"cannot start a worker: {error}")
             return
         self.pending.role, self.pending.since = role, since
-        self.pending.tell(protocol.SERVE if role == APP else protocol.SERVE_ERROR, **fields)
+        self.pending.tell(messages.SERVE if role == APP else messages.SERVE_ERROR, **fields)
         # A new spare at once (after the command, so the import is not delayed): a burst of
         # changes then supersedes with warm workers instead of a cascade of cold starts.
         self._replenish()
@@ -297,7 +300,8 @@ class Supervisor:
         if worker.role == APP:
             if self.changed:
                 elapsed = (time.perf_counter() - worker.since) * 1000.0
-                log.info(f"reloaded in {elapsed:.0f} ms (changed: {describe_paths(self.changed)})")
+                changed = describe_paths(self.changed)
+                self.console.info(f"reloaded in {elapsed:.0f} ms (changed: {changed})")
             self.changed.clear()
             self.watcher.clear_extra_files()
         self._replenish()
@@ -305,15 +309,15 @@ class Supervisor:
     def _fail(self, report: FailureReport) -> None:
         failed, self.pending = self.pending, None
         if failed is not None and failed.role == ERROR_PAGE:
-            log.error(f"cannot serve the error page either: {report['message']}")
+            self.console.error(f"cannot serve the error page either: {report['message']}")
             return
         keep = self.current is not None and self.current.role == APP
-        log.error(summary(report, KEPT_PREVIOUS if keep else SHOWING_ERROR_PAGE))
+        self.console.error(summary(report, KEPT_PREVIOUS if keep else SHOWING_ERROR_PAGE))
         if report["filename"]:
             try:
                 self.watcher.watch_file(report["filename"])
             except WatcherError as error:
-                log.warn(str(error))
+                self.console.warn(str(error))
         if keep:
             self._replenish()
         else:
@@ -324,19 +328,19 @@ class Supervisor:
         self.stopping.discard(worker)
         if worker is self.spare:
             self.spare = None
-            log.warn(f"the spare worker {describe_exit(returncode)}")
+            self.console.warn(f"the spare worker {describe_exit(returncode)}")
         elif worker is self.pending:
             self._fail(crash_report(f"the worker {describe_exit(returncode)} while starting"))
         elif worker is self.current:
             self.current = None
             report = crash_report(f"the app's worker {describe_exit(returncode)}")
-            log.error(f"{report['message']}; it restarts when a watched file changes")
+            self.console.error(f"{report['message']}; it restarts when a watched file changes")
             if self.pending is None:
                 self._serve_next(ERROR_PAGE, self.spare, time.perf_counter(), report=report)
 
     def _retire(self, worker: WorkerProcess, swap: bool = False) -> None:
         """Let a serving worker finish its requests (``swap``: a newer one serves already)."""
-        worker.tell(protocol.STOP, swap=swap)
+        worker.tell(messages.STOP, swap=swap)
         worker.deadline = time.perf_counter() + RETIRE_TIMEOUT
         self.stopping.add(worker)
 
@@ -357,7 +361,7 @@ class Supervisor:
         self._events.append(Exited(worker, worker.reap()))
 
     def _spawn(self) -> WorkerProcess:
-        worker = WorkerProcess.spawn(self.sock, self.options)
+        worker = WorkerProcess.spawn(self.sock, self._worker_options)
         self._wake_on(lambda fd: self._on_status(worker, fd), worker.status)
         if worker.pidfd is not None:
             self._wake_on(lambda fd: self._exited(worker), worker.pidfd)

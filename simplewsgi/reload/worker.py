@@ -1,143 +1,51 @@
 """The reloader's worker process: a warm spare that, when told, imports the app and serves it.
 
-The supervisor (:mod:`simplewsgi.reloader`) spawns ``sys.executable -c BOOTSTRAP`` (never a
-script path, so it works the same under ``simplewsgi``, ``python -m simplewsgi`` or a venv's
-script). The worker inherits three file descriptors, named in environment variables:
-
-- the listening socket (:data:`~simplewsgi.sockets.LISTEN_FD_ENV`), adopted only when serving;
-- the control pipe's read end (:data:`CONTROL_FD_ENV`): one JSON line per command from the
-  supervisor, ``serve``, ``error`` (serve the 500 page for a report) or ``stop``. End of file
-  means the supervisor is gone, even after a SIGKILL, and is a ``stop``: no orphan keeps the port;
-- the status pipe's write end (:data:`STATUS_FD_ENV`): one JSON line, ``ready`` or ``failed``
-  with a :class:`FailureReport`. Its end of file tells the supervisor this process died.
+The supervisor (:mod:`.supervisor`) spawns ``sys.executable -c BOOTSTRAP`` (never a script path,
+so it works the same under ``simplewsgi``, ``python -m simplewsgi`` or a venv's script); the
+pipes and messages are described in :mod:`.messages`. The control pipe's end of file means the
+supervisor is gone, even after a SIGKILL, and is a ``stop``: no orphan keeps the port. The status
+pipe's end of file tells the supervisor this process died.
 
 Rules:
 - Until its first command a worker is a *spare*: simplewsgi's modules are imported, the user's
   are not. A reload then costs one app import, not an interpreter start-up.
 - ``stop`` never arrives as a signal: a Ctrl+C in the terminal already reaches every process of
-  the foreground group, and a second signal means "exit at once" to the runner. Before it serves,
-  a worker ignores SIGINT (the supervisor decides) and a ``stop`` exits immediately; once serving,
+  the foreground group, and a second signal means "exit at once". Before it serves, a worker
+  ignores SIGINT (the supervisor decides) and a ``stop`` exits immediately; once serving,
   ``stop`` is a graceful shutdown (in-flight requests finish).
 - User code never writes bytecode here: ``.pyc`` validation uses whole-second mtimes plus size,
   and a worker racing a same-size edit could otherwise cache stale code for the next one.
 - Our inherited descriptors are made non-inheritable again, so the app's own subprocesses never
   hold the socket or the pipes.
+- Neither click nor watchdog is imported here (import-linter checks it): a worker starts fast.
+- This module is a process entry point, so it is the one place besides the CLI that exits.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib
-import json
-import linecache
 import os
 import signal
 import sys
 import threading
 import traceback
-from typing import IO, TYPE_CHECKING, Any, TypedDict
+from typing import IO, TYPE_CHECKING, Any
 
-from simplewsgi.sockets import LISTEN_FD_ENV, adopt_listener
+from simplewsgi.listen import LISTEN_FD_ENV, adopt_listener
+from simplewsgi.reload import messages
 
 if TYPE_CHECKING:
     from types import FrameType
 
     from _typeshed.wsgi import WSGIApplication
 
-    from simplewsgi.server import WSGIServer
+    from simplewsgi.http.server import WSGIServer
 
-OPTIONS_ENV = "SIMPLEWSGI_WORKER_OPTIONS"  # ServeOptions.to_json()
-SUPERVISOR_PID_ENV = "SIMPLEWSGI_SUPERVISOR_PID"
-CONTROL_FD_ENV = "SIMPLEWSGI_CONTROL_FD"
-STATUS_FD_ENV = "SIMPLEWSGI_STATUS_FD"
-# argv[1] is the directory holding the supervisor's simplewsgi package, so the worker runs the
-# same copy; it is taken off sys.path again before any user code runs.
-BOOTSTRAP = (
-    "import sys; sys.path.insert(0, sys.argv[1]); from simplewsgi.worker import main; main()"
-)
-
-# Commands (supervisor -> worker) and events (worker -> supervisor): {"kind": ..., ...}.
-SERVE = "serve"
-SERVE_ERROR = "error"
-STOP = "stop"
-READY = "ready"
-FAILED = "failed"
-
-EXIT_STOPPED = 0  # told to stop (or orphaned) before serving
-EXIT_APP_FAILED = 3  # the app could not be imported; the report says why
-EXIT_PROTOCOL = 5  # started without the supervisor's environment
 # A retiring worker keeps idle keep-alive connections this long for one more request (answered
 # with "Connection: close"): a client's request sent just as the swap happens is not reset.
 SWAP_IDLE_GRACE = 1.0
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-class FailureReport(TypedDict):
-    """Why there is no app to serve: shown by the supervisor and on the error page."""
-
-    message: str  # one line: "SyntaxError: invalid syntax", "the worker exited with code 3"
-    filename: str | None  # the file to fix (and to watch until it is fixed)
-    lineno: int | None
-    line: str | None  # the offending source line, stripped
-    details: str  # the user's traceback, or a hint
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message).encode() + b"\n"
-
-
-def failure_report(exc: BaseException) -> FailureReport:
-    """Describe ``exc``, raised while loading the app, locating the user's file and line."""
-    from simplewsgi.importer import AppImportError, AppRaisedOnImport
-
-    filename: str | None = None
-    lineno: int | None = None
-    cause = exc.__cause__ or exc
-    if isinstance(exc, AppRaisedOnImport):
-        message, details = _one_line(cause), exc.user_traceback
-        filename, lineno = exc.filename, exc.lineno
-    elif isinstance(exc, SystemExit):
-        message = f"the app called sys.exit({exc.code!r}) while being imported"
-        details = _format(exc)
-    elif isinstance(exc, AppImportError):
-        message = str(exc)
-        details = "" if cause is exc else _format(cause)
-    else:
-        message = _one_line(exc)
-        details = _format(exc)
-    if filename is None:
-        filename, lineno = _innermost_user_frame(cause)
-    line = None
-    if isinstance(cause, SyntaxError) and cause.text:
-        line = cause.text.strip()
-    elif filename and lineno:
-        line = linecache.getline(filename, lineno).strip() or None
-    return FailureReport(
-        message=message, filename=filename, lineno=lineno, line=line, details=details
-    )
-
-
-def _format(exc: BaseException) -> str:
-    """The traceback as text (the three-argument form: Python 3.9 has no other)."""
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, SyntaxError):
-        return f"{type(exc).__name__}: {exc.msg}"
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def _innermost_user_frame(exc: BaseException) -> tuple[str | None, int | None]:
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        name = frame.filename
-        if not name.startswith("<") and not name.startswith(_PACKAGE_DIR + os.sep):
-            return name, frame.lineno
-    return None, None
 
 
 class Channel:
@@ -155,16 +63,13 @@ class Channel:
         line = self._control.readline()
         if not line:
             return None
-        try:
-            message = json.loads(line)
-        except ValueError:
-            return {"kind": STOP}  # a garbled channel: safest to stop
-        return message if isinstance(message, dict) else {"kind": STOP}
+        # A garbled channel: safest to stop.
+        return messages.decode(line) or {"kind": messages.STOP}
 
     def send(self, message: dict[str, Any]) -> None:
         with self._lock:
             try:
-                self._status.write(encode(message))
+                self._status.write(messages.encode(message))
                 self._status.flush()
             except OSError:  # the supervisor is gone; the control pipe says so too
                 pass
@@ -187,7 +92,7 @@ class Lifecycle:
             if not self._stopping:
                 self._server = server
                 return
-        _exit_now(EXIT_STOPPED)  # told to stop while building: nothing accepted yet
+        _exit_now(messages.EXIT_STOPPED)  # told to stop while building: nothing accepted yet
 
     def stop(self, swap: bool = False) -> None:
         """``swap``: a newer worker already serves; keep idle clients for one more request."""
@@ -195,7 +100,7 @@ class Lifecycle:
             self._stopping = True
             server = self._server
         if server is None:
-            _exit_now(EXIT_STOPPED)  # not serving: nothing in flight to finish
+            _exit_now(messages.EXIT_STOPPED)  # not serving: nothing in flight to finish
         else:
             server.idle_grace = SWAP_IDLE_GRACE if swap else 0.0
             server.shutdown()  # serve_forever returns; server_close lets requests finish
@@ -212,7 +117,7 @@ def _follow(channel: Channel, lifecycle: Lifecycle) -> None:
     """Control thread: wait for ``stop`` or end of file (supervisor gone), then stop."""
     while True:
         message = channel.receive()
-        if message is None or message.get("kind") == STOP:
+        if message is None or message.get("kind") == messages.STOP:
             lifecycle.stop(swap=bool(message and message.get("swap")))
             return
 
@@ -228,14 +133,14 @@ def main() -> None:
         del sys.path[0]
     sys.argv[1:] = []
     try:
-        control_fd = int(os.environ.pop(CONTROL_FD_ENV))
-        status_fd = int(os.environ.pop(STATUS_FD_ENV))
+        control_fd = int(os.environ.pop(messages.CONTROL_FD_ENV))
+        status_fd = int(os.environ.pop(messages.STATUS_FD_ENV))
         listen_fd = int(os.environ.pop(LISTEN_FD_ENV))
-        options_json = os.environ.pop(OPTIONS_ENV)
-        supervisor_pid = int(os.environ.pop(SUPERVISOR_PID_ENV))
+        options_json = os.environ.pop(messages.OPTIONS_ENV)
+        supervisor_pid = int(os.environ.pop(messages.SUPERVISOR_PID_ENV))
     except (KeyError, ValueError):
-        sys.stderr.write("simplewsgi.worker: start it through 'simplewsgi serve --reload'\n")
-        raise SystemExit(EXIT_PROTOCOL) from None
+        sys.stderr.write(f"{__name__}: start it through 'simplewsgi serve --reload'\n")
+        raise SystemExit(messages.EXIT_PROTOCOL) from None
     # Before any user code runs: the app's own subprocesses must never hold the port.
     os.set_inheritable(listen_fd, False)
     _die_with(supervisor_pid)
@@ -246,28 +151,28 @@ def main() -> None:
     channel = Channel(control_fd, status_fd)
 
     # Warm: the spare pays for these imports, not the reload.
-    from simplewsgi import errorpage, log, runner
+    from simplewsgi import run
+    from simplewsgi.console import Console
     from simplewsgi.options import ServeOptions
-
-    importlib.import_module("simplewsgi.importer")  # what runner.load_app imports
+    from simplewsgi.reload.failure import error_app, failure_report
 
     options = ServeOptions.from_json(options_json)
-    log.configure(options.color)
+    console = Console.decide(options.color)  # the supervisor passed its decision down
     command = channel.receive()
-    if command is None or command.get("kind") not in (SERVE, SERVE_ERROR):
+    if command is None or command.get("kind") not in (messages.SERVE, messages.SERVE_ERROR):
         return
     lifecycle = Lifecycle()
     threading.Thread(target=_follow, args=(channel, lifecycle), daemon=True).start()
     sys.dont_write_bytecode = True
     app: WSGIApplication
     try:
-        if command["kind"] == SERVE:
-            app = runner.load_app(options)
+        if command["kind"] == messages.SERVE:
+            app = run.load_app(options)
         else:
-            app = errorpage.error_app(command["report"])
+            app = error_app(command["report"])
     except (Exception, SystemExit) as exc:
-        channel.send({"kind": FAILED, "report": failure_report(exc)})
-        _exit_now(EXIT_APP_FAILED)
+        channel.send({"kind": messages.FAILED, "report": failure_report(exc)})
+        _exit_now(messages.EXIT_APP_FAILED)
     sock = adopt_listener(listen_fd)
     # Several processes accept() on this socket during a swap: whoever loses the race must not
     # block in accept(), or it could not notice its own shutdown.
@@ -275,19 +180,21 @@ def main() -> None:
 
     def ready(server: WSGIServer) -> None:
         lifecycle.attach(server)
-        channel.send({"kind": READY, "pid": os.getpid()})
+        channel.send({"kind": messages.READY, "pid": os.getpid()})
 
     try:
-        runner.serve_on_socket(options, app, sock, ready=ready)
+        run.serve_on_socket(options, app, console, sock, ready=ready)
+    except run.ForcedStop:
+        _exit_now(messages.EXIT_FORCED)
     except Exception as exc:
         if not lifecycle.serving:  # building the server failed: say so, like an import error
-            channel.send({"kind": FAILED, "report": failure_report(exc)})
+            channel.send({"kind": messages.FAILED, "report": failure_report(exc)})
         traceback.print_exc()
-        _exit_now(EXIT_APP_FAILED)
+        _exit_now(messages.EXIT_APP_FAILED)
     # Done serving. Exit now: a non-daemon thread the app started would otherwise hold the
     # interpreter (and the port) open, and keep the supervisor waiting for us.
     atexit._run_exitfuncs()
-    _exit_now(EXIT_STOPPED)
+    _exit_now(messages.EXIT_STOPPED)
 
 
 def _die_with(supervisor_pid: int) -> None:
@@ -305,4 +212,4 @@ def _die_with(supervisor_pid: int) -> None:
     except (OSError, AttributeError):
         return
     if os.getppid() != supervisor_pid:  # it died before the request took effect
-        _exit_now(EXIT_STOPPED)
+        _exit_now(messages.EXIT_STOPPED)

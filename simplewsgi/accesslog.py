@@ -1,0 +1,85 @@
+"""The CLI's request handler: one access-log line per request, colored or not.
+
+``127.0.0.1 GET /path?q HTTP/1.1 200 13 B 0.4 ms``. Rules:
+- Lines are written straight to ``sys.stderr``, never through :mod:`logging`: an app that
+  configures logging itself must not see our lines twice.
+- :meth:`AccessLogHandler.log_request` runs once per request: one f-string, one write.
+- Anything the client sent is escaped before it is written (no forged lines, no terminal codes).
+- Without ``--access-log`` only server errors (5xx) and protocol messages are written.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from simplewsgi.console import BOLD, CYAN, DIM, GREEN, RED, RESET, YELLOW
+from simplewsgi.http.handler import WSGIRequestHandler
+from simplewsgi.http.text import CONTROL_CHAR_ESCAPES
+
+# Status class (code // 100) -> color: 2xx green, 3xx cyan, 4xx yellow, 5xx red.
+STATUS_COLORS = {1: DIM, 2: GREEN, 3: CYAN, 4: YELLOW, 5: RED}
+
+
+class AccessLogHandler(WSGIRequestHandler):
+    """Writes one line per request; configured through class attributes (see
+    :func:`handler_class`): ``color`` paints the status by class, ``access_log`` off keeps only
+    server errors (5xx) and messages."""
+
+    color = False
+    access_log = True
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        status = code if type(code) is int else _as_int(code)
+        if not self.access_log and status < 500:
+            return
+        elapsed = (time.perf_counter() - self.request_start) * 1000.0
+        duration = f"{elapsed:.1f} ms" if elapsed < 1000.0 else f"{elapsed / 1000.0:.2f} s"
+        amount = _size(size)
+        target = self.path if self.path.isascii() else self.path.translate(CONTROL_CHAR_ESCAPES)
+        address = self.client_address[0] if isinstance(self.client_address, tuple) else "-"
+        if self.color:
+            painted = STATUS_COLORS.get(status // 100, "")
+            line = (
+                f"{DIM}{address}{RESET} {BOLD}{self.command} {target}{RESET} "
+                f"{self.request_version} {painted}{status}{RESET} {amount} {DIM}{duration}{RESET}\n"
+            )
+        else:
+            line = (
+                f"{address} {self.command} {target} {self.request_version} "
+                f"{status} {amount} {duration}\n"
+            )
+        sys.stderr.write(line)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Protocol errors and disconnects: always written, access log or not."""
+        message = (format % args).translate(CONTROL_CHAR_ESCAPES)
+        address = self.address_string()
+        if self.color:
+            sys.stderr.write(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n")
+        else:
+            sys.stderr.write(f"{address} {message}\n")
+
+
+def _as_int(code: int | str) -> int:
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _size(size: int | str) -> str:
+    if type(size) is not int:
+        return "- B"
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def handler_class(color: bool, access_log: bool) -> type[WSGIRequestHandler]:
+    """The request handler class the CLI serves with."""
+    attrs = {"color": color, "access_log": access_log}
+    return type("AccessLogHandler", (AccessLogHandler,), attrs)

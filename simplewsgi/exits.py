@@ -1,0 +1,28 @@
+"""The exit statuses of the ``simplewsgi`` command, in one table.
+
+The CLI exits with these; the man page's EXIT STATUS section is generated from :data:`TABLE`,
+and a test checks that the README's table says the same. The reloader's workers have statuses
+of their own, which only the supervisor reads (:mod:`simplewsgi.reload.messages`).
+"""
+
+from __future__ import annotations
+
+OK = 0
+BUG = 1
+USAGE = 2
+APP_ERROR = 3
+CANNOT_LISTEN = 4
+INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl+C
+
+TABLE: tuple[tuple[int, str], ...] = (
+    (OK, "stopped by Ctrl+C or SIGTERM after in-flight requests finished"),
+    (BUG, "an unexpected error (a bug: the traceback is printed)"),
+    (USAGE, "bad option or argument"),
+    (APP_ERROR, "the APP could not be imported, is not callable, or its factory raised"),
+    (
+        CANNOT_LISTEN,
+        "the address is in use (the message names the process holding it), not ours to bind, "
+        "or does not resolve",
+    ),
+    (INTERRUPTED, "a second Ctrl+C (exit at once), or Ctrl+C before serving started"),
+)

@@ -1,0 +1,14 @@
+"""The server core: the ``wsgiref.simple_server`` drop-in and everything HTTP.
+
+Standard library only, and nothing outside this package is imported here (import-linter checks
+both): the core must stay cheap to import and usable on its own. Modules, bottom-up:
+
+- :mod:`.text`: text rendered once a second (Date, log timestamps) and log escaping;
+- :mod:`.errors`: every exception the core raises or catches by name;
+- :mod:`.parsing`: request line, header fields, framing, with the limits as named constants;
+- :mod:`.headers`: the request's header fields as ``handler.headers``;
+- :mod:`.body`: ``wsgi.input`` readers and ``wsgi.file_wrapper``;
+- :mod:`.response`: ``start_response``, ``write`` and response framing;
+- :mod:`.handler`: one connection, many requests;
+- :mod:`.server`: ``WSGIServer``, its thread pool and stop policy, ``make_server``, ``demo_app``.
+"""

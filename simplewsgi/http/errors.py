@@ -1,0 +1,76 @@
+"""Every exception the core raises or catches by name, in one place.
+
+- :class:`HTTPError` and its subclasses: a request the server refuses. Each knows its status
+  and renders itself as a complete response that closes the connection.
+- :class:`IncompleteRequest`, :class:`ClientDisconnected`: the client went away mid-message;
+  nothing to answer. With :data:`CLIENT_GONE` they cost one quiet log line, never a traceback.
+- :class:`WSGIContractError`: the application broke PEP 3333; the message says how.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from simplewsgi.http.text import http_date
+
+# Exceptions that mean the client went away.
+CLIENT_GONE = (ConnectionError, TimeoutError, socket.timeout)
+
+
+class HTTPError(Exception):
+    """A request the server refuses; renders itself as a complete, closing response."""
+
+    status = 400
+    reason = "Bad Request"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.reason)
+        self.detail = detail or self.reason
+
+    def render(self, server_header: str, version: str = "HTTP/1.1") -> bytes:
+        body = f"{self.status} {self.reason}: {self.detail}\n".encode("latin-1", "replace")
+        head = (
+            f"{version} {self.status} {self.reason}\r\n"
+            f"Server: {server_header}\r\n"
+            f"Date: {http_date()}\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        return head.encode("latin-1") + body
+
+
+class BadRequest(HTTPError):
+    pass
+
+
+class URITooLong(HTTPError):
+    status = 414
+    reason = "Request-URI Too Long"  # http.server's phrase, which wsgiref tests expect
+
+
+class HeaderFieldsTooLarge(HTTPError):
+    status = 431
+    reason = "Request Header Fields Too Large"
+
+
+class NotImplementedCoding(HTTPError):
+    status = 501
+    reason = "Not Implemented"
+
+
+class VersionNotSupported(HTTPError):
+    status = 505
+    reason = "HTTP Version Not Supported"
+
+
+class IncompleteRequest(ConnectionError):
+    """The connection ended inside a request head: nothing to answer, nobody to answer to."""
+
+
+class ClientDisconnected(ConnectionError):
+    """The client closed the connection before sending the whole request body."""
+
+
+class WSGIContractError(Exception):
+    """The application broke the WSGI contract (PEP 3333); the message says how."""
