@@ -1,7 +1,7 @@
 """Reload latency: file write -> first response carrying the new code, simplewsgi vs werkzeug.
 
-Method (DESIGN.md §4: one run, side by side, ratios): both servers run at once, each on its own
-copy of the same small app; edits alternate between them. For each edit the new version is
+Method (CONTRIBUTING.md, "Benchmarks": one run, side by side, ratios): both servers run at
+once, each on its own copy of the same small app; edits alternate between them. For each edit the new version is
 written, then requests go out in a tight loop (a new connection each, as a browser refresh would
 open) until one answers with the new version; the time from just before the write to that answer
 is the latency. Failed requests (refused, reset, 5xx) during the reloads are counted too. At the

@@ -1,10 +1,14 @@
 """Requests per second of simplewsgi against the anchors, side by side in one run.
 
-Method (DESIGN.md §4): one server process pinned to core 1, `wrk -t1 -c10` pinned to core 0,
-interleaved rounds, medians; the access log on, sent to /dev/null. Servers that are not
-installed are skipped. Ratios matter, not absolute numbers: the machine is noisy.
+Method (CONTRIBUTING.md, "Benchmarks"): one server process pinned to core 1, `wrk -t1 -c10`
+pinned to core 0, interleaved rounds, medians; the access log on, sent to /dev/null. Servers that
+are not installed are skipped. Ratios matter, not absolute numbers: the machine is noisy.
 
     python benchmarks/throughput.py [--duration 5] [--rounds 3] [--servers simplewsgi,wsgiref]
+    python benchmarks/throughput.py --servers simplewsgi --tree before=/path/to/other/checkout
+
+``--tree NAME=DIR`` adds the simplewsgi of another checkout (say, main before a change) as one
+more server, so a change is measured against its base in the same run.
 """
 
 from __future__ import annotations
@@ -82,9 +86,9 @@ def taskset(core: int) -> list[str]:
     )  # type: ignore[operator]
 
 
-def start(name: str, port: int, workdir: str) -> subprocess.Popen[bytes]:
-    code = SERVERS[name].format(port=port)
-    env = {**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{ROOT}"}
+def start(name: str, port: int, workdir: str, trees: dict[str, str]) -> subprocess.Popen[bytes]:
+    code = SERVERS["simplewsgi" if name in trees else name].format(port=port)
+    env = {**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{trees.get(name, ROOT)}"}
     proc = subprocess.Popen(
         [*taskset(1), sys.executable, "-c", f"from bench_app import app; {code}"],
         env=env,
@@ -132,7 +136,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--servers", default="simplewsgi,wsgiref,waitress,werkzeug")
     parser.add_argument("--scenarios", default=",".join(name for name, _, _ in SCENARIOS))
+    parser.add_argument(
+        "--tree", action="append", default=[], metavar="NAME=DIR", help="another checkout"
+    )
     args = parser.parse_args()
+    trees = dict(tree.split("=", 1) for tree in args.tree)
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     names = []
@@ -145,6 +153,7 @@ def main() -> None:
                 print(f"skipping {name}: not installed")
                 continue
         names.append(name)
+    names += [name for name in trees if name not in names]
     scenarios = [s for s in SCENARIOS if s[0] in args.scenarios.split(",")]
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     peak: dict[str, float] = {}
@@ -153,7 +162,7 @@ def main() -> None:
         for round_no in range(args.rounds):
             for name in names:
                 port = free_port()
-                proc = start(name, port, workdir)
+                proc = start(name, port, workdir, trees)
                 try:
                     for label, path, lua in scenarios:
                         result = run_wrk(port, path, lua, args.duration, workdir)

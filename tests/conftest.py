@@ -18,6 +18,19 @@ class ServerStderr:
         return self.text
 
 
+# Tests that run the simplewsgi command, the reloader or a shell as real subprocesses: the slow
+# tier, deselected with -m "not e2e" for a fast run.
+E2E_MODULES = ("test_cli", "test_reloader")
+E2E_FIXTURES = ("shell_env",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""  # type: ignore[attr-defined]
+        if module in E2E_MODULES or set(E2E_FIXTURES) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture
 def stderr(capsys: Any) -> ServerStderr:
     return ServerStderr(capsys)

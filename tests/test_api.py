@@ -42,14 +42,21 @@ def test_make_server_signature_matches_wsgiref() -> None:
     assert ours.parameters["handler_class"].default is WSGIRequestHandler
 
 
-def test_import_loads_no_cli_dependencies() -> None:
+def test_import_loads_the_server_api_and_nothing_else() -> None:
+    """In a fresh interpreter: no CLI dependency, and of our modules only the package, its
+    version and the HTTP core (not cli/, reload/, run, console)."""
     code = (
         "import sys, simplewsgi; "
-        "bad = [m for m in ('click', 'watchdog', 'colorama') if m in sys.modules]; "
-        "print(','.join(bad))"
+        "print(' '.join(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('simplewsgi', 'click', 'watchdog', 'colorama'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    loaded = set(out.stdout.split())
+    assert {"simplewsgi", "simplewsgi.http.server", "simplewsgi.http.handler"} <= loaded
+    allowed = {"simplewsgi", "simplewsgi.version", "simplewsgi.http"}
+    assert (
+        sorted(m for m in loaded if m not in allowed and not m.startswith("simplewsgi.http.")) == []
+    )
 
 
 def test_set_app_get_app_and_base_environ_from_server_bind() -> None:

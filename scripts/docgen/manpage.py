@@ -38,8 +38,8 @@ ENVIRONMENT_INTRO = (  # what click.BOOL accepts, and how multiple options split
 
 DESCRIPTION = [
     "simplewsgi serves a WSGI application for development: a drop-in replacement for the "
-    "standard library's wsgiref.simple_server that speaks HTTP/1.1 with keep-alive, runs one "
-    "thread per connection, logs each request in color, and with --reload restarts the "
+    "standard library's wsgiref.simple_server that speaks HTTP/1.1 with keep-alive, serves "
+    "connections on a pool of reused threads, logs each request in color, and with --reload restarts the "
     "application as soon as one of its files changes, without refusing connections while the "
     "new version starts.",
     "It is a development server. For production, a plain module:attr APP (a module path and "

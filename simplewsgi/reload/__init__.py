@@ -4,8 +4,8 @@ Nothing is imported here: a worker process imports :mod:`.worker` and must not p
 supervisor's modules (or watchdog). Modules, bottom-up:
 
 - :mod:`.messages`: what supervisor and worker say to each other over their pipes (a leaf);
-- :mod:`.failure`: why there is no app to serve: the report, the terminal line, the error page;
-- :mod:`.worker`: the worker process's entry point;
+- :mod:`.failure`: how a failure to load the app is shown: the terminal line, the error page;
+- :mod:`.worker`: the worker process's entry point (it describes its own failures);
 - :mod:`.process`: the supervisor's handle on one worker process;
 - :mod:`.watcher`: file watching, the only module that imports watchdog;
 - :mod:`.supervisor`: the loop over named events that decides what every worker does.

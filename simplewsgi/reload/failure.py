@@ -1,7 +1,7 @@
-"""Why the reloader has no app to serve, and how it shows it: a report, a terminal line, a page.
+"""How the reloader shows that it has no app to serve: one terminal line, and a 500 page.
 
-A worker that cannot load the app describes the exception as a :class:`FailureReport`
-(:func:`failure_report`) and sends it to its supervisor, which prints it as
+A worker that cannot load the app describes the exception as a :class:`FailureReport` and sends
+it to its supervisor, which prints it as
 ``app.py:3: SyntaxError: ... (consequence)`` and the offending line (:func:`summary`). When the
 app is broken at start-up, or its worker died, a worker serves the report as a 500 page
 (:func:`error_app`) until a change brings a version that imports; that worker imports nothing of
@@ -12,12 +12,9 @@ to get out of it.
 from __future__ import annotations
 
 import html
-import linecache
 import os
-import traceback
 from typing import TYPE_CHECKING
 
-from simplewsgi.importer import AppImportError, AppRaisedOnImport, one_line, user_location
 from simplewsgi.reload.messages import FailureReport
 
 if TYPE_CHECKING:
@@ -37,47 +34,6 @@ _STYLE = (
 
 
 CRASH_HINT = "The server's output may say why it stopped. It restarts when a watched file changes."
-
-
-def failure_report(exc: BaseException) -> FailureReport:
-    """Describe ``exc``, raised while loading the app, locating the user's file and line."""
-    filename: str | None = None
-    lineno: int | None = None
-    cause = exc.__cause__ or exc
-    if isinstance(exc, AppRaisedOnImport):
-        message, details = _without_location(cause), exc.user_traceback
-        filename, lineno = exc.filename, exc.lineno
-    elif isinstance(exc, SystemExit):
-        message = f"the app called sys.exit({exc.code!r}) while being imported"
-        details = _format(exc)
-    elif isinstance(exc, AppImportError):
-        message = str(exc)
-        details = "" if cause is exc else _format(cause)
-    else:
-        message = _without_location(exc)
-        details = _format(exc)
-    if filename is None:
-        filename, lineno = user_location(cause)
-    line = None
-    if isinstance(cause, SyntaxError) and cause.text:
-        line = cause.text.strip()
-    elif filename and lineno:
-        line = linecache.getline(filename, lineno).strip() or None
-    return FailureReport(
-        message=message, filename=filename, lineno=lineno, line=line, details=details
-    )
-
-
-def _without_location(exc: BaseException) -> str:
-    """One line; a syntax error's place is not repeated, the report has it apart."""
-    if isinstance(exc, SyntaxError):
-        return f"{type(exc).__name__}: {exc.msg}"
-    return one_line(exc)
-
-
-def _format(exc: BaseException) -> str:
-    """The traceback as text (the three-argument form: Python 3.9 has no other)."""
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 def crash_report(message: str) -> FailureReport:

@@ -283,8 +283,10 @@ class Watcher:
     def _start_observer(self, *, polling: bool) -> BaseObserver:
         observer: BaseObserver
         if polling:
-            observer = PollingObserverVFS(
-                os.stat, self._scandir, polling_interval=self._poll_interval
+            observer = PollingObserverVFS(  # watchdog < 7 types the interval as int; floats work
+                os.stat,
+                self._scandir,
+                polling_interval=self._poll_interval,  # type: ignore[arg-type, unused-ignore]
             )
         else:
             observer = Observer()

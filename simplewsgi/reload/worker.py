@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import linecache
 import os
 import signal
 import sys
@@ -32,8 +33,10 @@ import threading
 import traceback
 from typing import IO, TYPE_CHECKING, Any
 
+from simplewsgi.importer import AppImportError, AppRaisedOnImport, one_line, user_location
 from simplewsgi.listen import LISTEN_FD_ENV, adopt_listener
 from simplewsgi.reload import messages
+from simplewsgi.reload.messages import FailureReport
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -46,6 +49,47 @@ if TYPE_CHECKING:
 # with "Connection: close"): a client's request sent just as the swap happens is not reset.
 SWAP_IDLE_GRACE = 1.0
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def failure_report(exc: BaseException) -> FailureReport:
+    """Describe ``exc``, raised while loading the app, locating the user's file and line."""
+    filename: str | None = None
+    lineno: int | None = None
+    cause = exc.__cause__ or exc
+    if isinstance(exc, AppRaisedOnImport):
+        message, details = _without_location(cause), exc.user_traceback
+        filename, lineno = exc.filename, exc.lineno
+    elif isinstance(exc, SystemExit):
+        message = f"the app called sys.exit({exc.code!r}) while being imported"
+        details = _format(exc)
+    elif isinstance(exc, AppImportError):
+        message = str(exc)
+        details = "" if cause is exc else _format(cause)
+    else:
+        message = _without_location(exc)
+        details = _format(exc)
+    if filename is None:
+        filename, lineno = user_location(cause)
+    line = None
+    if isinstance(cause, SyntaxError) and cause.text:
+        line = cause.text.strip()
+    elif filename and lineno:
+        line = linecache.getline(filename, lineno).strip() or None
+    return FailureReport(
+        message=message, filename=filename, lineno=lineno, line=line, details=details
+    )
+
+
+def _without_location(exc: BaseException) -> str:
+    """One line; a syntax error's place is not repeated, the report has it apart."""
+    if isinstance(exc, SyntaxError):
+        return f"{type(exc).__name__}: {exc.msg}"
+    return one_line(exc)
+
+
+def _format(exc: BaseException) -> str:
+    """The traceback as text (the three-argument form: Python 3.9 has no other)."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 class Channel:
@@ -154,7 +198,7 @@ def main() -> None:
     from simplewsgi import run
     from simplewsgi.console import Console
     from simplewsgi.options import ServeOptions
-    from simplewsgi.reload.failure import error_app, failure_report
+    from simplewsgi.reload.failure import error_app
 
     options = ServeOptions.from_json(options_json)
     console = Console.decide(options.color)  # the supervisor passed its decision down
