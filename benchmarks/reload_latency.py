@@ -1,11 +1,12 @@
 """Reload latency: file write -> first response carrying the new code, simplewsgi vs werkzeug.
 
 Method (CONTRIBUTING.md, "Benchmarks": one run, side by side, ratios): both servers run at
-once, each on its own copy of the same small app; edits alternate between them. For each edit the new version is
-written, then requests go out in a tight loop (a new connection each, as a browser refresh would
-open) until one answers with the new version; the time from just before the write to that answer
-is the latency. Failed requests (refused, reset, 5xx) during the reloads are counted too. At the
-end, the idle CPU of each server's whole process tree is measured (clock ticks of 10 ms).
+once, each on its own copy of the same small app; edits alternate between them. For each edit
+the new version is written, then requests go out in a tight loop (a new connection each, as a
+browser refresh would open) until one answers with the new version; the time from just before
+the write to that answer is the latency. Failed requests (refused, reset, 5xx) during the
+reloads are counted too. At the end, the idle CPU of each server's whole process tree is
+measured (clock ticks of 10 ms).
 
     python benchmarks/reload_latency.py [--edits 7] [--pause 0.5] [--idle 2]
 

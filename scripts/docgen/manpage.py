@@ -39,9 +39,9 @@ ENVIRONMENT_INTRO = (  # what click.BOOL accepts, and how multiple options split
 DESCRIPTION = [
     "simplewsgi serves a WSGI application for development: a drop-in replacement for the "
     "standard library's wsgiref.simple_server that speaks HTTP/1.1 with keep-alive, serves "
-    "connections on a pool of reused threads, logs each request in color, and with --reload restarts the "
-    "application as soon as one of its files changes, without refusing connections while the "
-    "new version starts.",
+    "connections on a pool of reused threads, logs each request in color, and with --reload "
+    "restarts the application as soon as one of its files changes, without refusing "
+    "connections while the new version starts.",
     "It is a development server. For production, a plain module:attr APP (a module path and "
     "one attribute name) works unchanged with gunicorn(1) and waitress-serve(1); dotted "
     "attributes, factory calls and file paths are simplewsgi's own. The banner warns when the "
