@@ -32,12 +32,12 @@ import os
 import selectors
 import signal
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable
 
 from simplewsgi.http.server import GRACEFUL_TIMEOUT
 from simplewsgi.listen import bind_listener
 from simplewsgi.reload import messages
+from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Stop
 from simplewsgi.reload.failure import crash_report, display_path, summary
 from simplewsgi.reload.process import TerminalState, WorkerProcess, describe_exit
 from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
@@ -56,42 +56,6 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 APP, ERROR_PAGE = "app", "error page"  # what a worker was told to serve
 KEPT_PREVIOUS = "still serving the previous version"
 SHOWING_ERROR_PAGE = "serving an error page until it is fixed"
-
-
-@dataclass(frozen=True)
-class Changed:
-    paths: frozenset[str]
-    at: float
-
-
-@dataclass(frozen=True)
-class Ready:
-    worker: WorkerProcess
-
-
-@dataclass(frozen=True)
-class Failed:
-    worker: WorkerProcess
-    report: FailureReport
-
-
-@dataclass(frozen=True)
-class Exited:
-    worker: WorkerProcess
-    returncode: int
-
-
-@dataclass(frozen=True)
-class Overdue:
-    worker: WorkerProcess
-
-
-@dataclass(frozen=True)
-class Stop:
-    signum: int
-
-
-Event = Union[Changed, Ready, Failed, Exited, Overdue, Stop]
 
 
 def supervise(options: ServeOptions, console: Console) -> None:

@@ -12,16 +12,7 @@ Rules, and why:
   closed-without-write and accessed events are dropped by the kernel (an ``event_filter`` on
   ``schedule``, watchdog >= 4) and again here for older watchdog: without the filter, merely
   *reading* 2,163 files produced 4,326 inotify events, i.e. reload loops on reads.
-- A path counts if a glob (``fnmatch``) in ``include`` matches its basename, its path relative
-  to a watched directory, or one of its parent directories by name or relative path (``*.html``,
-  ``templates/*.html``, ``.env``, ``config/*.toml``; ``templates`` takes every file below it).
-  ``exclude`` is matched the same way (``build``, ``logs/*``) and wins over ``include``; the
-  ``ALWAYS_IGNORED_*`` lists win over everything. Patterns are normalised once, so that every
-  way of naming a place works: ``./tests``, ``tests/`` and ``./tests/*`` mean ``tests`` and
-  ``tests/*``; an absolute pattern (``/srv/app/tests``) is matched against full paths, only
-  under the watched directory it names (spelled through a symlink or not). A pattern that can
-  match nothing (empty, ``.``, ``../x``, absolute outside every watched directory or naming one
-  itself) is a ``WatcherError``, not a silent no-op.
+- Which paths count is :mod:`.filters`'s business (include/exclude patterns, ignore lists).
   Directory events are ignored; a move counts through its source or its destination, so an
   editor's "write temp file, rename onto app.py" reports ``app.py``.
 - ``watch_file`` adds one exact path regardless of patterns (the file that failed to import,
@@ -45,20 +36,27 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fnmatch
 import inspect
 import logging
 import os
-import posixpath
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from watchdog import events as ev
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver, PollingObserverVFS
+
+from simplewsgi.reload.filters import (
+    ALWAYS_IGNORED_DIRS,
+    ALWAYS_IGNORED_FILES,
+    DEFAULT_INCLUDE,
+    VENV_MARKER,
+    PathFilter,
+    WatcherError,
+)
 
 __all__ = [
     "ALWAYS_IGNORED_DIRS", "ALWAYS_IGNORED_FILES", "DEFAULT_DEBOUNCE", "DEFAULT_INCLUDE",
@@ -67,7 +65,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_INCLUDE: tuple[str, ...] = ("*.py",)
 #: The quiet time that ends a batch: longer than the gaps inside an editor's temp-write + rename
 #: or a tool rewriting files one after another, short enough that a single save reaches on_change
 #: ~31 ms after the write (median of 20, inotify).
@@ -76,18 +73,6 @@ DEFAULT_DEBOUNCE = 0.03
 #: continuously still reloads. 20 modules rewritten 15 ms apart span ~300 ms, hence some margin.
 MAX_BATCH_WAIT = 0.5
 DEFAULT_POLL_INTERVAL = 0.25  # 4 walks of the tree per second; median latency ~130-155 ms
-ALWAYS_IGNORED_DIRS: tuple[str, ...] = (
-    "__pycache__", ".git", ".hg", ".svn", ".venv", "venv", "node_modules",
-    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", "site-packages", "*.egg-info",
-)  # fmt: skip
-#: A directory holding this file is a virtual environment (``env/``, ``.env3/``...): ignored.
-VENV_MARKER = "pyvenv.cfg"
-ALWAYS_IGNORED_FILES: tuple[str, ...] = (
-    "*.pyc", "*.pyo", "*.swp", "*.swo", "*.swx", "*~", ".#*", "#*#",
-    "4913",  # vim creates and deletes it to probe whether the directory is writable
-    "*.tmp", ".DS_Store",
-)  # fmt: skip
-
 _RELEVANT_TYPES = frozenset({"modified", "created", "deleted", "moved", "closed"})
 _EVENT_FILTER: list[type[ev.FileSystemEvent]] = [
     ev.FileModifiedEvent, ev.FileCreatedEvent, ev.FileDeletedEvent, ev.FileMovedEvent,
@@ -106,59 +91,6 @@ _LIMITS = {
 _SPURIOUS_WARNING = r"Callback with id .* already exists for watch"
 #: How long stop() waits for each thread; a thread still alive after it is a daemon anyway.
 STOP_JOIN_TIMEOUT = 5.0
-
-
-class WatcherError(Exception):
-    """The watcher cannot be set up as asked (e.g. a reload directory does not exist)."""
-
-
-def _matches(names: Iterable[str], patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatch(name, pat) for pat in patterns for name in names)
-
-
-def _relative(root: str, path: str) -> str | None:
-    """``path`` relative to ``root`` with ``/`` separators, or None if it is not below it."""
-    prefix = root if root.endswith(os.sep) else root + os.sep
-    if not path.startswith(prefix):
-        return None
-    return path[len(prefix) :].replace(os.sep, "/")
-
-
-class _Patterns:
-    """``--reload-include`` or ``--reload-exclude``, normalised (see the module's rules)."""
-
-    def __init__(self, option: str, patterns: Iterable[str], roots: dict[str, str]) -> None:
-        """``roots`` maps each directory as given (made absolute) to its real path."""
-        self.relative: list[str] = []
-        self.absolute: list[str] = []
-        for pattern in patterns:
-            if os.path.isabs(pattern):
-                self.absolute.append(self._under_a_root(option, pattern, roots))
-                continue
-            norm = posixpath.normpath(pattern.replace(os.sep, "/"))  # ./a/ -> a, a//b -> a/b
-            if norm == "." or norm.split("/")[0] == "..":
-                raise WatcherError(f"{option} pattern {pattern!r} matches nothing below the"
-                                   " watched directories")  # fmt: skip
-            self.relative.append(norm)
-
-    @staticmethod
-    def _under_a_root(option: str, pattern: str, roots: dict[str, str]) -> str:
-        """``pattern`` with its watched directory spelled as the real path, as events are."""
-        parts = os.path.normpath(pattern).split(os.sep)
-        magic = next((i for i, p in enumerate(parts) if any(c in p for c in "*?[")), len(parts))
-        literal, tail = os.sep.join(parts[:magic]) or os.sep, parts[magic:]
-        spellings = [*roots.items(), *((real, real) for real in roots.values())]
-        for candidate in dict.fromkeys((literal, os.path.realpath(literal))):
-            for given, real in spellings:
-                rest = "" if candidate == given else _relative(given, candidate)
-                if rest is not None and (rest or tail):
-                    return os.path.join(real, rest, *tail)
-        raise WatcherError(f"{option} pattern {pattern!r} is absolute but names nothing below"
-                           " a watched directory")  # fmt: skip
-
-    def match(self, name: str, rel: str, full: str) -> bool:
-        """True if a relative pattern matches ``name`` or ``rel``, or an absolute one ``full``."""
-        return _matches((name, rel), self.relative) or _matches((full,), self.absolute)
 
 
 class _Handler(ev.FileSystemEventHandler):
@@ -184,19 +116,10 @@ class Watcher:
         debounce: float = DEFAULT_DEBOUNCE,
         on_change: Callable[[list[str]], None],
     ) -> None:
-        given: dict[str, str] = {}  # absolute path as given -> real path
-        for d in dirs:
-            if not os.path.isdir(d):
-                raise WatcherError(f"reload directory {d!r} does not exist or is not a directory")
-            given[os.path.abspath(d)] = os.path.realpath(d)
+        self._filter = PathFilter(dirs, include, exclude)
         if poll_interval <= 0 or debounce < 0:
             raise WatcherError(f"need poll_interval > 0 and debounce >= 0, got {poll_interval!r}"
                                f" and {debounce!r}")  # fmt: skip
-        self._roots = tuple(dict.fromkeys(given.values()))
-        # A directory nested in another given one is covered by the outer recursive watch.
-        self._top_roots = [r for r in self._roots if not any(_relative(o, r) for o in self._roots)]
-        self._include = _Patterns("include", include, given)
-        self._exclude = _Patterns("exclude", exclude, given)
         self._poll = poll or _NATIVE_IS_POLLING
         self._poll_interval = poll_interval
         self._debounce = debounce
@@ -210,7 +133,6 @@ class Watcher:
         self._state = "new"  # -> "running" -> "stopped"
         self._extra: set[str] = set()
         self._extra_watches: dict[str, ObservedWatch] = {}
-        self._venvs: set[str] = set()
         self._handler = _Handler(self._on_event)
         self._observer: BaseObserver | None = None
         self._worker: threading.Thread | None = None
@@ -293,7 +215,7 @@ class Watcher:
         self.backend = self._label(None if polling else type(observer))
         observer.start()  # so that schedule() starts each emitter, and raises, in this thread
         try:
-            for root in self._top_roots:
+            for root in self._filter.top_roots:
                 self._schedule(observer, root, recursive=True)
             with self._cond:
                 extra = sorted(self._extra)
@@ -329,72 +251,20 @@ class Watcher:
     def _watch_parent(self, observer: BaseObserver, parent: str) -> None:
         with self._cond:
             known = parent in self._extra_watches
-        if known or self._covered(parent) or not os.path.isdir(parent):
+        if known or self._filter.covered(parent) or not os.path.isdir(parent):
             return
         watch = self._schedule(observer, parent, recursive=False)
         with self._cond:
             self._extra_watches[parent] = watch
 
-    def _covered(self, directory: str) -> bool:
-        """True if a recursive watch sees ``directory`` (and the poller descends into it)."""
-        for root in self._top_roots:
-            rel = "" if directory == root else _relative(root, directory)
-            if rel is not None:
-                return not self._in_ignored_dir(root, rel.split("/") if rel else [])
-        return False
-
     def _scandir(self, path: str | None) -> Iterator[os.DirEntry[str]]:
         """The poller's listdir: skips ignored and excluded directories so it never walks them."""
+        prune = self._filter.prune
         with os.scandir(path) as it:
-            return iter([e for e in it if not (e.is_dir(follow_symlinks=False) and self._prune(e))])
-
-    def _prune(self, entry: os.DirEntry[str]) -> bool:
-        full = os.path.abspath(entry.path)
-        rels = [r for r in (_relative(root, full) for root in self._roots) if r is not None]
-        return any(self._ignored_dir(full, rel) for rel in rels or [entry.name])
-
-    def _in_ignored_dir(self, root: str, parts: list[str]) -> bool:
-        """True if root/parts[0], root/parts[0]/parts[1], ... is an ignored directory."""
-        return any(
-            self._ignored_dir(os.path.join(root, *parts[: i + 1]), "/".join(parts[: i + 1]))
-            for i in range(len(parts))
-        )
-
-    def _ignored_dir(self, directory: str, rel: str) -> bool:
-        name = os.path.basename(directory)
-        if _matches((name,), ALWAYS_IGNORED_DIRS) or self._exclude.match(name, rel, directory):
-            return True
-        if directory not in self._venvs and os.path.isfile(os.path.join(directory, VENV_MARKER)):
-            self._venvs.add(directory)  # remembered: events inside a venv come in floods
-        return directory in self._venvs
+            return iter([e for e in it if not (e.is_dir(follow_symlinks=False) and prune(e))])
 
     def _wanted(self, path: str) -> bool:
-        if path in self._extra:
-            return True
-        included = False
-        for root in self._roots:
-            rel = _relative(root, path)
-            if rel is None:
-                continue
-            parts = rel.split("/")
-            name = parts[-1]
-            if _matches((name,), ALWAYS_IGNORED_FILES) or self._exclude.match(name, rel, path):
-                return False
-            if self._in_ignored_dir(root, parts[:-1]):
-                return False
-            included = included or (
-                self._include.match(name, rel, path) or self._in_included_dir(root, parts[:-1])
-            )
-        return included
-
-    def _in_included_dir(self, root: str, parts: list[str]) -> bool:
-        """True if root/parts[0], root/parts[0]/parts[1], ... matches an include pattern."""
-        return any(
-            self._include.match(
-                parts[i], "/".join(parts[: i + 1]), os.path.join(root, *parts[: i + 1])
-            )
-            for i in range(len(parts))
-        )
+        return path in self._extra or self._filter.wanted(path)
 
     def _on_event(self, event: ev.FileSystemEvent) -> None:
         """Runs on watchdog's dispatch thread: filter, then hand over to the worker."""
