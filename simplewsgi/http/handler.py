@@ -79,6 +79,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     first_request = False  # True while reading and serving a connection's first request
     headers: RequestHeaders  # type: ignore[assignment]
     _socket_wfile: object = None  # the writer setup() made over the socket
+    _waits: Optional[tuple[AbstractContextManager[bool], AbstractContextManager[bool]]] = None
 
     def setup(self) -> None:
         super().setup()
@@ -96,11 +97,18 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             self.handle_one_request()
 
     def _awaiting_request(self) -> AbstractContextManager[bool]:
-        awaiting = getattr(self.server, "awaiting_request", None)
-        if awaiting is None:  # a server class of another family: no stop policy to tell
-            return _NOT_AWAITED
-        result: AbstractContextManager[bool] = awaiting(self.connection, self.first_request)
-        return result
+        """The server's context for this connection's wait for a request head (made once per
+        connection and kind of wait: it is entered for every request)."""
+        first = self.first_request
+        waits = self._waits
+        if waits is None:
+            awaiting = getattr(self.server, "awaiting_request", None)
+            if awaiting is None:  # a server class of another family: no stop policy to tell
+                waits = (_NOT_AWAITED, _NOT_AWAITED)
+            else:
+                waits = (awaiting(self.connection, False), awaiting(self.connection, True))
+            self._waits = waits
+        return waits[first]
 
     def handle_one_request(self) -> None:
         self.requestline = ""
