@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import wsgiref.simple_server as ref
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -212,3 +213,40 @@ def test_server_adopts_a_listening_socket() -> None:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+def test_handle_request_returns_after_the_request_was_served() -> None:
+    """wsgiref's contract: when handle_request() returns, the app has run and the response has
+    been sent (a script catching one OAuth redirect, then exiting, relies on it)."""
+    ran: list[str] = []
+
+    def slow_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        time.sleep(0.2)
+        ran.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done\n"]
+
+    server = make_server("127.0.0.1", 0, slow_app)
+    replies: list[bytes] = []
+
+    def client() -> None:
+        with socket.create_connection(server.server_address[:2], timeout=10) as sock:
+            sock.sendall(b"GET /callback?code=1 HTTP/1.1\r\nHost: x\r\n\r\n")  # keep-alive
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            replies.append(data)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        server.handle_request()
+        assert ran == ["/callback"]  # the app ran before handle_request() returned
+        thread.join(2.0)  # ... and the connection is done: the client read up to EOF
+        assert not thread.is_alive(), "handle_request() returned with the connection open"
+    finally:
+        server.server_close()
+        thread.join(10)
+    head, _, body = replies[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close" in head
+    assert body == b"done\n"

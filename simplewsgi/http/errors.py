@@ -59,6 +59,11 @@ class NotImplementedCoding(HTTPError):
     reason = "Not Implemented"
 
 
+class ServiceUnavailable(HTTPError):
+    status = 503
+    reason = "Service Unavailable"
+
+
 class VersionNotSupported(HTTPError):
     status = 505
     reason = "HTTP Version Not Supported"

@@ -140,8 +140,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             return
         self.headers = RequestHeaders(fields)
         self.framing = framing
-        # While the server stops, answer this request and say the connection ends with it.
-        self.close_connection = not framing.keep_alive or self.server.closing
+        # While the server stops (or handle_request() serves its one request), answer this
+        # request and say the connection ends with it.
+        self.close_connection = not (framing.keep_alive and self.server.keep_alive)
         self._run(framing)
 
     def _refuse(self, error: HTTPError) -> None:

@@ -24,6 +24,7 @@ from http.server import HTTPServer
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from simplewsgi.http.body import FileWrapper
+from simplewsgi.http.errors import ServiceUnavailable
 from simplewsgi.http.handler import WSGIRequestHandler
 
 if TYPE_CHECKING:
@@ -90,6 +91,9 @@ class WSGIServer(HTTPServer):
     allow_reuse_address = True
     multithread = True
     closing = False  # set by server_close(); a class default so socketless subclasses have it
+    # False: every response ends its connection (the server is stopping, or handle_request()
+    # serves its one request). Read by the handler for each request.
+    keep_alive = True
     graceful_timeout = GRACEFUL_TIMEOUT
     # How long server_close() keeps an idle keep-alive connection open for one more request
     # (answered with "Connection: close"). 0 closes them at once, as Ctrl+C wants; a reloader
@@ -117,6 +121,8 @@ class WSGIServer(HTTPServer):
         elif ":" in server_address[0]:
             self.address_family = socket.AF_INET6
         self.closing = False
+        self.keep_alive = True
+        self._thread_failed = False  # starting a pool thread failed; logged once until one starts
         self._fresh = set()
         self._idle = set()
         self._lock = threading.Lock()
@@ -174,23 +180,70 @@ class WSGIServer(HTTPServer):
     def set_app(self, application: WSGIApplication) -> None:
         self.application = application
 
+    def handle_request(self) -> None:
+        """Serve one request in the calling thread, then return, as wsgiref does: when this
+        returns, the app has run and its response was sent (its connection is closed after
+        that one request). Scripts that catch one OAuth redirect or webhook rely on it."""
+        self.keep_alive = False
+        try:
+            super().handle_request()
+        finally:
+            self.keep_alive = not self.closing
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Hand the connection to an idle pool thread, or start one.
+        """Hand the connection to an idle pool thread, or start one (in ``handle_request``:
+        serve it right here).
 
         Reusing threads keeps thread creation (and the wait for the new thread to start) off
         the accept loop: that is what made one-request connections slower than wsgiref.
         """
         with self._lock:
             self._connections.add(request)
-            if self._idle_threads:
+            if not self.keep_alive and not self.closing:  # handle_request()
+                thread = None
+            elif self._idle_threads:
                 self._idle_threads -= 1
                 self._jobs.put((request, client_address))
                 return
-            thread = threading.Thread(
-                target=self._pool_thread, args=((request, client_address),), daemon=True
+            else:
+                thread = threading.Thread(
+                    target=self._pool_thread, args=((request, client_address),), daemon=True
+                )
+                self._threads.add(thread)
+        if thread is None:
+            self._serve(request, client_address)
+            return
+        try:
+            thread.start()
+        except RuntimeError as error:  # "can't start new thread": memory or process limits
+            with self._lock:
+                self._threads.discard(thread)  # never started: nothing to join
+            self._refuse_unthreaded(request, error)
+            return
+        if self._thread_failed:
+            self._thread_failed = False
+            sys.stderr.write("threads can be started again; serving new connections\n")
+
+    def _refuse_unthreaded(self, request: Any, error: RuntimeError) -> None:
+        """No thread for this connection: answer 503 from here, close, and say so once."""
+        if not self._thread_failed:
+            self._thread_failed = True
+            sys.stderr.write(
+                f"cannot start a thread for a new connection ({error}); answering "
+                "503 Service Unavailable until one can be started\n"
             )
-            self._threads.add(thread)
-        thread.start()
+        refusal = ServiceUnavailable("no thread is available to serve this connection")
+        with contextlib.suppress(OSError, AttributeError):
+            request.settimeout(1.0)  # never let one client block the accept loop
+            request.sendall(refusal.render(self._server_header()))
+        self.shutdown_request(request)
+        with self._lock:
+            self._connections.discard(request)
+
+    def _server_header(self) -> str:
+        handler = self.RequestHandlerClass
+        version = getattr(handler, "server_version", "WSGIServer/0.2")
+        return f"{version} {getattr(handler, 'sys_version', '')}".strip()
 
     def _pool_thread(self, job: Optional[tuple[Any, Any]]) -> None:
         """Serve one connection at a time, then wait a while for the next."""
@@ -260,6 +313,7 @@ class WSGIServer(HTTPServer):
         fresh_deadline = now + min(FIRST_REQUEST_GRACE, self.graceful_timeout)
         self.idle_cut_at = idle_deadline  # read by handlers that start waiting after this
         self.closing = True
+        self.keep_alive = False
         super().server_close()
         with self._lock:
             for _ in range(self._idle_threads):

@@ -1,0 +1,98 @@
+"""Faults a real machine produces: no thread can be started (memory limits).
+
+The server runs in a subprocess whose address space is capped just above what it uses, so that
+``pthread_create`` cannot map a thread stack: the real "can't start new thread", no mock.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.helpers import DEADLINE
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="uses /proc and RLIMIT_AS")
+
+SERVER = textwrap.dedent(
+    """
+    import resource, signal, sys, threading
+    from simplewsgi import make_server
+    from simplewsgi.run import serve_until_signal
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"served"]
+
+    STACK = 32 * 1024 * 1024
+    threading.stack_size(STACK)
+    server = make_server("127.0.0.1", 0, app)
+
+    def vm_bytes():
+        with open("/proc/self/status") as status:
+            line = next(l for l in status if l.startswith("VmSize:"))
+        return int(line.split()[1]) * 1024
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+
+    def lift(signum, frame):
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        print("lifted", flush=True)
+
+    signal.signal(signal.SIGUSR1, lift)
+    # Room for everything but a thread stack.
+    resource.setrlimit(resource.RLIMIT_AS, (vm_bytes() + STACK // 2, hard))
+    print("port", server.server_address[1], flush=True)
+    serve_until_signal(server)
+    print("stopped", flush=True)
+    """
+)
+
+
+def get(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def test_no_thread_for_a_connection_is_a_503_then_the_server_recovers() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            out, err = _exercise(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, err
+    assert out.strip() == "stopped", err
+    assert "Traceback" not in err, err
+    # Logged once for the whole episode, not once per connection.
+    assert err.count("cannot start a thread") == 1, err
+
+
+def _exercise(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """503s while no thread can start, a 200 once one can, then a clean stop."""
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    match = re.match(r"port (\d+)", first)
+    assert match, first + proc.stderr.read()
+    port = int(match.group(1))
+    for _ in range(3):  # every connection is answered, not dropped
+        reply = get(port)
+        assert reply.startswith(b"HTTP/1.1 503 "), reply
+        assert b"Connection: close" in reply
+    proc.send_signal(signal.SIGUSR1)
+    assert proc.stdout.readline().strip() == "lifted"
+    reply = get(port)
+    assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b"served"), reply
+    proc.send_signal(signal.SIGINT)
+    return proc.communicate(timeout=DEADLINE)
