@@ -381,3 +381,66 @@ def test_sys_exit_in_the_app_is_an_app_error() -> None:
     out, err = run_in_memory(app, b"GET / HTTP/1.0\r\n\r\n")
     assert out.startswith(b"HTTP/1.0 500 ")
     assert "SystemExit: 3" in err
+
+
+def _body_reader(environ: Any, start_response: Any) -> list[bytes]:
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.mark.parametrize(
+    "trailers",
+    [
+        b"not a header\r\n",  # no colon
+        b"X-Bad : v\r\n",  # space before the colon
+        b" folded\r\n",  # obs-fold
+        b"X-Nul: a\x00b\r\n",  # NUL in the value
+    ],
+)
+def test_malformed_trailer_fields_are_refused(trailers: bytes) -> None:
+    """Trailer fields follow the header field rules (RFC 9112 §7.1.2), then are discarded."""
+    request = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n" + trailers + b"\r\n"
+    )
+    out, err = run_in_memory(_body_reader, request)
+    assert out.startswith(b"HTTP/1.1 400 "), out[:60]
+    assert b"Connection: close\r\n" in out
+    assert "trailer" in err or "header" in err, err
+
+
+def test_well_formed_trailer_fields_are_read_and_discarded() -> None:
+    request = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\nX-Checksum: 1234\r\nX-Other:\r\n\r\n"
+        b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    out, _ = run_in_memory(_body_reader, request)
+    assert out.count(b"HTTP/1.1 200 OK") == 2, out
+    assert b"\r\n\r\nabc" in out
+
+
+@pytest.mark.parametrize(
+    ("request_line", "logged"),
+    [
+        (b"G\x1bT / HTTP/1.1", '"G\\x1bT / HTTP/1.1" 400 - malformed method'),
+        (b"GET / HTTP/9.9", '"GET / HTTP/9.9" 505 -'),
+        (b"GET /a\x01b HTTP/1.1", '"GET /a\\x01b HTTP/1.1" 400 -'),
+    ],
+)
+def test_a_refused_request_line_is_logged_as_received_and_escaped(
+    request_line: bytes, logged: str
+) -> None:
+    out, err = run_in_memory(hello_app, request_line + b"\r\nHost: x\r\n\r\n")
+    assert out.startswith((b"HTTP/1.0 4", b"HTTP/1.0 5", b"HTTP/1.1 4", b"HTTP/1.1 5")), out
+    assert logged in err, err
+    assert "\x1b" not in err and "\x01" not in err
+
+
+def test_a_huge_refused_request_line_is_logged_cut_short() -> None:
+    out, err = run_in_memory(hello_app, b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 414 ") or out.startswith(b"HTTP/1.1 414 "), out[:40]
+    (line,) = err.splitlines()
+    assert '"GET /aaaa' in line and " 414 - " in line
+    assert len(line) < 400, len(line)

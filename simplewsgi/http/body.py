@@ -16,7 +16,13 @@ from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
 from simplewsgi.http.errors import BadRequest, ClientDisconnected
-from simplewsgi.http.parsing import MAX_CHUNK_LINE, MAX_TRAILER_BYTES, ByteReader
+from simplewsgi.http.parsing import (
+    MAX_CHUNK_LINE,
+    MAX_HEADER_COUNT,
+    MAX_TRAILER_BYTES,
+    ByteReader,
+    parse_header_line,
+)
 
 # chunk-size [BWS ; chunk-ext] CRLF (RFC 9112 §7.1): whitespace only before an extension, and a
 # real CRLF (bare LF is tolerated for start and field lines, not inside chunked framing).
@@ -197,14 +203,22 @@ class ChunkedBody(RequestBody):
         return True
 
     def _skip_trailers(self) -> None:
-        total = 0
+        """Read the trailer section: each field checked like a header field (RFC 9112 §7.1.2),
+        then discarded (no server-side use, and merging them into the environ after the app
+        has started would be too late)."""
+        total = count = 0
         while True:
             line = self._readline_or_disconnect(MAX_TRAILER_BYTES)
             if line in (b"\r\n", b"\n"):
                 return
             total += len(line)
-            if total > MAX_TRAILER_BYTES:
+            count += 1
+            if total > MAX_TRAILER_BYTES or count > MAX_HEADER_COUNT:
                 raise BadRequest("chunked trailer section too large")
+            try:
+                parse_header_line(line)
+            except BadRequest as error:
+                raise BadRequest(f"in the chunked trailer section: {error.detail}") from None
 
     def read(self, size: Optional[int] = -1) -> bytes:
         if size is None or size < 0:

@@ -22,6 +22,7 @@ class HTTPError(Exception):
 
     status = 400
     reason = "Bad Request"
+    received = ""  # the request line as received (latin-1), when parsing it failed
 
     def __init__(self, detail: str = "") -> None:
         super().__init__(detail or self.reason)

@@ -155,7 +155,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except CLIENT_GONE:
             return
-        self.log_message('"%s" %s - %s', self.requestline, error.status, error.detail)
+        line = self.requestline or error.received
+        if len(line) > parsing.MAX_LOGGED_LINE:
+            line = line[: parsing.MAX_LOGGED_LINE] + "..."
+        self.log_message('"%s" %s - %s', line, error.status, error.detail)
 
     def _run(self, framing: parsing.Framing) -> None:
         body: RequestBody

@@ -17,6 +17,7 @@ from typing import NamedTuple, Optional, Protocol
 from simplewsgi.http.errors import (
     BadRequest,
     HeaderFieldsTooLarge,
+    HTTPError,
     IncompleteRequest,
     NotImplementedCoding,
     URITooLong,
@@ -35,8 +36,10 @@ MAX_HEADER_BYTES = 256 * 1024
 MAX_LEADING_EMPTY_LINES = 8
 # A chunk-size line with extensions (RFC 9112 §7.1.1); extensions are ignored.
 MAX_CHUNK_LINE = 4096
-# Trailer section of a chunked body (RFC 9112 §7.1.2); consumed and discarded.
+# Trailer section of a chunked body (RFC 9112 §7.1.2); checked, then discarded.
 MAX_TRAILER_BYTES = 64 * 1024
+# How much of a refused request line the log shows.
+MAX_LOGGED_LINE = 200
 
 # RFC 9110 §5.6.2: token = 1*tchar.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -75,9 +78,14 @@ def read_request_line(rfile: ByteReader) -> Optional[RequestLine]:
             break
     else:
         raise BadRequest("too many empty lines before the request line")
-    if len(line) > MAX_REQUEST_LINE:
-        raise URITooLong(f"request line longer than {MAX_REQUEST_LINE} bytes")
-    return parse_request_line(line)
+    try:
+        if len(line) > MAX_REQUEST_LINE:
+            raise URITooLong(f"request line longer than {MAX_REQUEST_LINE} bytes")
+        return parse_request_line(line)
+    except HTTPError as error:
+        # For the log: what was received, never more than MAX_LOGGED_LINE of it.
+        error.received = _without_line_ending(line[: MAX_LOGGED_LINE + 2]).decode("latin-1")
+        raise
 
 
 def _without_line_ending(line: bytes) -> bytes:
