@@ -17,7 +17,7 @@ INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl+C
 TABLE: tuple[tuple[int, str], ...] = (
     (OK, "stopped by Ctrl+C or SIGTERM after in-flight requests finished"),
     (BUG, "an unexpected error (a bug: the traceback is printed)"),
-    (USAGE, "bad option or argument"),
+    (USAGE, "bad option or argument, including an APP string of the wrong form"),
     (APP_ERROR, "the APP could not be imported, is not callable, or its factory raised"),
     (
         CANNOT_LISTEN,

@@ -24,7 +24,7 @@ import os
 import sys
 import traceback
 import types
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, cast
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -60,7 +60,12 @@ class AppNotCallable(AppImportError):
     """The APP resolved to something a server cannot call: a module, a constant, ``None``."""
 
 
-class AppFactorySyntaxError(AppImportError):
+class AppSpecError(AppImportError):
+    """The APP string itself is malformed (a usage error): nothing was imported, and no edit of
+    a file can fix it. Raised by :func:`parse_spec`, before any import."""
+
+
+class AppFactorySyntaxError(AppSpecError):
     """The factory call is malformed or has non-literal arguments (which are never evaluated)."""
 
 
@@ -89,6 +94,30 @@ class AppRaisedOnImport(AppImportError):
         return (type(self), (str(self), self.user_traceback, self.filename, self.lineno))
 
 
+class AppSpec(NamedTuple):
+    """An APP string, checked and split (see :func:`parse_spec`)."""
+
+    module: str  # a dotted module name, or a path to a .py file
+    is_file: bool
+    attr: Optional[str]  # dotted attribute; None: try DEFAULT_APP_NAMES
+    call: Optional[_FactoryArgs]  # the literal arguments of a factory call in the string
+
+
+def parse_spec(spec: str) -> AppSpec:
+    """Check the form of the APP string ``spec`` without importing anything (raises
+    :class:`AppSpecError`): the CLI calls it to refuse a malformed string as a usage error."""
+    module_part, attr_part = _split_spec(spec.strip())
+    if not module_part or (attr_part is not None and not attr_part.strip()):
+        raise AppSpecError(f"invalid APP {spec!r}: {EXPECTED_FORM}")
+    is_file = module_part.endswith(".py") or "/" in module_part or os.sep in module_part
+    if is_file and not module_part.endswith(".py"):
+        raise AppSpecError(f"{module_part!r} in APP {spec!r} is not a .py file: {EXPECTED_FORM}")
+    if not is_file and not all(part.isidentifier() for part in module_part.split(".")):
+        raise AppSpecError(f"bad module name {module_part!r} in APP {spec!r}: {EXPECTED_FORM}")
+    dotted, call = (None, None) if attr_part is None else _parse_attr(spec, attr_part)
+    return AppSpec(module_part, is_file, dotted, call)
+
+
 def import_app(spec: str, *, app_dir: str | None = None, factory: bool = False) -> WSGIApplication:
     """Import the app named by ``spec`` and return it, checked to be callable.
 
@@ -97,16 +126,8 @@ def import_app(spec: str, *, app_dir: str | None = None, factory: bool = False) 
     the resolved attribute with no arguments; an explicit call in ``spec`` is that call, never
     made twice.
     """
-    module_part, attr_part = _split_spec(spec.strip())
-    if not module_part or (attr_part is not None and not attr_part.strip()):
-        raise AppImportError(f"invalid APP {spec!r}: {EXPECTED_FORM}")
-    is_file = module_part.endswith(".py") or "/" in module_part or os.sep in module_part
-    if is_file and not module_part.endswith(".py"):
-        raise AppImportError(f"{module_part!r} in APP {spec!r} is not a .py file: {EXPECTED_FORM}")
-    if not is_file and not all(part.isidentifier() for part in module_part.split(".")):
-        raise AppImportError(f"bad module name {module_part!r} in APP {spec!r}: {EXPECTED_FORM}")
     # The whole string is checked before sys.path changes or any user code runs.
-    dotted, call = (None, None) if attr_part is None else _parse_attr(spec, attr_part)
+    module_part, is_file, dotted, call = parse_spec(spec)
     search_dir = os.path.abspath(app_dir if app_dir is not None else os.curdir)
     _prepend_sys_path(search_dir)
     if is_file:
@@ -147,7 +168,7 @@ def _split_spec(spec: str) -> tuple[str, str | None]:
 def _parse_attr(spec: str, text: str) -> tuple[str, _FactoryArgs | None]:
     """Return the dotted attribute and, for a factory call, its literal arguments."""
     is_call = "(" in text
-    kind = AppFactorySyntaxError if is_call else AppImportError
+    kind = AppFactorySyntaxError if is_call else AppSpecError
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except (SyntaxError, ValueError):
@@ -241,6 +262,9 @@ def _import_module(spec: str, name: str, search_dir: str) -> types.ModuleType:
     except ModuleNotFoundError as exc:
         # Missing the module itself or a parent: our problem. Anything else: the user's import.
         if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+            top = sys.modules.get(name.partition(".")[0])
+            if top is not None:  # found no submodule in a package of the same name elsewhere
+                _check_not_shadowed(spec, top, search_dir)
             raise AppModuleNotFound(
                 f"module {exc.name!r} not found (APP {spec!r})\n"
                 f"expected 'module:attr' with the module importable from {search_dir!r}"
@@ -259,13 +283,26 @@ def _check_not_shadowed(spec: str, module: types.ModuleType, search_dir: str) ->
     for candidate in (os.path.join(search_dir, top + ".py"), os.path.join(search_dir, top)):
         if not os.path.exists(candidate):
             continue
-        loaded = getattr(sys.modules.get(top), "__file__", None) or ""
-        if not os.path.realpath(loaded).startswith(os.path.realpath(candidate)):
+        # A module has a __file__; a package also a __path__, a namespace package only that.
+        loaded_module = sys.modules.get(top)
+        locations = [
+            getattr(loaded_module, "__file__", None),
+            *getattr(loaded_module, "__path__", ()),
+        ]
+        real = os.path.realpath(candidate)
+        if not any(_is_within(location, real) for location in locations if location):
+            loaded = next((str(location) for location in locations if location), None)
             raise AppImportError(
                 f"{candidate!r} imports as module {top!r}, but that name is already "
                 f"{loaded or 'a built-in module'!r} (APP {spec!r})\n"
                 "rename it: a module cannot shadow one that Python has already imported"
             )
+
+
+def _is_within(path: str, place: str) -> bool:
+    """True if ``path`` is the real path ``place`` or lies below it."""
+    real = os.path.realpath(path)
+    return real == place or real.startswith(place.rstrip(os.sep) + os.sep)
 
 
 def _raised_on_import(spec: str, name: str, exc: BaseException) -> AppRaisedOnImport:

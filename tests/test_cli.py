@@ -519,8 +519,6 @@ def check_error(result: subprocess.CompletedProcess[str], status: int, *fragment
         ({"pkg/__init__.py": ""}, "pkg.sub:app", ["pkg.sub"]),
         ({"hello.py": HELLO}, "hello:ap", ["'ap'", "did you mean 'hello:app'?"]),
         ({"hello.py": HELLO + "VALUE = 3\n"}, "hello:VALUE", ["VALUE", "not callable"]),
-        ({"hello.py": HELLO}, "hello:app(", ["hello:app("]),
-        ({"hello.py": HELLO}, "hello:app(open('x'))", ["literal"]),
         (
             {"fact.py": "def make():\n    raise ValueError('no config')\n"},
             "fact:make()",
@@ -545,6 +543,30 @@ def test_app_errors(tmp_path: Path, files: dict[str, str], spec: str, fragments:
     err = check_error(run_cli("serve", spec, cwd=tmp_path), exits.APP_ERROR, *fragments)
     assert "Traceback" not in err
     assert err.startswith("Error: ")
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("hello:", "invalid APP 'hello:'"),
+        (":app", "invalid APP ':app'"),
+        ("hello:app(1,2", "cannot parse 'app(1,2'"),
+        ("hello:app(", "cannot parse 'app('"),
+        ("hello:app(open('x'))", "literal"),
+        ("not a module", "bad module name"),
+        ("some/dir:app", "not a .py file"),
+    ],
+)
+@pytest.mark.parametrize("reload", [(), ("--reload",)])
+def test_a_malformed_app_string_is_a_usage_error(
+    tmp_path: Path, spec: str, fragment: str, reload: tuple[str, ...]
+) -> None:
+    """The string itself is wrong: nothing is imported, nothing is served, exit 2, whether
+    reloading or not (no edit of a file can fix it)."""
+    write(tmp_path / "hello.py", HELLO + "open('imported', 'w').close()\n")
+    err = check_error(run_cli("serve", *reload, spec, cwd=tmp_path), exits.USAGE, fragment)
+    assert "Traceback" not in err
+    assert not (tmp_path / "imported").exists()
 
 
 def test_import_error_inside_the_app_shows_the_users_traceback(tmp_path: Path) -> None:

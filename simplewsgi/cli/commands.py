@@ -132,6 +132,19 @@ def _host(value: str) -> str:
     return value
 
 
+def _app_spec(value: str | None) -> str | None:
+    """A malformed APP string is a usage error, found before anything is imported or served
+    (with --reload, no edit of a file could fix it)."""
+    if value is not None:
+        from simplewsgi.importer import AppSpecError, parse_spec
+
+        try:
+            parse_spec(value)
+        except AppSpecError as error:
+            raise click.BadParameter(str(error)) from None
+    return value
+
+
 def _apply(decorators: Sequence[_Decorator]) -> _Decorator:
     """Apply option decorators so that ``--help`` lists them in the order written."""
 
@@ -160,7 +173,13 @@ def main() -> None:
 
 
 @main.command("serve")
-@click.argument("app", required=False, envvar=APP_ENV, shell_complete=complete_app)
+@click.argument(
+    "app",
+    required=False,
+    envvar=APP_ENV,
+    shell_complete=complete_app,
+    callback=lambda ctx, param, value: _app_spec(value),
+)
 @_apply(APP_OPTIONS + SERVER_OPTIONS + RELOAD_OPTIONS)
 def serve_command(**params: Any) -> None:
     """Serve the WSGI app APP (default: the demo app).
