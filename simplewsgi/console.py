@@ -14,6 +14,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import sys
@@ -139,7 +140,7 @@ class Console:
         lines += [f"  {label:<9}{paint(url, CYAN, on)}" for label, url in rows]
         if reloader:
             lines.append(f"  {'Reload:':<9}{reloader}")
-        if not is_loopback(options.host or host):
+        if not is_loopback(host):  # the bound address: what was typed may be a name
             prefix, color = PREFIXES["warn"]
             hint = PRODUCTION_HINT.format(host=options.host or "0.0.0.0")
             lines.append(f"{paint(prefix, color + BOLD, on)} {hint}")
@@ -182,4 +183,13 @@ def lan_address(family: socket.AddressFamily) -> str | None:
 
 
 def is_loopback(host: str) -> bool:
-    return host in LOOPBACK_NAMES or host.startswith("127.")
+    """True for a loopback address in any spelling (``127.0.0.2``, ``::ffff:127.0.0.1``,
+    ``0:0::1``) and for the name ``localhost``."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)

@@ -37,7 +37,7 @@ PACKAGE_DIR = str(REPO / "simplewsgi")
 DEADLINE = 10.0
 ESC = "\x1b["
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
-PORT_RE = re.compile(r"Local:\s+http://(127\.0\.0\.1|\[::1\]):(\d+)/")
+PORT_RE = re.compile(r"Local:\s+http://(\[[^\]]+\]|[^/:\s]+):(\d+)/")
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 HELLO = """\
@@ -260,6 +260,14 @@ def test_host_with_a_port_is_a_usage_error_and_brackets_are_dropped(
     assert parsed("serve", "--host", "[::1]").host == "::1"
 
 
+@pytest.mark.parametrize("host", ["[::1", "::1]", "[::1]:80]", "[[::1]]"])
+def test_a_host_with_unmatched_brackets_is_a_usage_error(host: str) -> None:
+    result = CliRunner().invoke(cli.main, ["serve", "--host", host])
+    assert result.exit_code == exits.USAGE, result.output
+    assert f"--host {host!r}" in result.output and "bracket" in result.output
+    assert "[[" not in result.output.replace(host, "")
+
+
 def test_every_option_is_a_field_spelled_once_with_its_env_var() -> None:
     serve = cli.main.commands["serve"]
     names = [param.name for param in serve.params if param.name != "help"]
@@ -439,6 +447,15 @@ def test_demo_command_on_ipv6(launch: Callable[..., Server]) -> None:
     assert body.startswith("Hello world!")
     assert "serving demo app" in server.stderr and "http://[::1]:" in server.stderr
     assert "Warning" not in server.stderr
+
+
+@pytest.mark.parametrize("host", ["::ffff:127.0.0.1", "localhost", "127.0.0.2"])
+def test_a_loopback_address_however_spelled_does_not_warn(
+    launch: Callable[..., Server], host: str
+) -> None:
+    server, body = serve_and_get(launch, "demo", "--host", host, "--port", "0")
+    assert body.startswith("Hello world!")
+    assert "Warning" not in server.stderr, server.stderr
 
 
 def test_non_loopback_host_warns(launch: Callable[..., Server]) -> None:

@@ -235,8 +235,17 @@ def test_server_urls() -> None:
 
 
 def test_is_loopback() -> None:
-    assert all(map(console.is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "localhost"]))
-    assert not any(map(console.is_loopback, ["0.0.0.0", "::", "", "192.168.1.2", "example.com"]))
+    loopback = ["127.0.0.1", "127.1.2.3", "::1", "localhost", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"]
+    assert all(map(console.is_loopback, loopback))
+    others = ["0.0.0.0", "::", "", "192.168.1.2", "example.com", "::ffff:10.0.0.1", "fe80::1%lo"]
+    assert not any(map(console.is_loopback, others))
+
+
+def test_the_banner_decides_the_warning_from_the_bound_address(stderr: Captured) -> None:
+    """What was typed may be a name or an unusual spelling; the bound address is the fact."""
+    assert "Warning" not in _banner(stderr, ("127.0.0.1", 80), host="my-laptop", color="never")
+    assert "Warning" not in _banner(stderr, ("::ffff:127.0.0.1", 80, 0, 0), host="::ffff:127.0.0.1")
+    assert "Warning" in _banner(stderr, ("0.0.0.0", 80), host="0.0.0.0", color="never")
 
 
 @pytest.mark.parametrize(

@@ -124,8 +124,13 @@ RELOAD_OPTIONS: list[_Decorator] = [
 
 def _host(value: str) -> str:
     """``[::1]`` as typed in URLs means ``::1``; ``host:port`` is two options."""
-    if value.startswith("[") and value.endswith("]"):
+    if value.startswith("[") and value.endswith("]") and value.count("[") == value.count("]") == 1:
         return value[1:-1]
+    if "[" in value or "]" in value:
+        raise click.BadParameter(
+            f"--host {value!r} has an unmatched or misplaced bracket: write an IPv6 address "
+            "as ::1 or [::1]"
+        )
     name, colon, port = value.rpartition(":")
     if colon and name.count(":") == 0 and port.isdigit():
         raise click.BadParameter(f"{value!r} includes a port: use --host {name} --port {port}")
