@@ -16,6 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Callable, Optional
 
 from simplewsgi.accesslog import handler_class
+from simplewsgi.exits import STOP_SIGNALS
 from simplewsgi.http.server import WSGIServer, demo_app, make_server
 from simplewsgi.listen import bind_listener
 
@@ -29,15 +30,32 @@ if TYPE_CHECKING:
 
 # serve_forever's wake-up interval; bounds how long a stop request waits to be noticed.
 POLL_INTERVAL = 0.2
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class ForcedStop(Exception):
     """A second stop signal during a graceful stop: quit now, without waiting for requests."""
 
 
+class StoppedBeforeServing(BaseException):
+    """A stop signal arrived before serving started (while the app was importing, say).
+
+    A ``BaseException``, like ``KeyboardInterrupt``: it must pass through the app's import and
+    the importer, which report every ``Exception`` as the app's failure.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+def stop_before_serving(signum: int, frame: FrameType | None) -> None:
+    """The handler for SIGTERM and SIGHUP until serving starts."""
+    raise StoppedBeforeServing(signum)
+
+
 def serve(options: ServeOptions, console: Console) -> None:
-    """Serve ``options.app`` until SIGINT/SIGTERM, then stop gracefully."""
+    """Serve ``options.app`` until a stop signal, then stop gracefully."""
     app = load_app(options)
     server = build_server(options, app, console)
     console.banner(options, server.server_address[:2])
@@ -80,7 +98,8 @@ def serve_until_signal(
     goodbye: Callable[[], None] | None = None,
     say: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then stop gracefully (in-flight requests finish).
+    """Serve until a stop signal (SIGINT, SIGTERM, SIGHUP), then stop gracefully (in-flight
+    requests finish).
 
     A second signal during the graceful stop raises :class:`ForcedStop`. ``say`` tells the user
     what is being waited for, so a stop is never silent.

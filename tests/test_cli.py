@@ -671,7 +671,7 @@ def start_slow_request(server: Server) -> tuple[threading.Thread, list[object]]:
 
 
 @POSIX_ONLY
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_stops_gracefully(
     tmp_path: Path, launch: Callable[..., Server], signum: int
 ) -> None:
@@ -704,24 +704,74 @@ def test_second_sigint_exits_at_once(tmp_path: Path, launch: Callable[..., Serve
     assert isinstance(results[0], (OSError, http.client.HTTPException))  # cut, not answered
 
 
+SLOW_IMPORT = """\
+import sys, time
+sys.stderr.write("importing\\n")
+sys.stderr.flush()
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    time.sleep(0.005)
+"""
+
+
 @POSIX_ONLY
-def test_ctrl_c_while_the_app_imports(tmp_path: Path, launch: Callable[..., Server]) -> None:
-    write(
-        tmp_path / "slow_import.py",
-        """\
-        import sys, time
-        sys.stderr.write("importing\\n")
-        sys.stderr.flush()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            time.sleep(0.005)
-        """,
-    )
-    server = launch("serve", "slow_import:app", "-p", "0")
+@pytest.mark.parametrize(
+    ("signum", "status", "said"),
+    [
+        (signal.SIGINT, exits.INTERRUPTED, "interrupted before serving started"),
+        (signal.SIGTERM, 128 + signal.SIGTERM, "stopped by SIGTERM before serving started"),
+        (signal.SIGHUP, 128 + signal.SIGHUP, "stopped by SIGHUP before serving started"),
+    ],
+)
+@pytest.mark.parametrize("reload", [(), ("--reload",)])
+def test_a_stop_signal_while_the_app_imports(
+    tmp_path: Path,
+    launch: Callable[..., Server],
+    signum: int,
+    status: int,
+    said: str,
+    reload: tuple[str, ...],
+) -> None:
+    """Each says what happened and exits 128 + the signal, as the exit status table says."""
+    write(tmp_path / "slow_import.py", SLOW_IMPORT)
+    server = launch("serve", *reload, "slow_import:app", "-p", "0")
     server.wait_for("importing")
-    assert server.stop(signal.SIGINT) == exits.INTERRUPTED
+    if reload:
+        server.proc.send_signal(signum)
+        assert server.wait() == exits.OK  # the supervisor stops its worker: a normal stop
+        assert "Traceback" not in server.stderr
+        return
+    assert server.stop(signum) == status
     assert "Traceback" not in server.stderr
-    assert server.stderr.splitlines()[-1] == "Info: interrupted before serving started"
+    assert server.stderr.splitlines()[-1] == f"Info: {said}"
+    assert status in dict(exits.TABLE)
+
+
+@POSIX_ONLY
+def test_half_sent_requests_are_not_in_flight_at_a_stop(
+    tmp_path: Path, launch: Callable[..., Server]
+) -> None:
+    """A connection still sending its request head has nothing in flight: a stop closes it
+    after a short grace instead of waiting the whole graceful timeout for it."""
+    server = launch("demo", "-p", "0")
+    host, port = server.address
+    crowd = []
+    try:
+        for _ in range(50):
+            sock = socket.create_connection((host, port), timeout=DEADLINE)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # never finished
+            crowd.append(sock)
+        assert server.get("/")[0] == 200  # accepted after the crowd: the crowd is accepted
+        threads = Path(f"/proc/{server.proc.pid}/task")
+        if threads.is_dir():
+            wait_for(lambda: len(list(threads.iterdir())) > 50, what="a thread per connection")
+        started = time.monotonic()
+        assert server.stop(signal.SIGINT) == exits.OK
+        assert time.monotonic() - started < 3.0  # not the 5 s graceful timeout
+        assert "in flight" not in server.stderr, server.stderr
+    finally:
+        for sock in crowd:
+            sock.close()
 
 
 def test_serve_without_app_hints_at_the_projects_app(

@@ -21,6 +21,7 @@ Rules of this module:
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -224,6 +225,9 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
     console = Console.decide(options.color)  # once: everything below gets the decision
     if hint and options.app is None:
         _hint_at_project_app(options.app_dir, console)
+    for signum in exits.STOP_SIGNALS:
+        if signum != signal.SIGINT:  # SIGINT already raises KeyboardInterrupt
+            signal.signal(signum, run.stop_before_serving)
     try:
         if options.reload:
             from simplewsgi.reload.supervisor import supervise
@@ -234,6 +238,9 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
     except KeyboardInterrupt:  # Ctrl+C while the app was still importing
         console.info("interrupted before serving started")
         sys.exit(exits.INTERRUPTED)
+    except run.StoppedBeforeServing as stop:
+        console.info(f"stopped by {stop.name} before serving started")
+        sys.exit(exits.SIGNALLED + stop.signum)
     except run.ForcedStop as stop:
         console.info(str(stop))
         sys.stderr.flush()

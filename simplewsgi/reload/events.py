@@ -54,7 +54,7 @@ class Overdue:
 
 @dataclass(frozen=True)
 class Stop:
-    """SIGINT or SIGTERM reached the supervisor."""
+    """A stop signal (SIGINT, SIGTERM, SIGHUP) reached the supervisor."""
 
     signum: int
 

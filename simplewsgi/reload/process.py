@@ -8,8 +8,9 @@
   matter.
 - It inherits exactly three descriptors (``pass_fds``): the listening socket and its ends of
   the control and status pipes; the supervisor keeps the other ends, non-blocking.
-- It starts with SIGINT blocked: a Ctrl+C during its interpreter start-up waits until it has
-  installed its own handler, instead of printing a KeyboardInterrupt traceback.
+- It starts with the stop signals blocked: a Ctrl+C or a closing terminal during its interpreter
+  start-up waits until it has installed its own handlers, instead of killing it or printing a
+  KeyboardInterrupt traceback.
 - The terminal's settings are saved once and put back after each worker exits.
 """
 
@@ -23,6 +24,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 import simplewsgi
+from simplewsgi.exits import STOP_SIGNALS
 from simplewsgi.listen import LISTEN_FD_ENV
 from simplewsgi.reload import messages
 
@@ -62,8 +64,8 @@ class WorkerProcess:
             messages.SUPERVISOR_PID_ENV: str(os.getpid()),
         })  # fmt: skip
         argv = [sys.executable, *interpreter_flags(), "-c", messages.BOOTSTRAP, _PACKAGE_PARENT]
-        # The signal mask survives exec; the worker unblocks SIGINT once its handler is set.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        # The signal mask survives exec; the worker unblocks them once its handlers are set.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             popen = subprocess.Popen(argv, env=env, pass_fds=(listen_fd, control_r, status_w))
         except BaseException:

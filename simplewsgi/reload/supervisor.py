@@ -34,6 +34,7 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from simplewsgi.exits import STOP_SIGNALS
 from simplewsgi.http.server import GRACEFUL_TIMEOUT
 from simplewsgi.listen import bind_listener
 from simplewsgi.reload import messages
@@ -52,14 +53,13 @@ if TYPE_CHECKING:
 # A stopping worker gets the server's graceful timeout, plus serve_forever's poll and slack.
 RETIRE_TIMEOUT = GRACEFUL_TIMEOUT + 2.0
 SHOWN_CHANGES = 3  # "changed: a.py, b.py, c.py and 2 more"
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 APP, ERROR_PAGE = "app", "error page"  # what a worker was told to serve
 KEPT_PREVIOUS = "still serving the previous version"
 SHOWING_ERROR_PAGE = "serving an error page until it is fixed"
 
 
 def supervise(options: ServeOptions, console: Console) -> None:
-    """Serve ``options`` with auto-reload until SIGINT/SIGTERM (raises ``PortInUseError``,
+    """Serve ``options`` with auto-reload until a stop signal (raises ``PortInUseError``,
     ``WatcherError``)."""
     supervisor = Supervisor(options, console)
     try:

@@ -11,7 +11,7 @@ Rules:
   are not. A reload then costs one app import, not an interpreter start-up.
 - ``stop`` never arrives as a signal: a Ctrl+C in the terminal already reaches every process of
   the foreground group, and a second signal means "exit at once". Before it serves, a worker
-  ignores SIGINT (the supervisor decides) and a ``stop`` exits immediately; once serving,
+  ignores the stop signals (the supervisor decides) and a ``stop`` exits immediately; once serving,
   ``stop`` is a graceful shutdown (in-flight requests finish).
 - User code never writes bytecode here: ``.pyc`` validation uses whole-second mtimes plus size,
   and a worker racing a same-size edit could otherwise cache stale code for the next one.
@@ -33,6 +33,7 @@ import threading
 import traceback
 from typing import IO, TYPE_CHECKING, Any
 
+from simplewsgi.exits import STOP_SIGNALS
 from simplewsgi.importer import AppImportError, AppRaisedOnImport, one_line, user_location
 from simplewsgi.listen import LISTEN_FD_ENV, adopt_listener
 from simplewsgi.reload import messages
@@ -167,7 +168,7 @@ def _follow(channel: Channel, lifecycle: Lifecycle) -> None:
 
 
 def _ignore_signal(signum: int, frame: FrameType | None) -> None:
-    """SIGINT before serving: the supervisor got it too and will say ``stop``."""
+    """A stop signal before serving: the supervisor decides, and will say ``stop``."""
 
 
 def main() -> None:
@@ -189,9 +190,10 @@ def main() -> None:
     os.set_inheritable(listen_fd, False)
     _die_with(supervisor_pid)
     # Python-level (not SIG_IGN), so that the app's subprocesses get the default back at exec;
-    # the supervisor spawned us with SIGINT blocked until this handler is in place.
-    signal.signal(signal.SIGINT, _ignore_signal)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # the supervisor spawned us with them blocked until these handlers are in place.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _ignore_signal)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     channel = Channel(control_fd, status_fd)
 
     # Warm: the spare pays for these imports, not the reload.
