@@ -14,6 +14,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -80,6 +81,15 @@ def _enable_windows_ansi() -> None:
 
         colorama.just_fix_windows_console()
         _windows_fixed = True
+
+
+def line_buffer_stdout() -> None:
+    """Have the app's ``print()`` reach a pipe or a file at each newline, as it does a terminal:
+    block-buffered, ``docker logs`` or ``| tee`` would show nothing until the server exits."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(ValueError, OSError, TypeError):  # closed, or not a text file
+            reconfigure(line_buffering=True)
 
 
 def paint(text: str, color: str, on: bool) -> str:

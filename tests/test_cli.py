@@ -774,6 +774,29 @@ def test_half_sent_requests_are_not_in_flight_at_a_stop(
             sock.close()
 
 
+@pytest.mark.parametrize("reload", [(), ("--reload",)])
+def test_the_apps_print_output_is_shown_at_once_when_stdout_is_a_pipe(
+    tmp_path: Path, launch: Callable[..., Server], reload: tuple[str, ...]
+) -> None:
+    """docker logs, a file, | tee: without PYTHONUNBUFFERED (which users do not have, and this
+    machine sets) stdout is block-buffered; the server line-buffers it for the app."""
+    write(
+        tmp_path / "printing.py",
+        """\
+        print("imported")
+        def app(environ, start_response):
+            print("request for", environ["PATH_INFO"])
+            start_response("200 OK", [("Content-Length", "2")])
+            return [b"ok"]
+        """,
+    )
+    server = launch("serve", *reload, "printing:app", "-p", "0", PYTHONUNBUFFERED="")
+    assert server.get("/hello") == (200, "ok")
+    wait_for(lambda: "request for /hello\n" in server.stdout, what="the app's print on stdout")
+    assert server.stdout.startswith("imported\n")
+    assert server.stop(signal.SIGINT) == exits.OK
+
+
 def test_serve_without_app_hints_at_the_projects_app(
     tmp_path: Path, launch: Callable[..., Server]
 ) -> None:

@@ -29,7 +29,7 @@ import click
 
 from simplewsgi import exits, run
 from simplewsgi.cli.completion import complete_app, completion_command
-from simplewsgi.console import Console
+from simplewsgi.console import Console, line_buffer_stdout
 from simplewsgi.options import COLOR_CHOICES, ServeOptions
 from simplewsgi.version import __version__
 
@@ -223,6 +223,7 @@ main.add_command(completion_command)
 def _run(options: ServeOptions, hint: bool = False) -> None:
     """Serve, plainly or with the reloader, then exit with the status that says how it ended."""
     console = Console.decide(options.color)  # once: everything below gets the decision
+    line_buffer_stdout()  # the app's print() shows at once in a pipe or a file
     if hint and options.app is None:
         _hint_at_project_app(options.app_dir, console)
     for signum in exits.STOP_SIGNALS:

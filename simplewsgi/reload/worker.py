@@ -198,12 +198,13 @@ def main() -> None:
 
     # Warm: the spare pays for these imports, not the reload.
     from simplewsgi import run
-    from simplewsgi.console import Console
+    from simplewsgi.console import Console, line_buffer_stdout
     from simplewsgi.options import ServeOptions
     from simplewsgi.reload.failure import error_app
 
     options = ServeOptions.from_json(options_json)
     console = Console.decide(options.color)  # the supervisor passed its decision down
+    line_buffer_stdout()  # a process of its own: its stdout buffers anew
     command = channel.receive()
     if command is None or command.get("kind") not in (messages.SERVE, messages.SERVE_ERROR):
         return
