@@ -573,11 +573,29 @@ def _kill_recorded_child(path: Path) -> None:
             os.kill(int(path.read_text()), signal.SIGKILL)
 
 
+@pytest.fixture(params=["pidfd", "no pidfd"])
+def pidfd_env(request: pytest.FixtureRequest, tmp_path: Path) -> Optional[dict[str, str]]:
+    """The supervisor's environment: as is, or with os.pidfd_open deleted at start-up (as on
+    macOS or Linux before 5.3), so that the fallback is exercised here too."""
+    if request.param == "pidfd":
+        if not hasattr(os, "pidfd_open"):
+            pytest.skip("this Python has no os.pidfd_open")
+        return None
+    hide = tmp_path / "no_pidfd"
+    write(
+        hide / "sitecustomize.py",
+        "import os\nif hasattr(os, 'pidfd_open'):\n    del os.pidfd_open\n",
+    )
+    path = os.pathsep.join(filter(None, [str(hide), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
+
+
 def test_a_forked_child_does_not_hide_a_worker_crash(
-    tmp_path: Path, serve: Callable[..., Server]
+    tmp_path: Path, serve: Callable[..., Server], pidfd_env: Optional[dict[str, str]]
 ) -> None:
     """The child inherits the worker's status pipe, so its end of file never comes; the
-    supervisor must notice the exit itself, and still stop on SIGTERM."""
+    supervisor must notice the exit itself (pidfd, or SIGCHLD without one), and still stop on
+    SIGTERM."""
     forking = """
 import multiprocessing, time
 _child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,), daemon=True)
@@ -586,7 +604,7 @@ open("child.pid", "w").write(str(_child.pid))
 """
     write(tmp_path / "app.py", APP.format(version="one") + forking)
     try:
-        server = serve("app:app")
+        server = serve("app:app", env=pidfd_env)
         assert server.get()[2] == "one"
         with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
             server.get("/crash")
@@ -600,9 +618,11 @@ open("child.pid", "w").write(str(_child.pid))
 def test_the_apps_subprocesses_never_hold_the_port(
     tmp_path: Path, serve: Callable[..., Server]
 ) -> None:
+    """Even a subprocess that leaves the worker's session (as a daemon does), and so outlives
+    the stop, does not hold the port."""
     spawning = """
 import subprocess
-_child = subprocess.Popen(["sleep", "60"], close_fds=False)  # inherits what is inheritable
+_child = subprocess.Popen(["sleep", "60"], close_fds=False, start_new_session=True)
 open("child.pid", "w").write(str(_child.pid))
 """
     write(tmp_path / "app.py", APP.format(version="one") + spawning)
@@ -617,3 +637,79 @@ open("child.pid", "w").write(str(_child.pid))
             probe.bind(("127.0.0.1", server.port))
     finally:
         _kill_recorded_child(tmp_path / "child.pid")
+
+
+def _recorded_pids(path: Path) -> list[int]:
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def test_a_reload_and_a_stop_end_what_the_old_worker_started(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    """A bundler or queue worker started at import is ended with its worker (SIGTERM to the
+    worker's process group, SIGKILL after a grace), not left behind once per reload."""
+    starting = """
+import subprocess, sys
+_child = subprocess.Popen(["sleep", "1000"])
+_stubborn = subprocess.Popen(  # ignores SIGTERM: needs the SIGKILL after the grace
+    [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+     "open('stubborn.ready', 'w').close(); time.sleep(1000)"]
+)
+with open("children.pid", "a") as record:
+    record.write(f"{_child.pid} {_stubborn.pid}\\n")
+"""
+    record = tmp_path / "children.pid"
+    write(tmp_path / "app.py", APP.format(version="one") + starting)
+    try:
+        server = serve("app:app")
+        assert server.get()[2] == "one"
+        first = _recorded_pids(record)
+        assert len(first) == 2 and all(map(_alive, first))
+        wait_for(lambda: (tmp_path / "stubborn.ready").exists(), DEADLINE, "SIGTERM ignored")
+        write(tmp_path / "app.py", APP.format(version="two") + starting)
+        server.wait_body("two")
+        wait_for(lambda: not any(map(_alive, first)), DEADLINE, "the old worker's children")
+        second = [pid for pid in _recorded_pids(record) if pid not in first]
+        assert len(second) == 2 and all(map(_alive, second))
+        server.proc.send_signal(signal.SIGINT)
+        assert server.proc.wait(STOP_DEADLINE) == 0
+        assert not any(map(_alive, second)), "a stop left the app's children running"
+    finally:
+        for pid in _recorded_pids(record):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_symlink_loops_in_a_polled_tree(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    """The poller lists each real directory once per walk: ``ln -s . a; ln -s . b`` used to
+    make it walk forever (100% CPU, hundreds of MB, never serving, deaf to SIGTERM). A
+    symlinked directory elsewhere is still watched, once."""
+    project = tmp_path / "project"
+    write(project / "app.py", APP.format(version="one"))
+    write(tmp_path / "shared" / "lib.py", "X = 1\n")
+    write(project / "sub" / "deeper" / "mod.py", "Y = 1\n")
+    os.symlink(".", project / "a")
+    os.symlink(".", project / "b")
+    os.symlink("..", project / "sub" / "deeper" / "up")
+    os.symlink(os.path.join("..", "shared"), project / "shared")
+    hosted = Server(project, "app:app", "--reload-poll")
+    try:
+        assert hosted.get()[2] == "one"
+        write(project / "app.py", APP.format(version="two"))
+        hosted.wait_body("two")
+        write(tmp_path / "shared" / "lib.py", "X = 2\n")
+        reloads = hosted.wait_line(RELOADED_RE, count=2)
+        assert reloads.group(2).endswith("lib.py")
+        rss_kib = int(
+            next(
+                line.split()[1]
+                for line in Path(f"/proc/{hosted.proc.pid}/status").read_text().splitlines()
+                if line.startswith("VmRSS:")
+            )
+        )
+        assert rss_kib < 150 * 1024, f"supervisor RSS {rss_kib} KiB"
+        hosted.proc.terminate()
+        assert hosted.proc.wait(STOP_DEADLINE) == 0
+    finally:
+        hosted.kill()
+        sys.stderr.write(f"--- server output ---\n{hosted.output}\n")

@@ -11,6 +11,12 @@
 - It starts with the stop signals blocked: a Ctrl+C or a closing terminal during its interpreter
   start-up waits until it has installed its own handlers, instead of killing it or printing a
   KeyboardInterrupt traceback.
+- It leads a session of its own (``setsid``), so its process group holds everything the app
+  starts (a bundler, a queue worker): when the worker is gone, :meth:`WorkerProcess.end_group`
+  ends them too (SIGTERM, then SIGKILL after ``GROUP_GRACE``). A session rather than only a
+  group: a background group of the terminal's session would be stopped (SIGTTIN) the moment
+  the app's ``breakpoint()`` reads the terminal. Terminal signals then reach the supervisor
+  only, which tells workers what to do through their pipes anyway.
 - The terminal's settings are saved once and put back after each worker exits.
 """
 
@@ -35,6 +41,8 @@ if TYPE_CHECKING:
 
 # How long a worker whose status pipe closed may take to exit before it is killed.
 REAP_TIMEOUT = 2.0
+# How long what a finished worker started gets between SIGTERM and SIGKILL.
+GROUP_GRACE = 1.0
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(simplewsgi.__file__)))
 
 
@@ -47,6 +55,7 @@ class WorkerProcess:
         self.since = 0.0  # perf_counter() of the change (or start) it answers
         self.deadline: float | None = None  # when stopping: kill after this
         self.returncode: int | None = None  # once reaped
+        self.group_deadline: float | None = None  # when its process group gets SIGKILL
         # Linux: a descriptor that becomes readable when the process exits. The status pipe's
         # end of file is not enough: a child the app forked keeps that pipe open.
         self.pidfd: int | None = open_pidfd(popen.pid)
@@ -67,7 +76,9 @@ class WorkerProcess:
         # The signal mask survives exec; the worker unblocks them once its handlers are set.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            popen = subprocess.Popen(argv, env=env, pass_fds=(listen_fd, control_r, status_w))
+            popen = subprocess.Popen(
+                argv, env=env, pass_fds=(listen_fd, control_r, status_w), start_new_session=True
+            )
         except BaseException:
             os.close(control_w)
             os.close(status_r)
@@ -113,6 +124,31 @@ class WorkerProcess:
 
     def kill(self) -> None:
         self.popen.kill()  # a no-op once it has been reaped
+
+    def end_group(self, now: float) -> bool:
+        """After the worker was reaped: SIGTERM to what it started (its process group, which
+        outlives it while any member lives). True if there was anyone to signal; then
+        :meth:`kill_group` is due at ``group_deadline``."""
+        if _signal_group(self.pid, signal.SIGTERM):
+            self.group_deadline = now + GROUP_GRACE
+            return True
+        return False
+
+    def group_alive(self) -> bool:
+        return _signal_group(self.pid, 0)
+
+    def kill_group(self) -> None:
+        _signal_group(self.pid, signal.SIGKILL)
+        self.group_deadline = None
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Signal a process group; False if it has no member left (or is not ours to signal)."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def open_pidfd(pid: int) -> int | None:

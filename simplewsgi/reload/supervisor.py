@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 # A stopping worker gets the server's graceful timeout, plus serve_forever's poll and slack.
 RETIRE_TIMEOUT = GRACEFUL_TIMEOUT + 2.0
 SHOWN_CHANGES = 3  # "changed: a.py, b.py, c.py and 2 more"
+LINGER_POLL = 0.02  # at a stop, how often to look whether the app's processes have ended
 APP, ERROR_PAGE = "app", "error page"  # what a worker was told to serve
 KEPT_PREVIOUS = "still serving the previous version"
 SHOWING_ERROR_PAGE = "serving an error page until it is fixed"
@@ -83,6 +84,8 @@ class Supervisor:
         self.pending: WorkerProcess | None = None
         self.spare: WorkerProcess | None = None
         self.stopping: set[WorkerProcess] = set()
+        # Reaped workers whose process group (what the app started) got SIGTERM: SIGKILL due.
+        self.lingering: set[WorkerProcess] = set()
         self.changed: set[str] = set()  # since the last successful load
         self._events: collections.deque[Event] = collections.deque()
         self._inbox: collections.deque[tuple[list[str], float]] = collections.deque()
@@ -107,6 +110,7 @@ class Supervisor:
     def start(self) -> None:
         self.spare = self._spawn()  # imports simplewsgi while the watcher starts
         self._wake_on(self._on_signals, self._install_signals())
+        self._poll_exits()  # the spare may have died before SIGCHLD was ours to hear
         change_r, self._change_w = self._pipe()
         self._wake_on(self._drain_changes, change_r)
         self.watcher.start()
@@ -136,16 +140,32 @@ class Supervisor:
             elif isinstance(event, Stop):  # asked twice: do not wait
                 for worker in self.stopping:
                     worker.deadline = time.perf_counter()
+        self._end_lingering()
         for cleanup in reversed(self._cleanups):
             with contextlib.suppress(OSError):
                 cleanup()
         if self._started:
             self.console.goodbye()
 
+    def _end_lingering(self) -> None:
+        """At a stop: wait (at most the grace) for what the workers started to end, then
+        SIGKILL the rest: nothing the app started outlives the server."""
+        while self.lingering:
+            now = time.perf_counter()
+            for worker in list(self.lingering):
+                if not worker.group_alive():
+                    self.lingering.discard(worker)
+            self._kill_lingering(now)
+            if self.lingering:
+                time.sleep(LINGER_POLL)
+
     def _install_signals(self) -> int:
         read_end, write_end = self._pipe()
         previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-        handlers = {sig: signal.signal(sig, _wake_only) for sig in STOP_SIGNALS}
+        # SIGCHLD: a worker exited. With a pidfd per worker it is redundant; without one
+        # (macOS, Linux < 5.3) it is the only sign, since a process the app forked may hold
+        # the status pipe open long after the worker is gone.
+        handlers = {sig: signal.signal(sig, _wake_only) for sig in (*STOP_SIGNALS, signal.SIGCHLD)}
 
         def restore() -> None:
             signal.set_wakeup_fd(previous_fd)
@@ -170,6 +190,7 @@ class Supervisor:
     def next_event(self) -> Event:
         while not self._events:
             deadlines = [w.deadline for w in self.stopping if w.deadline is not None]
+            deadlines += [w.group_deadline for w in self.lingering if w.group_deadline is not None]
             now = time.perf_counter()
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             for key, _ in self._selector.select(timeout):
@@ -179,12 +200,30 @@ class Supervisor:
                 if worker.deadline is not None and worker.deadline <= now:
                     worker.deadline = None
                     self._events.append(Overdue(worker))
+            self._kill_lingering(now)
         return self._events.popleft()
+
+    def _kill_lingering(self, now: float) -> None:
+        """SIGKILL the process groups whose grace after SIGTERM is over."""
+        for worker in list(self.lingering):
+            if worker.group_deadline is None or worker.group_deadline <= now:
+                worker.kill_group()
+                self.lingering.discard(worker)
 
     def _on_signals(self, fd: int) -> None:
         signums = _drain(fd)
-        if signums:
-            self._events.appendleft(Stop(signums[-1]))
+        if signal.SIGCHLD in signums:
+            self._poll_exits()
+        stops = [signum for signum in signums if signum != signal.SIGCHLD]
+        if stops:
+            self._events.appendleft(Stop(stops[-1]))
+
+    def _poll_exits(self) -> None:
+        """Reap every worker that has exited (without waiting for any)."""
+        workers = {self.current, self.pending, self.spare, *self.stopping}
+        for worker in workers:
+            if worker is not None and worker.returncode is None and worker.popen.poll() is not None:
+                self._exited(worker)
 
     def _on_change(self, paths: list[str]) -> None:
         """The watcher's callback, on its thread: queue the batch and wake the main loop."""
@@ -211,8 +250,7 @@ class Supervisor:
             data = b""
         if not data:  # the worker closed its status pipe: it exited (or is about to)
             self._selector.unregister(fd)
-            if worker.pidfd is None:  # no pidfd: this end of file is our only sign
-                self._exited(worker)
+            self._poll_exits()  # SIGCHLD or the pidfd says when, if not yet
             return
         for message in worker.messages(data):
             if message.get("kind") == messages.READY:
@@ -322,7 +360,10 @@ class Supervisor:
         for fd in worker.watched_fds:
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(fd)
-        self._events.append(Exited(worker, worker.reap()))
+        returncode = worker.reap()
+        if worker.end_group(time.perf_counter()):
+            self.lingering.add(worker)
+        self._events.append(Exited(worker, returncode))
 
     def _spawn(self) -> WorkerProcess:
         worker = WorkerProcess.spawn(self.sock, self._worker_options)

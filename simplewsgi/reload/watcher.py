@@ -93,6 +93,10 @@ _SPURIOUS_WARNING = r"Callback with id .* already exists for watch"
 STOP_JOIN_TIMEOUT = 5.0
 
 
+def _identity(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino
+
+
 class _Handler(ev.FileSystemEventHandler):
     def __init__(self, sink: Callable[[ev.FileSystemEvent], None]) -> None:
         super().__init__()
@@ -136,6 +140,7 @@ class Watcher:
         self._handler = _Handler(self._on_event)
         self._observer: BaseObserver | None = None
         self._worker: threading.Thread | None = None
+        self._walk = threading.local()  # per poller thread: real directories listed this walk
 
     def _label(self, native: object) -> str:
         if native is None:
@@ -258,10 +263,31 @@ class Watcher:
             self._extra_watches[parent] = watch
 
     def _scandir(self, path: str | None) -> Iterator[os.DirEntry[str]]:
-        """The poller's listdir: skips ignored and excluded directories so it never walks them."""
+        """The poller's listdir. Skips ignored and excluded directories, and lists each real
+        directory (by device and inode) once per walk of the tree: the poller follows
+        symlinks, so ``ln -s . self`` would otherwise be walked forever. A walk starts by
+        listing its watched directory."""
+        seen: set[tuple[int, int]] | None = getattr(self._walk, "seen", None)
+        if seen is None or path in self._filter.roots or path in self._extra_watches:
+            seen = self._walk.seen = set()
+            with contextlib.suppress(OSError):
+                seen.add(_identity(os.stat(path or os.curdir)))
         prune = self._filter.prune
+        kept = []
         with os.scandir(path) as it:
-            return iter([e for e in it if not (e.is_dir(follow_symlinks=False) and prune(e))])
+            for entry in it:
+                try:
+                    if entry.is_dir():  # following a symlink
+                        if not entry.is_symlink() and prune(entry):
+                            continue
+                        identity = _identity(entry.stat())
+                        if identity in seen:
+                            continue  # listed already in this walk: a loop or a second link
+                        seen.add(identity)
+                except OSError:  # vanished meanwhile, or a dangling or looping link
+                    continue
+                kept.append(entry)
+        return iter(kept)
 
     def _wanted(self, path: str) -> bool:
         return path in self._extra or self._filter.wanted(path)
