@@ -3,11 +3,14 @@ complete (every option, variable and exit status), and rendered by groff without
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import click
 import pytest
@@ -174,3 +177,60 @@ def test_rendered_page_lists_options_as_typed() -> None:
 def test_completion_command_is_in_the_tree() -> None:
     command = cli.main.get_command(click.Context(cli.main), "completion")
     assert command is not None
+
+
+HAND_OFF_APP = """
+def app(environ, start_response):
+    start_response("200 OK", [])
+    return [b"x"]
+application = app
+class Site:
+    def wsgi_app(self, environ, start_response):
+        return app(environ, start_response)
+site = Site()
+def create_app(mode="prod", debug=False):
+    return app
+"""
+# APP string -> (gunicorn takes it, waitress-serve takes it), as README.md and the man page say.
+HAND_OFF = {
+    "handoff:app": (True, True),
+    "handoff": (True, False),  # gunicorn: handoff:application; waitress-serve: the module
+    "handoff:site.wsgi_app": (False, True),
+    "handoff:create_app('dev', debug=True)": (True, False),
+    "handoff.py:app": (False, False),
+}
+
+
+def test_the_production_hand_off_table_is_what_gunicorn_and_waitress_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gunicorn_util = pytest.importorskip("gunicorn.util")
+    waitress_runner = pytest.importorskip("waitress.runner")
+    (tmp_path / "handoff.py").write_text(HAND_OFF_APP)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+
+    def gunicorn_takes(spec: str) -> bool:
+        try:
+            return callable(gunicorn_util.import_app(spec))
+        except (ImportError, gunicorn_util.AppImportError, AttributeError):
+            return False
+
+    def waitress_takes(spec: str) -> bool:
+        served: list[object] = []
+        argv = ["waitress-serve", spec]
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            code = waitress_runner.run(argv, _serve=lambda app, **kw: served.append(app))
+        return code == 0 and callable(served[0]) and not isinstance(served[0], ModuleType)
+
+    try:
+        found = {spec: (gunicorn_takes(spec), waitress_takes(spec)) for spec in HAND_OFF}
+    finally:
+        sys.modules.pop("handoff", None)
+    assert found == HAND_OFF
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").split("## Production")[1]
+    factory_row = "| `module:create_app('dev', debug=True)` (literal arguments) | yes | yes | no |"
+    assert factory_row in readme
+    assert "| `pkg.mod:obj.attr` (dotted attribute) | yes | no | yes |" in readme
+    page = MAN.read_text(encoding="utf-8")
+    assert "a factory call with literal arguments works with gunicorn" in page.replace("\n", " ")

@@ -42,10 +42,13 @@ DESCRIPTION = [
     "connections on a pool of reused threads, logs each request in color, and with --reload "
     "restarts the application as soon as one of its files changes, without refusing "
     "connections while the new version starts.",
-    "It is a development server. For production, a plain module:attr APP (a module path and "
-    "one attribute name) works unchanged with gunicorn(1) and waitress-serve(1); dotted "
-    "attributes, factory calls and file paths are simplewsgi's own. The banner warns when the "
-    "server listens on an address other than loopback.",
+    "It is a development server. For production, a module:attr APP works unchanged with "
+    "gunicorn(1) and waitress-serve(1). Of the other forms, module alone means "
+    "module:application to gunicorn and is not accepted by waitress-serve; a dotted attribute "
+    "works with waitress-serve but not gunicorn; a factory call with literal arguments works "
+    "with gunicorn but not waitress-serve, which calls a factory without arguments with its "
+    "call flag; file paths are simplewsgi's own. The banner warns when the server listens on "
+    "an address other than loopback.",
     "Every option can also be set with an environment variable, named in the option's entry "
     "below; an option given on the command line wins.",
 ]
