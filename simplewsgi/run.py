@@ -116,8 +116,7 @@ def serve_until_signal(
                 f"stopping: waiting up to {server.graceful_timeout:g} s for {busy} request(s) "
                 "in flight; press Ctrl+C again to quit now"
             )
-        # shutdown() blocks until serve_forever returns, so it cannot run in this thread.
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        server.request_stop()
 
     def second(signum: int, frame: FrameType | None) -> None:
         raise ForcedStop("quitting now, without waiting for requests in flight")

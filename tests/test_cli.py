@@ -159,7 +159,7 @@ class Server:
     def listening(self) -> bool:
         try:
             socket.create_connection(self.address, timeout=DEADLINE).close()
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):  # reset: closed mid-handshake
             return False
         return True
 
@@ -761,10 +761,11 @@ def test_half_sent_requests_are_not_in_flight_at_a_stop(
             sock = socket.create_connection((host, port), timeout=DEADLINE)
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # never finished
             crowd.append(sock)
-        assert server.get("/")[0] == 200  # accepted after the crowd: the crowd is accepted
         threads = Path(f"/proc/{server.proc.pid}/task")
-        if threads.is_dir():
+        if threads.is_dir():  # every connection accepted: each has its thread
             wait_for(lambda: len(list(threads.iterdir())) > 50, what="a thread per connection")
+        else:
+            assert server.get("/")[0] == 200  # accepted after the crowd, so it was too
         started = time.monotonic()
         assert server.stop(signal.SIGINT) == exits.OK
         assert time.monotonic() - started < 3.0  # not the 5 s graceful timeout

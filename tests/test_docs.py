@@ -207,7 +207,7 @@ def test_the_production_hand_off_table_is_what_gunicorn_and_waitress_do(
     gunicorn_util = pytest.importorskip("gunicorn.util")
     waitress_runner = pytest.importorskip("waitress.runner")
     (tmp_path / "handoff.py").write_text(HAND_OFF_APP)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])  # waitress appends to it too
     monkeypatch.chdir(tmp_path)
 
     def gunicorn_takes(spec: str) -> bool:

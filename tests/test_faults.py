@@ -96,3 +96,23 @@ def _exercise(proc: subprocess.Popen[str]) -> tuple[str, str]:
     assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b"served"), reply
     proc.send_signal(signal.SIGINT)
     return proc.communicate(timeout=DEADLINE)
+
+
+def test_a_stop_needs_no_new_thread() -> None:
+    """Ctrl+C while no thread can start still stops gracefully (the signal handler used to
+    start a thread to call shutdown(), and died with 'can't start new thread')."""
+    with subprocess.Popen(
+        [sys.executable, "-c", SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            port = int(proc.stdout.readline().split()[1])
+            assert get(port).startswith(b"HTTP/1.1 503 ")  # no thread can start now
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=DEADLINE)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, err
+    assert out.strip() == "stopped", err
+    assert "Traceback" not in err, err

@@ -713,3 +713,39 @@ def test_symlink_loops_in_a_polled_tree(tmp_path: Path, serve: Callable[..., Ser
     finally:
         hosted.kill()
         sys.stderr.write(f"--- server output ---\n{hosted.output}\n")
+
+
+def test_a_callback_that_closes_another_descriptor_of_the_same_batch(tmp_path: Path) -> None:
+    """One select() batch can hold a worker's pidfd (or SIGCHLD) and its status pipe; the
+    first callback reaps the worker and closes the pipe, so the second must not run (it used
+    to unregister a closed descriptor and crash the supervisor with KeyError at a stop)."""
+    from simplewsgi.console import Console
+    from simplewsgi.options import ServeOptions
+    from simplewsgi.reload.events import Stop
+    from simplewsgi.reload.supervisor import Supervisor
+
+    options = ServeOptions(port=0, reload=True, reload_dirs=(str(tmp_path),))
+    supervisor = Supervisor(options, Console(color=False))
+    ran: list[int] = []
+    first_r, first_w = os.pipe()
+    second_r, second_w = os.pipe()
+    ends = {first_r: second_r, second_r: first_r}
+
+    def callback(fd: int) -> None:
+        ran.append(fd)
+        other = ends[fd]
+        with contextlib.suppress(KeyError):
+            supervisor._selector.unregister(other)
+        supervisor._events.append(Stop(signal.SIGTERM))
+
+    try:
+        for fd in (first_r, second_r):
+            supervisor._wake_on(callback, fd)
+        os.write(first_w, b"!")
+        os.write(second_w, b"!")
+        assert isinstance(supervisor.next_event(), Stop)
+        assert len(ran) == 1, ran
+    finally:
+        supervisor.close()
+        for fd in (first_r, first_w, second_r, second_w):
+            os.close(fd)

@@ -79,7 +79,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     first_request = False  # True while reading and serving a connection's first request
     headers: RequestHeaders  # type: ignore[assignment]
     _socket_wfile: object = None  # the writer setup() made over the socket
-    _waits: Optional[tuple[AbstractContextManager[bool], AbstractContextManager[bool]]] = None
+    # The server's contexts for this connection: waiting for the next head, for the first,
+    # and serving a request (made once per connection, entered for every request).
+    _contexts: Optional[tuple[AbstractContextManager[bool], ...]] = None
 
     def setup(self) -> None:
         super().setup()
@@ -96,19 +98,20 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         while not self.close_connection:
             self.handle_one_request()
 
-    def _awaiting_request(self) -> AbstractContextManager[bool]:
-        """The server's context for this connection's wait for a request head (made once per
-        connection and kind of wait: it is entered for every request)."""
-        first = self.first_request
-        waits = self._waits
-        if waits is None:
-            awaiting = getattr(self.server, "awaiting_request", None)
-            if awaiting is None:  # a server class of another family: no stop policy to tell
-                waits = (_NOT_AWAITED, _NOT_AWAITED)
+    def _server_contexts(self) -> tuple[AbstractContextManager[bool], ...]:
+        """What the server's stop policy needs to know of this connection, as contexts:
+        ``[0]`` waiting for a next request head, ``[1]`` for the first, ``[2]`` serving."""
+        contexts = self._contexts
+        if contexts is None:
+            server, conn = self.server, self.connection
+            awaiting = getattr(server, "awaiting_request", None)
+            serving = getattr(server, "serving_request", None)
+            if awaiting is None or serving is None:  # a server of another family
+                contexts = (_NOT_TRACKED,) * 3
             else:
-                waits = (awaiting(self.connection, False), awaiting(self.connection, True))
-            self._waits = waits
-        return waits[first]
+                contexts = (awaiting(conn, False), awaiting(conn, True), serving(conn))
+            self._contexts = contexts
+        return contexts
 
     def handle_one_request(self) -> None:
         self.requestline = ""
@@ -118,7 +121,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         try:
             # Until the head is complete nothing is in flight: a stop may close the connection
             # (a new one after a short grace, an idle keep-alive one after ``idle_grace``).
-            with self._awaiting_request() as may_read:
+            contexts = self._server_contexts()
+            with contexts[self.first_request] as may_read:
                 if not may_read:
                     return  # server_close() already closed the idle connections
                 line = parsing.read_request_line(self.rfile)
@@ -143,7 +147,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # While the server stops (or handle_request() serves its one request), answer this
         # request and say the connection ends with it.
         self.close_connection = not (framing.keep_alive and self.server.keep_alive)
-        self._run(framing)
+        with contexts[2]:
+            self._run(framing)
 
     def _refuse(self, error: HTTPError) -> None:
         """Answer a request we could not parse, and close (framing can no longer be trusted)."""
@@ -291,4 +296,4 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
 
 # For a server of another family (no stop policy to tell): always go on and read.
-_NOT_AWAITED = contextlib.nullcontext(True)
+_NOT_TRACKED = contextlib.nullcontext(True)

@@ -52,23 +52,18 @@ def allow_dual_stack(sock: socket.socket, host: str) -> None:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 
 
-class _AwaitingRequest:
-    """While entered, ``conn`` waits for a request head and may be closed by a stop."""
+class _Member:
+    """While entered, ``conn`` is in the server's set ``members`` (made once per connection
+    and entered once per request, so it must stay this cheap)."""
 
-    __slots__ = ("conn", "server", "waiting")
+    __slots__ = ("conn", "members", "server")
 
-    def __init__(self, server: WSGIServer, waiting: set[Any], conn: Any) -> None:
-        self.server, self.waiting, self.conn = server, waiting, conn
+    def __init__(self, server: WSGIServer, members: set[Any], conn: Any) -> None:
+        self.server, self.members, self.conn = server, members, conn
 
     def __enter__(self) -> bool:
-        self.waiting.add(self.conn)
-        server = self.server
-        # An idle keep-alive connection arriving here after server_close() cut the idle ones.
-        return not (
-            server.closing
-            and self.waiting is server._idle
-            and time.monotonic() >= server.idle_cut_at
-        )
+        self.members.add(self.conn)
+        return True
 
     def __exit__(
         self,
@@ -76,7 +71,23 @@ class _AwaitingRequest:
         error: Optional[BaseException],
         traceback: Optional[TracebackType],
     ) -> None:
-        self.waiting.discard(self.conn)
+        self.members.discard(self.conn)
+
+
+class _AwaitingRequest(_Member):
+    """While entered, ``conn`` waits for a request head and may be closed by a stop; the
+    value is False when the stop has closed the idle connections already."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> bool:
+        self.members.add(self.conn)
+        server = self.server
+        return not (
+            server.closing
+            and self.members is server._idle
+            and time.monotonic() >= server.idle_cut_at
+        )
 
 
 # For servers built without ``WSGIServer.__init__`` (as wsgiref's own tests do).
@@ -102,9 +113,11 @@ class WSGIServer(HTTPServer):
     idle_cut_at = float("inf")  # when server_close() closes idle connections
     application: Optional[WSGIApplication] = None
     base_environ: dict[str, Any]
-    # Connections waiting for a request head: their first, or the next on a keep-alive one.
+    # Connections waiting for a request head: their first, or the next on a keep-alive one;
+    # and those whose head has arrived and whose response is not done (in flight).
     _fresh: Optional[set[Any]] = None
     _idle: Optional[set[Any]] = None
+    _busy: Optional[set[Any]] = None
 
     def __init__(
         self,
@@ -125,6 +138,7 @@ class WSGIServer(HTTPServer):
         self._thread_failed = False  # starting a pool thread failed; logged once until one starts
         self._fresh = set()
         self._idle = set()
+        self._busy = set()
         self._lock = threading.Lock()
         self._connections: set[Any] = set()  # sockets being served, for server_close()
         self._threads: set[threading.Thread] = set()
@@ -199,6 +213,10 @@ class WSGIServer(HTTPServer):
         """
         with self._lock:
             self._connections.add(request)
+            if self._fresh is not None:
+                # Waiting for its first request from now on, not once its thread runs: a
+                # connection just accepted has nothing in flight.
+                self._fresh.add(request)
             if not self.keep_alive and not self.closing:  # handle_request()
                 thread = None
             elif self._idle_threads:
@@ -239,6 +257,8 @@ class WSGIServer(HTTPServer):
         self.shutdown_request(request)
         with self._lock:
             self._connections.discard(request)
+            if self._fresh is not None:
+                self._fresh.discard(request)
 
     def _server_header(self) -> str:
         handler = self.RequestHandlerClass
@@ -276,6 +296,8 @@ class WSGIServer(HTTPServer):
             self.shutdown_request(request)
             with self._lock:
                 self._connections.discard(request)
+                if self._fresh is not None:
+                    self._fresh.discard(request)
 
     def awaiting_request(self, conn: Any, first: bool) -> AbstractContextManager[bool]:
         """Entered by a handler while it waits for a request head on ``conn`` (``first``: the
@@ -286,15 +308,29 @@ class WSGIServer(HTTPServer):
             return _NOT_TRACKED
         return _AwaitingRequest(self, waiting, conn)
 
+    def serving_request(self, conn: Any) -> AbstractContextManager[bool]:
+        """Entered by a handler while it runs a request on ``conn``: from the complete head to
+        the end of the response, what a graceful stop waits for."""
+        if self._busy is None:
+            return _NOT_TRACKED
+        return _Member(self, self._busy, conn)
+
+    def request_stop(self) -> None:
+        """Have ``serve_forever`` return within its poll interval, without waiting for it:
+        safe in a signal handler running in the serving thread, where ``shutdown()`` would
+        wait for itself, and needing no new thread (there may be none to start)."""
+        if hasattr(self, "_BaseServer__shutdown_request"):  # socketserver's own stop flag
+            self._BaseServer__shutdown_request = True
+        else:  # pragma: no cover - another socketserver
+            threading.Thread(target=self.shutdown, daemon=True).start()
+
     def waiting_connections(self) -> int:
         """Connections waiting for a request head (a first one, or the next on keep-alive)."""
         return len(self._idle or ()) + len(self._fresh or ())
 
     def requests_in_flight(self) -> int:
-        """Connections whose request head has arrived and whose response is not done."""
-        with self._lock:
-            served = len(self._connections)
-        return max(0, served - self.waiting_connections())
+        """Requests whose head has arrived and whose response is not done."""
+        return len(self._busy or ())
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Disconnects are routine for a web server; anything else gets its traceback."""

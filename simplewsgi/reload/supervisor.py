@@ -194,7 +194,10 @@ class Supervisor:
             now = time.perf_counter()
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             for key, _ in self._selector.select(timeout):
-                key.data(key.fd)
+                # An earlier callback of this batch may have reaped a worker and closed its
+                # descriptors (a pidfd and SIGCHLD, then its status pipe): skip those.
+                if self._selector.get_map().get(key.fd) is key:
+                    key.data(key.fd)
             now = time.perf_counter()
             for worker in self.stopping:
                 if worker.deadline is not None and worker.deadline <= now:
