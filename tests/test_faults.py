@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from typing import Callable
 
 import pytest
 
@@ -63,56 +64,50 @@ def get(port: int) -> bytes:
     return data
 
 
-def test_no_thread_for_a_connection_is_a_503_then_the_server_recovers() -> None:
+def run_limited(exercise: Callable[[subprocess.Popen[str], int], None]) -> tuple[str, str]:
+    """Start SERVER, run ``exercise(proc, port)``, stop it with SIGINT; (stdout, stderr) once
+    it exited with 0, "stopped" and no traceback. The process is killed if anything fails."""
     with subprocess.Popen(
         [sys.executable, "-c", SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as proc:
         try:
-            out, err = _exercise(proc)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    assert proc.returncode == 0, err
-    assert out.strip() == "stopped", err
-    assert "Traceback" not in err, err
-    # Logged once for the whole episode, not once per connection.
-    assert err.count("cannot start a thread") == 1, err
-
-
-def _exercise(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    """503s while no thread can start, a 200 once one can, then a clean stop."""
-    assert proc.stdout is not None and proc.stderr is not None
-    first = proc.stdout.readline()
-    match = re.match(r"port (\d+)", first)
-    assert match, first + proc.stderr.read()
-    port = int(match.group(1))
-    for _ in range(3):  # every connection is answered, not dropped
-        reply = get(port)
-        assert reply.startswith(b"HTTP/1.1 503 "), reply
-        assert b"Connection: close" in reply
-    proc.send_signal(signal.SIGUSR1)
-    assert proc.stdout.readline().strip() == "lifted"
-    reply = get(port)
-    assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b"served"), reply
-    proc.send_signal(signal.SIGINT)
-    return proc.communicate(timeout=DEADLINE)
-
-
-def test_a_stop_needs_no_new_thread() -> None:
-    """Ctrl+C while no thread can start still stops gracefully (the signal handler used to
-    start a thread to call shutdown(), and died with 'can't start new thread')."""
-    with subprocess.Popen(
-        [sys.executable, "-c", SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            port = int(proc.stdout.readline().split()[1])
-            assert get(port).startswith(b"HTTP/1.1 503 ")  # no thread can start now
+            assert proc.stdout is not None and proc.stderr is not None
+            first = proc.stdout.readline()
+            match = re.match(r"port (\d+)", first)
+            assert match, first + proc.stderr.read()
+            exercise(proc, int(match.group(1)))
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=DEADLINE)
         finally:
             if proc.poll() is None:
                 proc.kill()
     assert proc.returncode == 0, err
-    assert out.strip() == "stopped", err
+    assert out.splitlines()[-1] == "stopped", err
     assert "Traceback" not in err, err
+    return out, err
+
+
+def test_no_thread_for_a_connection_is_a_503_then_the_server_recovers() -> None:
+    def exercise(proc: subprocess.Popen[str], port: int) -> None:
+        for _ in range(3):  # every connection is answered, not dropped
+            reply = get(port)
+            assert reply.startswith(b"HTTP/1.1 503 "), reply
+            assert b"Connection: close" in reply
+        proc.send_signal(signal.SIGUSR1)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "lifted"
+        reply = get(port)
+        assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b"served"), reply
+
+    _, err = run_limited(exercise)
+    # Logged once for the whole episode, not once per connection.
+    assert err.count("cannot start a thread") == 1, err
+
+
+def test_a_stop_needs_no_new_thread() -> None:
+    """Ctrl+C while no thread can start still stops gracefully (the signal handler used to
+    start a thread to call shutdown(), and died with 'can't start new thread')."""
+
+    def exercise(proc: subprocess.Popen[str], port: int) -> None:
+        assert get(port).startswith(b"HTTP/1.1 503 ")  # no thread can start now
+
+    run_limited(exercise)
