@@ -21,7 +21,7 @@ import socket
 import sys
 from typing import IO, TYPE_CHECKING, Any, Optional
 
-from simplewsgi.http.server import WILDCARD_HOSTS
+from simplewsgi.http.net import WILDCARD_HOSTS, host_port
 from simplewsgi.version import __version__
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ def server_urls(host: str, port: int) -> list[str]:
 
 
 def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+    return f"http://{host_port(host, port)}/"
 
 
 def lan_address(family: socket.AddressFamily) -> str | None:

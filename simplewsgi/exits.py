@@ -1,4 +1,4 @@
-"""The exit statuses of the ``simplewsgi`` command, in one table, and the signals that stop it.
+"""The exit statuses of the ``simplewsgi`` command, in one table.
 
 The CLI exits with these; the man page's EXIT STATUS section is generated from :data:`TABLE`,
 and a test checks that the README's table says the same. The reloader's workers have statuses
@@ -6,14 +6,6 @@ of their own, which only the supervisor reads (:mod:`simplewsgi.reload.messages`
 """
 
 from __future__ import annotations
-
-import signal
-
-# Ctrl+C; a service manager's or container's stop; the terminal closing (SIGHUP). Each is a
-# graceful stop (a closed terminal must not drop requests in flight); a second one quits now.
-STOP_SIGNALS: tuple[int, ...] = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
 
 OK = 0
 BUG = 1

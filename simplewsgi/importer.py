@@ -6,32 +6,48 @@ Accepted forms: ``module:attr`` (dotted on both sides), ``module`` alone (tries 
 
 Rules:
 - The library raises, never exits: every failure is an :class:`AppImportError` subclass whose
-  message names the value received and the form expected; ``cli.py`` maps them to exit codes.
-- The APP string is never evaluated: factory arguments are parsed with :mod:`ast` and must be
-  literals, and the string is checked before any user code is imported.
+  message names the value received and the form expected; ``cli/commands.py`` maps them to exit
+  statuses.
+- The APP string is never evaluated, and is checked before any user code is imported
+  (:mod:`simplewsgi.appspec`, whose names are also importable from here).
 - "The module does not exist" (:class:`AppModuleNotFound`) is kept apart from "the user's module
   raised while importing" (:class:`AppRaisedOnImport`); the latter carries the user's traceback
   without our frames or importlib's, and the file the reloader must watch until it is fixed.
-- The static scan for shell completion, which never imports, lives in :mod:`simplewsgi.completion`.
+- The static scan for shell completion, which never imports, lives in
+  :mod:`simplewsgi.cli.completion`.
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
 import importlib
 import os
 import sys
 import traceback
 import types
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional, cast
+from typing import TYPE_CHECKING, Any, cast
+
+from simplewsgi.appspec import (
+    EXPECTED_FORM,
+    AppFactorySyntaxError,
+    AppImportError,
+    AppSpec,
+    AppSpecError,
+    locate_file,
+    parse_spec,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-    _FactoryArgs = tuple[tuple[Any, ...], dict[str, Any]]  # positional and keyword literals
+__all__ = [
+    "DEFAULT_APP_NAMES", "EXPECTED_FORM", "AppAttributeNotFound", "AppFactoryError",
+    "AppFactorySyntaxError", "AppImportError", "AppModuleNotFound", "AppNotCallable",
+    "AppRaisedOnImport", "AppSpec", "AppSpecError", "import_app", "one_line", "parse_spec",
+    "user_location",
+]  # fmt: skip
 
-EXPECTED_FORM = "expected 'module:attr' (or 'module', 'file.py[:attr]', 'module:factory(args)')"
+
 DEFAULT_APP_NAMES = ("app", "application")
 MAX_LISTED_NAMES = 10  # "available: ..." beyond this is noise on a terminal
 
@@ -41,11 +57,6 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _IMPORTLIB = os.path.dirname(os.path.abspath(importlib.__file__))
 _STDLIB = os.path.dirname(os.path.abspath(os.__file__))
 _PACKAGE_DIRS = frozenset({"site-packages", "dist-packages"})
-
-
-class AppImportError(Exception):
-    """Base: the APP string could not be turned into an app. ``str(e)`` is one or two readable
-    lines naming the value received and the form expected."""
 
 
 class AppModuleNotFound(AppImportError):
@@ -58,15 +69,6 @@ class AppAttributeNotFound(AppImportError):
 
 class AppNotCallable(AppImportError):
     """The APP resolved to something a server cannot call: a module, a constant, ``None``."""
-
-
-class AppSpecError(AppImportError):
-    """The APP string itself is malformed (a usage error): nothing was imported, and no edit of
-    a file can fix it. Raised by :func:`parse_spec`, before any import."""
-
-
-class AppFactorySyntaxError(AppSpecError):
-    """The factory call is malformed or has non-literal arguments (which are never evaluated)."""
 
 
 class AppFactoryError(AppImportError):
@@ -94,30 +96,6 @@ class AppRaisedOnImport(AppImportError):
         return (type(self), (str(self), self.user_traceback, self.filename, self.lineno))
 
 
-class AppSpec(NamedTuple):
-    """An APP string, checked and split (see :func:`parse_spec`)."""
-
-    module: str  # a dotted module name, or a path to a .py file
-    is_file: bool
-    attr: Optional[str]  # dotted attribute; None: try DEFAULT_APP_NAMES
-    call: Optional[_FactoryArgs]  # the literal arguments of a factory call in the string
-
-
-def parse_spec(spec: str) -> AppSpec:
-    """Check the form of the APP string ``spec`` without importing anything (raises
-    :class:`AppSpecError`): the CLI calls it to refuse a malformed string as a usage error."""
-    module_part, attr_part = _split_spec(spec.strip())
-    if not module_part or (attr_part is not None and not attr_part.strip()):
-        raise AppSpecError(f"invalid APP {spec!r}: {EXPECTED_FORM}")
-    is_file = module_part.endswith(".py") or "/" in module_part or os.sep in module_part
-    if is_file and not module_part.endswith(".py"):
-        raise AppSpecError(f"{module_part!r} in APP {spec!r} is not a .py file: {EXPECTED_FORM}")
-    if not is_file and not all(part.isidentifier() for part in module_part.split(".")):
-        raise AppSpecError(f"bad module name {module_part!r} in APP {spec!r}: {EXPECTED_FORM}")
-    dotted, call = (None, None) if attr_part is None else _parse_attr(spec, attr_part)
-    return AppSpec(module_part, is_file, dotted, call)
-
-
 def import_app(spec: str, *, app_dir: str | None = None, factory: bool = False) -> WSGIApplication:
     """Import the app named by ``spec`` and return it, checked to be callable.
 
@@ -131,10 +109,7 @@ def import_app(spec: str, *, app_dir: str | None = None, factory: bool = False) 
     search_dir = os.path.abspath(app_dir if app_dir is not None else os.curdir)
     _prepend_sys_path(search_dir)
     if is_file:
-        in_app_dir = os.path.join(search_dir, module_part)
-        if not os.path.isfile(module_part) and os.path.isfile(in_app_dir):
-            module_part = in_app_dir  # relative to --app-dir when not to the current directory
-        module = _import_file(spec, module_part)
+        module = _import_file(spec, locate_file(module_part, search_dir))
     else:
         module = _import_module(spec, module_part, search_dir)
     if dotted is None:
@@ -156,66 +131,6 @@ def import_app(spec: str, *, app_dir: str | None = None, factory: bool = False) 
     except (Exception, SystemExit) as exc:  # sys.exit("no database") is a failure to report
         raise AppFactoryError(f"factory {label!r} raised {one_line(exc)} (APP {spec!r})") from exc
     return _validate(spec, app, f"factory {label!r} returned")
-
-
-def _split_spec(spec: str) -> tuple[str, str | None]:
-    """Split on the last ':' before any '(' so call arguments may contain ':' themselves."""
-    paren = spec.find("(")
-    colon = (spec if paren < 0 else spec[:paren]).rfind(":")
-    return (spec, None) if colon < 0 else (spec[:colon], spec[colon + 1 :])
-
-
-def _parse_attr(spec: str, text: str) -> tuple[str, _FactoryArgs | None]:
-    """Return the dotted attribute and, for a factory call, its literal arguments."""
-    is_call = "(" in text
-    kind = AppFactorySyntaxError if is_call else AppSpecError
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError):
-        raise kind(f"cannot parse {text!r} in APP {spec!r}: {EXPECTED_FORM}") from None
-    call = None
-    if isinstance(node, ast.Call):
-        call = _literal_args(spec, node)
-        node = node.func
-    dotted = _dotted_name(node)
-    if dotted is None:
-        raise kind(f"{text!r} in APP {spec!r} is not a dotted name or a call: {EXPECTED_FORM}")
-    return dotted, call
-
-
-def _dotted_name(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted_name(node.value)
-        return None if base is None else f"{base}.{node.attr}"
-    return None
-
-
-def _literal_args(spec: str, call: ast.Call) -> _FactoryArgs:
-    args: list[Any] = []
-    kwargs: dict[str, Any] = {}
-    for arg in call.args:
-        if isinstance(arg, ast.Starred):
-            raise AppFactorySyntaxError(f"'*' arguments are not allowed in APP {spec!r}")
-        args.append(_literal(spec, arg))
-    for keyword in call.keywords:
-        if keyword.arg is None:
-            raise AppFactorySyntaxError(f"'**' arguments are not allowed in APP {spec!r}")
-        if keyword.arg in kwargs:
-            raise AppFactorySyntaxError(f"keyword {keyword.arg!r} repeated in APP {spec!r}")
-        kwargs[keyword.arg] = _literal(spec, keyword.value)
-    return tuple(args), kwargs
-
-
-def _literal(spec: str, node: ast.expr) -> Any:
-    try:
-        return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise AppFactorySyntaxError(
-            f"factory argument {ast.unparse(node)!r} in APP {spec!r} is not a literal\n"
-            "expected literals only, e.g. create_app('dev', debug=True); nothing is evaluated"
-        ) from None
 
 
 def _prepend_sys_path(directory: str) -> None:

@@ -6,7 +6,7 @@ inherited file descriptor named in :data:`LISTEN_FD_ENV`, where :func:`adopt_lis
 up. A port already in use is a :class:`PortInUseError` that names who holds it (from ``/proc``
 on Linux); any other bind failure is a :class:`ListenError` saying what to try instead.
 (``WSGIServer`` used as a library binds in its own ``server_bind``, as wsgiref's does; the
-dual-stack rule for ``::`` is :func:`~simplewsgi.http.server.allow_dual_stack` in both.)
+dual-stack rule for ``::`` is :func:`~simplewsgi.http.net.allow_dual_stack` in both.)
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import socket
 from pathlib import Path
 from typing import Optional
 
-from simplewsgi.http.server import LISTEN_BACKLOG, allow_dual_stack
+from simplewsgi.http.limits import LISTEN_BACKLOG
+from simplewsgi.http.net import allow_dual_stack, host_port
 
 LISTEN_FD_ENV = "SIMPLEWSGI_LISTEN_FD"
 
@@ -27,8 +28,7 @@ class PortInUseError(OSError):
 
     def __init__(self, host: str, port: int, holder: Optional[str]) -> None:
         self.host, self.port, self.holder = host, port, holder
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        text = f"port {port} is already in use on {where}"
+        text = f"port {port} is already in use on {host_port(host, port)}"
         if holder:
             text += f" by {holder}"
         super().__init__(errno.EADDRINUSE, text + "; pick another with --port, or --port 0 for any")
@@ -45,8 +45,7 @@ class ListenError(OSError):
     """The server could not listen on host:port for a reason other than the port being taken."""
 
     def __init__(self, host: str, port: int, error: OSError) -> None:
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        text = f"cannot listen on {where}: {error.strerror or error}"
+        text = f"cannot listen on {host_port(host, port)}: {error.strerror or error}"
         hint = _LISTEN_HINTS.get(error.errno or 0)
         super().__init__(error.errno, f"{text}; {hint}" if hint else text)
 

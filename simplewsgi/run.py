@@ -4,7 +4,7 @@ The CLI calls :func:`serve` for plain serving; the reloader's workers call
 :func:`serve_on_socket` with the socket their supervisor bound. This module never imports
 :mod:`simplewsgi.reload` (the CLI chooses between the two) and never exits: an address that
 cannot be bound is a ``listen.PortInUseError`` or ``listen.ListenError``, an app that cannot be
-loaded an ``importer.AppImportError``, and a second stop signal a :class:`ForcedStop`, which the
+loaded an ``importer.AppImportError``, and a second stop signal a ``signals.ForcedStop``, which the
 caller turns into an exit.
 """
 
@@ -16,9 +16,9 @@ from types import FrameType
 from typing import TYPE_CHECKING, Callable, Optional
 
 from simplewsgi.accesslog import handler_class
-from simplewsgi.exits import STOP_SIGNALS
 from simplewsgi.http.server import WSGIServer, demo_app, make_server
 from simplewsgi.listen import bind_listener
+from simplewsgi.signals import STOP_SIGNALS, ForcedStop
 
 if TYPE_CHECKING:
     import socket
@@ -30,28 +30,6 @@ if TYPE_CHECKING:
 
 # serve_forever's wake-up interval; bounds how long a stop request waits to be noticed.
 POLL_INTERVAL = 0.2
-
-
-class ForcedStop(Exception):
-    """A second stop signal during a graceful stop: quit now, without waiting for requests."""
-
-
-class StoppedBeforeServing(BaseException):
-    """A stop signal arrived before serving started (while the app was importing, say).
-
-    A ``BaseException``, like ``KeyboardInterrupt``: it must pass through the app's import and
-    the importer, which report every ``Exception`` as the app's failure.
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-        self.name = signal.Signals(signum).name
-
-
-def stop_before_serving(signum: int, frame: FrameType | None) -> None:
-    """The handler for SIGTERM and SIGHUP until serving starts."""
-    raise StoppedBeforeServing(signum)
 
 
 def serve(options: ServeOptions, console: Console) -> None:
@@ -101,7 +79,7 @@ def serve_until_signal(
     """Serve until a stop signal (SIGINT, SIGTERM, SIGHUP), then stop gracefully (in-flight
     requests finish).
 
-    A second signal during the graceful stop raises :class:`ForcedStop`. ``say`` tells the user
+    A second signal during the graceful stop raises ``signals.ForcedStop``. ``say`` tells the user
     what is being waited for, so a stop is never silent.
     """
     stop = threading.Event()

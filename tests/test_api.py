@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import inspect
 import socket
 import subprocess
@@ -47,7 +48,7 @@ def test_import_loads_the_server_api_and_nothing_else() -> None:
     """In a fresh interpreter: no CLI dependency, and of our modules only the package, its
     version and the HTTP core (not cli/, reload/, run, console)."""
     code = (
-        "import sys, simplewsgi; "
+        "import sys; from simplewsgi import make_server, WSGIServer, WSGIRequestHandler; "
         "print(' '.join(sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('simplewsgi', 'click', 'watchdog', 'colorama'))))"
     )
@@ -250,3 +251,32 @@ def test_handle_request_returns_after_the_request_was_served() -> None:
     head, _, body = replies[0].partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close" in head
     assert body == b"done\n"
+
+
+@pytest.mark.parametrize(
+    ("module", "absent"),
+    [
+        # The supervisor talks through the console and never serves: no handler, no run.
+        (
+            "simplewsgi.reload.supervisor",
+            ["simplewsgi.http.handler", "simplewsgi.run", "simplewsgi.importer"],
+        ),
+        ("simplewsgi.console", ["simplewsgi.http.handler", "simplewsgi.http.server"]),
+        # The command loads what it serves with only once it knows which: run or the reloader.
+        (
+            "simplewsgi.cli",
+            ["simplewsgi.run", "simplewsgi.reload.supervisor", "simplewsgi.http.handler"],
+        ),
+        ("simplewsgi", ["simplewsgi.http.server", "simplewsgi.http.handler"]),  # loaded on use
+    ],
+)
+def test_what_a_module_does_not_load(module: str, absent: list[str]) -> None:
+    """Pinned in a fresh interpreter; every name checked is a real module, so a rename cannot
+    make this pass vacuously."""
+    code = f"import sys, {module}; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert module in loaded
+    for name in absent:
+        assert importlib.util.find_spec(name) is not None, f"{name} is not a module"
+    assert sorted(loaded.intersection(absent)) == []

@@ -555,7 +555,7 @@ def test_error_page_negotiates_html_and_escapes() -> None:
 
 
 def test_drop_bytecode_removes_every_optimization_level(tmp_path: Path) -> None:
-    from simplewsgi.reload.supervisor import drop_bytecode
+    from simplewsgi.reload.paths import drop_bytecode
 
     source = tmp_path / "mod.py"
     source.write_text("X = 1\n")
@@ -749,3 +749,15 @@ def test_a_callback_that_closes_another_descriptor_of_the_same_batch(tmp_path: P
         supervisor.close()
         for fd in (first_r, first_w, second_r, second_w):
             os.close(fd)
+
+
+def test_a_file_app_found_through_app_dir_is_watched(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    """``--app-dir proj sub/app.py``: the file is proj/sub/app.py for the importer, and the
+    reloader must find (and watch) the same file, not refuse a directory that does not exist."""
+    write(tmp_path / "proj" / "sub" / "app.py", APP.format(version="one"))
+    server = serve("--app-dir", "proj", "sub/app.py:app")
+    assert server.get()[2] == "one"
+    write(tmp_path / "proj" / "sub" / "app.py", APP.format(version="two"))
+    server.wait_body("two")

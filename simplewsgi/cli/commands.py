@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from simplewsgi import exits, run
+from simplewsgi import exits, signals
 from simplewsgi.cli.completion import complete_app, completion_command
 from simplewsgi.console import Console, line_buffer_stdout
 from simplewsgi.options import COLOR_CHOICES, ServeOptions
@@ -142,7 +142,7 @@ def _app_spec(value: str | None) -> str | None:
     """A malformed APP string is a usage error, found before anything is imported or served
     (with --reload, no edit of a file could fix it)."""
     if value is not None:
-        from simplewsgi.importer import AppSpecError, parse_spec
+        from simplewsgi.appspec import AppSpecError, parse_spec
 
         try:
             parse_spec(value)
@@ -226,23 +226,25 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
     line_buffer_stdout()  # the app's print() shows at once in a pipe or a file
     if hint and options.app is None:
         _hint_at_project_app(options.app_dir, console)
-    for signum in exits.STOP_SIGNALS:
+    for signum in signals.STOP_SIGNALS:
         if signum != signal.SIGINT:  # SIGINT already raises KeyboardInterrupt
-            signal.signal(signum, run.stop_before_serving)
+            signal.signal(signum, signals.stop_before_serving)
     try:
-        if options.reload:
+        if options.reload:  # the supervisor's process never loads run, nor the app
             from simplewsgi.reload.supervisor import supervise
 
             supervise(options, console)
         else:
-            run.serve(options, console)
+            from simplewsgi.run import serve
+
+            serve(options, console)
     except KeyboardInterrupt:  # Ctrl+C while the app was still importing
         console.info("interrupted before serving started")
         sys.exit(exits.INTERRUPTED)
-    except run.StoppedBeforeServing as stop:
+    except signals.StoppedBeforeServing as stop:
         console.info(f"stopped by {stop.name} before serving started")
         sys.exit(exits.SIGNALLED + stop.signum)
-    except run.ForcedStop as stop:
+    except signals.ForcedStop as stop:
         console.info(str(stop))
         sys.stderr.flush()
         os._exit(exits.INTERRUPTED)  # app threads must not hold the exit
@@ -268,8 +270,9 @@ def _report(error: Exception, console: Console) -> int | None:
         first, *rest = str(error).splitlines()
         console.error("\n".join([first, *(f"    {line.strip()}" for line in rest)]))
         return exits.APP_ERROR
-    watcher = sys.modules.get("simplewsgi.reload.watcher")  # loaded only when reloading
-    if watcher is not None and isinstance(error, watcher.WatcherError):
+    from simplewsgi.reload.filters import WatcherError
+
+    if isinstance(error, WatcherError):
         console.error(str(error))  # a --reload-dir/--reload-include/--reload-exclude mistake
         return exits.USAGE
     if isinstance(error, (PortInUseError, ListenError)):

@@ -16,13 +16,8 @@ from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
 from simplewsgi.http.errors import BadRequest, ClientDisconnected
-from simplewsgi.http.parsing import (
-    MAX_CHUNK_LINE,
-    MAX_HEADER_COUNT,
-    MAX_TRAILER_BYTES,
-    ByteReader,
-    parse_header_line,
-)
+from simplewsgi.http.limits import MAX_CHUNK_LINE, MAX_HEADER_COUNT, MAX_TRAILER_BYTES
+from simplewsgi.http.parsing import ByteReader, parse_header_line
 
 # chunk-size [BWS ; chunk-ext] CRLF (RFC 9112 §7.1): whitespace only before an extension, and a
 # real CRLF (bare LF is tolerated for start and field lines, not inside chunked framing).

@@ -26,6 +26,7 @@ from simplewsgi.http import parsing
 from simplewsgi.http.body import ChunkedBody, FixedLengthBody, RequestBody
 from simplewsgi.http.errors import CLIENT_GONE, HTTPError, WSGIContractError
 from simplewsgi.http.headers import RequestHeaders
+from simplewsgi.http.limits import MAX_DRAIN_BYTES, MAX_LOGGED_LINE
 from simplewsgi.http.response import ERROR_BODY, ERROR_HEADERS, ERROR_STATUS, Response
 from simplewsgi.http.text import CONTROL_CHAR_ESCAPES, log_time
 
@@ -36,9 +37,6 @@ if TYPE_CHECKING:
 
     from simplewsgi.http.server import WSGIServer
 
-# Unread request body we are willing to read and discard to keep a connection alive; beyond it
-# closing is cheaper than draining.
-MAX_DRAIN_BYTES = 1024 * 1024
 
 # Header name -> CGI environ key (None: dropped). Bounded so hostile clients cannot grow it.
 _CGI_KEYS: dict[str, Optional[str]] = {}
@@ -161,8 +159,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         except CLIENT_GONE:
             return
         line = self.requestline or error.received
-        if len(line) > parsing.MAX_LOGGED_LINE:
-            line = line[: parsing.MAX_LOGGED_LINE] + "..."
+        if len(line) > MAX_LOGGED_LINE:
+            line = line[:MAX_LOGGED_LINE] + "..."
         self.log_message('"%s" %s - %s', line, error.status, error.detail)
 
     def _run(self, framing: parsing.Framing) -> None:
@@ -295,5 +293,6 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         return log_time()
 
 
-# For a server of another family (no stop policy to tell): always go on and read.
+# For a server that does not track its connections (a server class of another family, or one
+# built without WSGIServer.__init__ as wsgiref's own tests do): always go on and read.
 _NOT_TRACKED = contextlib.nullcontext(True)

@@ -2,7 +2,7 @@
 
 Rules of this module:
 - Standard library only, no I/O beyond ``readline`` on the buffered input stream handed in.
-- Every limit is a named constant below, with where its value comes from.
+- Every limit is a named constant in :mod:`.limits`, with where its value comes from.
 - Anything malformed raises an :class:`~simplewsgi.http.errors.HTTPError` subclass that knows its
   status code and can render itself; the caller answers with it and closes the connection.
 - Strict where leniency enables request smuggling (RFC 9112 §6.3, §11.2), lenient only where the
@@ -23,23 +23,14 @@ from simplewsgi.http.errors import (
     URITooLong,
     VersionNotSupported,
 )
-
-# A request line longer than this gets 414; wsgiref and http.server use the same 64 KiB.
-MAX_REQUEST_LINE = 65536
-# One header field line; http.server's _MAXLINE.
-MAX_HEADER_LINE = 65536
-# Number of header fields; http.client's _MAXHEADERS.
-MAX_HEADER_COUNT = 100
-# All header field lines of one request together (431 beyond).
-MAX_HEADER_BYTES = 256 * 1024
-# Empty lines tolerated before a request line (RFC 9112 §2.2 asks for "at least one").
-MAX_LEADING_EMPTY_LINES = 8
-# A chunk-size line with extensions (RFC 9112 §7.1.1); extensions are ignored.
-MAX_CHUNK_LINE = 4096
-# Trailer section of a chunked body (RFC 9112 §7.1.2); checked, then discarded.
-MAX_TRAILER_BYTES = 64 * 1024
-# How much of a refused request line the log shows.
-MAX_LOGGED_LINE = 200
+from simplewsgi.http.limits import (
+    MAX_HEADER_BYTES,
+    MAX_HEADER_COUNT,
+    MAX_HEADER_LINE,
+    MAX_LEADING_EMPTY_LINES,
+    MAX_LOGGED_LINE,
+    MAX_REQUEST_LINE,
+)
 
 # RFC 9110 §5.6.2: token = 1*tchar.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")

@@ -25,31 +25,23 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from simplewsgi.http.body import FileWrapper
 from simplewsgi.http.errors import ServiceUnavailable
-from simplewsgi.http.handler import WSGIRequestHandler
+from simplewsgi.http.handler import _NOT_TRACKED, WSGIRequestHandler
+from simplewsgi.http.limits import (
+    CUT_JOIN_TIMEOUT,
+    FIRST_REQUEST_GRACE,
+    GRACEFUL_TIMEOUT,
+    LISTEN_BACKLOG,
+    REFUSAL_SEND_TIMEOUT,
+    STOP_POLL,
+    THREAD_IDLE_SECONDS,
+)
+from simplewsgi.http.net import WILDCARD_HOSTS, allow_dual_stack
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import TracebackType
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-
-# wsgiref's backlog of 5 overflows with 10 clients (p99 367 ms measured); 128 does not.
-LISTEN_BACKLOG = 128
-# How long server_close() lets in-flight requests finish before cutting their connections.
-GRACEFUL_TIMEOUT = 5.0
-# How long server_close() waits for the first request on a connection accepted just before.
-FIRST_REQUEST_GRACE = 0.5
-# An idle pool thread waits this long for a new connection before it ends.
-THREAD_IDLE_SECONDS = 30.0
-# Hosts that mean "every address" rather than one interface.
-WILDCARD_HOSTS = ("", "0.0.0.0", "::")
-
-
-def allow_dual_stack(sock: socket.socket, host: str) -> None:
-    """``::`` means every address, IPv4 too, whatever the system's ``bindv6only`` says."""
-    if host == "::" and sock.family == socket.AF_INET6 and hasattr(socket, "IPV6_V6ONLY"):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 
 
 class _Member:
@@ -88,10 +80,6 @@ class _AwaitingRequest(_Member):
             and self.members is server._idle
             and time.monotonic() >= server.idle_cut_at
         )
-
-
-# For servers built without ``WSGIServer.__init__`` (as wsgiref's own tests do).
-_NOT_TRACKED = contextlib.nullcontext(True)
 
 
 class WSGIServer(HTTPServer):
@@ -252,7 +240,7 @@ class WSGIServer(HTTPServer):
             )
         refusal = ServiceUnavailable("no thread is available to serve this connection")
         with contextlib.suppress(OSError, AttributeError):
-            request.settimeout(1.0)  # never let one client block the accept loop
+            request.settimeout(REFUSAL_SEND_TIMEOUT)  # one client must not block the accept loop
             request.sendall(refusal.render(self._server_header()))
         self.shutdown_request(request)
         with self._lock:
@@ -369,7 +357,7 @@ class WSGIServer(HTTPServer):
                     waiting = True
             if not waiting:
                 break
-            time.sleep(0.01)
+            time.sleep(STOP_POLL)
         for cut in (False, True):
             with self._lock:
                 threads = list(self._threads)
@@ -377,7 +365,7 @@ class WSGIServer(HTTPServer):
             for conn in connections:
                 _shutdown(conn)
             for thread in threads:
-                thread.join(1.0 if cut else max(0.0, deadline - time.monotonic()))
+                thread.join(CUT_JOIN_TIMEOUT if cut else max(0.0, deadline - time.monotonic()))
 
 
 def _shutdown(conn: Any) -> None:

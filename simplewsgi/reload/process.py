@@ -30,9 +30,9 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 import simplewsgi
-from simplewsgi.exits import STOP_SIGNALS
 from simplewsgi.listen import LISTEN_FD_ENV
 from simplewsgi.reload import messages
+from simplewsgi.signals import STOP_SIGNALS
 
 if TYPE_CHECKING:
     import socket

@@ -27,21 +27,21 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
-import importlib.util
 import os
 import selectors
 import signal
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from simplewsgi.exits import STOP_SIGNALS
-from simplewsgi.http.server import GRACEFUL_TIMEOUT
+from simplewsgi.http.limits import GRACEFUL_TIMEOUT
 from simplewsgi.listen import bind_listener
 from simplewsgi.reload import messages
 from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Stop
-from simplewsgi.reload.failure import crash_report, display_path, summary
+from simplewsgi.reload.failure import crash_report, summary
+from simplewsgi.reload.paths import describe_paths, drop_bytecode, watch_dirs
 from simplewsgi.reload.process import TerminalState, WorkerProcess, describe_exit
 from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
+from simplewsgi.signals import STOP_SIGNALS
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 # A stopping worker gets the server's graceful timeout, plus serve_forever's poll and slack.
 RETIRE_TIMEOUT = GRACEFUL_TIMEOUT + 2.0
-SHOWN_CHANGES = 3  # "changed: a.py, b.py, c.py and 2 more"
 LINGER_POLL = 0.02  # at a stop, how often to look whether the app's processes have ended
 APP, ERROR_PAGE = "app", "error page"  # what a worker was told to serve
 KEPT_PREVIOUS = "still serving the previous version"
@@ -391,33 +390,3 @@ def _drain(fd: int) -> bytes:
         while chunk := os.read(fd, 4096):
             data += chunk
     return data
-
-
-def watch_dirs(options: ServeOptions) -> list[str]:
-    """``--reload-dir`` as given; by default the app dir, plus a ``file.py`` APP's directory."""
-    if options.reload_dirs:
-        return list(options.reload_dirs)
-    dirs = [os.path.abspath(options.app_dir)]
-    module = (options.app or "").split(":")[0]
-    if module.endswith(".py"):
-        here = os.path.dirname(os.path.abspath(module))
-        if not (here + os.sep).startswith(dirs[0].rstrip(os.sep) + os.sep):
-            dirs.append(here)
-    return dirs
-
-
-def drop_bytecode(paths: frozenset[str]) -> None:
-    """Delete the cached bytecode of changed sources: a same-size edit within the same second
-    would otherwise pass ``.pyc`` validation and serve the old code."""
-    for path in paths:
-        if not path.endswith(".py"):
-            continue
-        for level in ("", 1, 2):
-            with contextlib.suppress(OSError, ValueError, NotImplementedError):
-                os.unlink(importlib.util.cache_from_source(path, optimization=level))
-
-
-def describe_paths(paths: set[str]) -> str:
-    names = sorted(display_path(path) for path in paths)
-    more = len(names) - SHOWN_CHANGES
-    return ", ".join(names[:SHOWN_CHANGES]) + (f" and {more} more" if more > 0 else "")

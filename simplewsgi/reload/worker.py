@@ -33,11 +33,11 @@ import threading
 import traceback
 from typing import IO, TYPE_CHECKING, Any
 
-from simplewsgi.exits import STOP_SIGNALS
 from simplewsgi.importer import AppImportError, AppRaisedOnImport, one_line, user_location
 from simplewsgi.listen import LISTEN_FD_ENV, adopt_listener
 from simplewsgi.reload import messages
 from simplewsgi.reload.messages import FailureReport
+from simplewsgi.signals import STOP_SIGNALS, ForcedStop
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -231,7 +231,7 @@ def main() -> None:
 
     try:
         run.serve_on_socket(options, app, console, sock, ready=ready)
-    except run.ForcedStop:
+    except ForcedStop:
         _exit_now(messages.EXIT_FORCED)
     except Exception as exc:
         if not lifecycle.serving:  # building the server failed: say so, like an import error

@@ -1,0 +1,24 @@
+"""Addresses: which hosts mean "every interface", the dual-stack rule, and how to write one.
+
+A leaf module: the CLI's banner and its bind path read these without importing the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+
+# Hosts that mean "every address" rather than one interface.
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+
+
+def allow_dual_stack(sock: socket.socket, host: str) -> None:
+    """``::`` means every address, IPv4 too, whatever the system's ``bindv6only`` says."""
+    if host == "::" and sock.family == socket.AF_INET6 and hasattr(socket, "IPV6_V6ONLY"):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+
+
+def host_port(host: str, port: int) -> str:
+    """``127.0.0.1:8000``, ``[::1]:8000``: an IPv6 address in brackets, as in URLs."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
