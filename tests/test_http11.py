@@ -547,3 +547,69 @@ def test_idle_keep_alive_connection_during_a_stop(idle_grace: float) -> None:
         thread.join(DEADLINE)
         reader.close()
         sock.close()
+
+
+def test_cutting_stuck_requests_at_a_stop_is_one_short_wait(stderr: Any) -> None:
+    """After the graceful timeout the stuck requests' connections are cut and their threads
+    get one shared second, not a second each; the log says how many were cut."""
+    release = threading.Event()
+
+    def stuck(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        release.wait(DEADLINE)
+        start_response("200 OK", [])
+        return [b"late"]
+
+    class QuickStop(WSGIServer):
+        graceful_timeout = 0.2
+
+    server = make_server("127.0.0.1", 0, stuck, server_class=QuickStop)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    clients = [connect(server) for _ in range(5)]
+    try:
+        for sock in clients:
+            sock.sendall(b"GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: server.requests_in_flight() == 5, what="five requests in flight")
+        server.shutdown()
+        started = time.monotonic()
+        server.server_close()
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        thread.join(DEADLINE)
+        for sock in clients:
+            sock.close()
+    assert elapsed < 0.2 + 1.0 + 0.5, elapsed
+    assert "cut 5 request(s)" in stderr.getvalue()
+
+
+def test_a_response_finished_during_a_stop_says_connection_close() -> None:
+    """The keep-alive decision is made again when the head goes out: a request in flight when
+    the stop began gets an answer that tells the client not to send another."""
+    release = threading.Event()
+    arrived = threading.Event()
+
+    def gated(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        arrived.set()
+        release.wait(DEADLINE)
+        start_response("200 OK", [])
+        return [b"done"]
+
+    server = make_server("127.0.0.1", 0, gated)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    sock = connect(server)
+    closer = threading.Thread(target=lambda: (server.shutdown(), server.server_close()))
+    try:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert arrived.wait(DEADLINE)
+        closer.start()
+        wait_for(lambda: server.closing, what="the stop to begin")
+        release.set()
+        reply = WireReader(sock).read()
+        assert (reply.status, reply.header("Connection"), reply.body) == (200, "close", b"done")
+    finally:
+        release.set()
+        closer.join(DEADLINE)
+        thread.join(DEADLINE)
+        sock.close()

@@ -444,3 +444,106 @@ def test_a_huge_refused_request_line_is_logged_cut_short() -> None:
     (line,) = err.splitlines()
     assert '"GET /aaaa' in line and " 414 - " in line
     assert len(line) < 400, len(line)
+
+
+def test_a_chunked_framing_error_the_app_catches_still_ends_the_connection() -> None:
+    """Frameworks catch a bad upload and answer 400 themselves; the rest of the stream can no
+    longer be trusted, so nothing after it may be served as a request (smuggling)."""
+    seen: list[str] = []
+
+    def forgiving(environ: Any, start_response: Any) -> list[bytes]:
+        seen.append(environ["PATH_INFO"])
+        try:
+            environ["wsgi.input"].read()
+        except Exception as error:  # the app's own handling
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [repr(error).encode()]
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    request = (
+        b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhelloX\r\n\r\n0\r\n\r\n"
+        b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+    )
+    out, _ = run_in_memory(forgiving, request)
+    assert seen == ["/upload"]
+    assert out.count(b"HTTP/1.1 ") == 1 and b"Connection: close" in out
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.1", b"HTTP/1.0"])
+def test_an_app_cannot_send_a_1xx_as_its_response(version: bytes) -> None:
+    """WSGI has no interim responses: a 1xx from start_response would leave the client waiting
+    for a final response that never comes (and HTTP/1.0 clients must never see one)."""
+    out, err = run_in_memory(
+        _start("103 Early Hints", [("Link", "</a.css>; rel=preload")], [b"body"]),
+        b"GET / " + version + b"\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    assert re.match(rb"HTTP/1\.[01] 500 ", out), out
+    assert b" 103 " not in out
+    assert "1xx" in err
+
+
+def test_the_log_line_of_a_refused_request_is_cut_whole() -> None:
+    """The detail repeats what was received: it is cut too, in the log and in the answer."""
+    for request in (
+        b"GE\x01T /" + b"x" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n " + b"y" * 10000 + b"\r\n\r\n",
+    ):
+        out, err = run_in_memory(hello_app, request)
+        assert out.startswith(b"HTTP/1.") and b" 400 " in out.split(b"\r\n")[0]
+        assert len(out) < 1000, len(out)
+        (line,) = err.splitlines()
+        assert len(line) < 700, len(line)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"http://user@h/x", b"http://h:80@evil.com/x", b"http:///x", b"http://", b"http://?q"],
+)
+def test_absolute_form_with_userinfo_or_no_host_is_refused(target: bytes) -> None:
+    """RFC 9110 §4.2.1: an http URI with an empty host is invalid; §4.2.4: userinfo is an
+    error. Either would put something other than a host into HTTP_HOST."""
+    out, _ = run_in_memory(hello_app, b"GET " + target + b" HTTP/1.1\r\nHost: real\r\n\r\n")
+    assert re.match(rb"HTTP/1\.[01] 400 ", out), out
+
+
+def test_two_host_headers_are_refused_in_http10_too() -> None:
+    """RFC 9112 §3.2: any request with more than one Host field gets 400."""
+    out, _ = run_in_memory(hello_app, b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 400 "), out
+
+
+@pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified"])
+def test_head_of_a_bodyless_status_gets_no_content_length_from_the_server(status: str) -> None:
+    out, _ = run_in_memory(
+        _start(status, [], [b"abc"]), b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert out.startswith(f"HTTP/1.1 {status}".encode()), out
+    assert b"content-length" not in out.lower()
+
+
+def test_an_unread_chunked_body_is_announced_as_closing() -> None:
+    """Its size is unknown when the head goes out, so the head cannot promise keep-alive; the
+    pipelined request behind it is then not silently dropped after a promise."""
+    body = b"%x\r\n%b\r\n0\r\n\r\n" % (1024 * 1024 + 16, b"z" * (1024 * 1024 + 16))
+    request = (
+        b"POST /1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+        + b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )  # fmt: skip
+    out, _ = run_in_memory(hello_app, request)
+    head = out.split(b"\r\n\r\n")[0]
+    assert b"Connection: close" in head, head
+
+
+def test_head_of_a_file_wrapper_response_says_the_files_length(tmp_path: Any) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"0123456789" * 100)
+
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](open(path, "rb"))
+
+    out, _ = run_in_memory(app, b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert b"Content-Length: 1000\r\n" in out, out
+    assert out.endswith(b"\r\n\r\n")

@@ -45,6 +45,13 @@ def read_up_to(rfile: ByteReader, size: int) -> bytes:
 class RequestBody:
     """Base of the ``wsgi.input`` streams: read, readline, readlines and iteration."""
 
+    broken = False  # a framing error or a disconnect was met: never drain, never reuse
+
+    def _broke(self, error: Exception) -> Exception:
+        """Remember that this body's framing can no longer be trusted; return ``error``."""
+        self.broken = True
+        return error
+
     def __init__(self, rfile: ByteReader, on_first_read: Optional[Callable[[], None]]) -> None:
         self._rfile = rfile
         self._on_first_read = on_first_read
@@ -89,14 +96,16 @@ class RequestBody:
             yield line
 
     def may_drain(self, limit: int) -> bool:
-        """False when the unread rest is known to be beyond ``limit`` or never to be sent."""
-        return self.finished or not self.continue_pending
+        """False unless the unread rest is known to be within ``limit`` and to be sent."""
+        return self.finished
 
     def drain(self, limit: int) -> bool:
-        """Discard the unread rest, up to ``limit`` bytes; True when the body is now complete."""
+        """Discard the unread rest, up to ``limit`` bytes; True when the body is now complete.
+        False once the body's framing was found broken: the stream can no longer be trusted,
+        whatever the app made of the error (RFC 9112 §11.2)."""
         if self.finished:
             return True
-        if self.continue_pending:
+        if self.broken or self.continue_pending:
             # The client is waiting for permission to send; do not solicit a body nobody wants.
             return False
         while limit > 0 and not self.finished:
@@ -121,7 +130,9 @@ class FixedLengthBody(RequestBody):
         return self._remaining == 0
 
     def may_drain(self, limit: int) -> bool:
-        return self._remaining == 0 or (not self.continue_pending and self._remaining <= limit)
+        if self._remaining == 0:
+            return True
+        return not (self.broken or self.continue_pending) and self._remaining <= limit
 
     def _want(self, size: Optional[int]) -> int:
         """How many bytes to ask for (0 at the end); answers ``Expect: 100-continue`` first."""
@@ -134,7 +145,7 @@ class FixedLengthBody(RequestBody):
     def _took(self, data: bytes, complete: bool) -> bytes:
         left = self._remaining = self._remaining - len(data)
         if not complete:
-            raise ClientDisconnected(f"request body ended {left} bytes early")
+            raise self._broke(ClientDisconnected(f"request body ended {left} bytes early"))
         return data
 
     def read(self, size: Optional[int] = -1) -> bytes:
@@ -170,9 +181,9 @@ class ChunkedBody(RequestBody):
     def _readline_or_disconnect(self, limit: int) -> bytes:
         line = self._rfile.readline(limit + 1)
         if not line:
-            raise ClientDisconnected("request body ended inside chunked framing")
+            raise self._broke(ClientDisconnected("request body ended inside chunked framing"))
         if len(line) > limit or not line.endswith(b"\n"):
-            raise BadRequest("chunked framing line too long or unterminated")
+            raise self._broke(BadRequest("chunked framing line too long or unterminated"))
         return line
 
     def _next_chunk(self) -> bool:
@@ -183,11 +194,11 @@ class ChunkedBody(RequestBody):
             self._start()
         if self._after_data:
             if self._readline_or_disconnect(2) != b"\r\n":
-                raise BadRequest("chunk data not followed by CRLF")
+                raise self._broke(BadRequest("chunk data not followed by CRLF"))
             self._after_data = False
         match = _CHUNK_SIZE.match(self._readline_or_disconnect(MAX_CHUNK_LINE))
         if match is None:
-            raise BadRequest("malformed chunk size line")
+            raise self._broke(BadRequest("malformed chunk size line"))
         size = int(match.group(1), 16)
         if size == 0:
             self._skip_trailers()
@@ -209,11 +220,13 @@ class ChunkedBody(RequestBody):
             total += len(line)
             count += 1
             if total > MAX_TRAILER_BYTES or count > MAX_HEADER_COUNT:
-                raise BadRequest("chunked trailer section too large")
+                raise self._broke(BadRequest("chunked trailer section too large"))
             try:
                 parse_header_line(line)
             except BadRequest as error:
-                raise BadRequest(f"in the chunked trailer section: {error.detail}") from None
+                raise self._broke(
+                    BadRequest(f"in the chunked trailer section: {error.detail}")
+                ) from None
 
     def read(self, size: Optional[int] = -1) -> bytes:
         if size is None or size < 0:
@@ -223,7 +236,7 @@ class ChunkedBody(RequestBody):
             want = self._chunk_left if size < 0 else min(size, self._chunk_left)
             data = read_up_to(self._rfile, want)
             if len(data) < want:
-                raise ClientDisconnected("request body ended inside a chunk")
+                raise self._broke(ClientDisconnected("request body ended inside a chunk"))
             self._chunk_left -= want
             parts.append(data)
             if size > 0:
@@ -238,7 +251,7 @@ class ChunkedBody(RequestBody):
             want = self._chunk_left if size < 0 else min(size, self._chunk_left)
             data = self._rfile.readline(want)
             if not data:
-                raise ClientDisconnected("request body ended inside a chunk")
+                raise self._broke(ClientDisconnected("request body ended inside a chunk"))
             self._chunk_left -= len(data)
             parts.append(data)
             if size > 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 
+from simplewsgi.http.limits import MAX_LOGGED_LINE
 from simplewsgi.http.text import http_date
 
 # Exceptions that mean the client went away.
@@ -25,8 +26,11 @@ class HTTPError(Exception):
     received = ""  # the request line as received (latin-1), when parsing it failed
 
     def __init__(self, detail: str = "") -> None:
-        super().__init__(detail or self.reason)
-        self.detail = detail or self.reason
+        detail = detail or self.reason
+        if len(detail) > MAX_LOGGED_LINE:  # it may quote what was received: bound it
+            detail = detail[:MAX_LOGGED_LINE] + "..."
+        super().__init__(detail)
+        self.detail = detail
 
     def render(self, server_header: str, version: str = "HTTP/1.1") -> bytes:
         body = f"{self.status} {self.reason}: {self.detail}\n".encode("latin-1", "replace")

@@ -191,6 +191,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             close=self.close_connection,
             max_drain=self.max_drain_bytes,
             log=self.log_message,
+            policy=self.server if hasattr(self.server, "keep_alive") else _ALWAYS_KEEP_ALIVE,
             sendfile_socket=self.connection if self.wfile is self._socket_wfile else None,
         )
         try:
@@ -246,10 +247,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         target = self.path
         if target[0] != "/" and "://" in target:
             # Absolute form (RFC 9112 §3.2.2): its authority replaces the Host header.
-            rest = target.partition("://")[2]
-            end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
-            env["HTTP_HOST"] = rest[:end]
-            target = rest[end:] if rest[end : end + 1] == "/" else "/" + rest[end:]
+            env["HTTP_HOST"], target = parsing.split_absolute_form(target)
         path, _, query = target.partition("?")
         path = path.partition("#")[0]
         env["PATH_INFO"] = unquote(path, "latin-1") if "%" in path else path
@@ -292,6 +290,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     def log_date_time_string(self) -> str:
         return log_time()
 
+
+class _AlwaysKeepAlive:
+    keep_alive = True
+
+
+# For a server of another family, which has no say on keep-alive.
+_ALWAYS_KEEP_ALIVE = _AlwaysKeepAlive()
 
 # For a server that does not track its connections (a server class of another family, or one
 # built without WSGIServer.__init__ as wsgiref's own tests do): always go on and read.

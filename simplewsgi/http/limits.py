@@ -37,6 +37,9 @@ LISTEN_BACKLOG = 128
 THREAD_IDLE_SECONDS = 30.0
 # How long a 503 for a connection no thread could take may block the accept loop.
 REFUSAL_SEND_TIMEOUT = 1.0
+# After accept() fails for want of file descriptors (EMFILE, ENFILE), the accept loop pauses
+# this long instead of spinning on a listening socket that stays readable.
+ACCEPT_BACKOFF = 0.1
 
 # -- stopping ----------------------------------------------------------------------------------
 
@@ -46,7 +49,8 @@ GRACEFUL_TIMEOUT = 5.0
 FIRST_REQUEST_GRACE = 0.5
 # How often server_close() looks whether waiting connections are due to be closed.
 STOP_POLL = 0.01
-# After the graceful timeout, how long server_close() waits for each thread it cut.
+# After the graceful timeout, how long server_close() waits for the threads whose
+# connections it cut (all together, not each).
 CUT_JOIN_TIMEOUT = 1.0
 
 # -- logging -----------------------------------------------------------------------------------

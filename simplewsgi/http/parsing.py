@@ -124,9 +124,23 @@ def check_target_form(method: str, target: str) -> None:
         if method != "OPTIONS":
             raise BadRequest("the asterisk-form target is only for OPTIONS (RFC 9112 §3.2.4)")
         return
-    if _ABSOLUTE.match(target) or method == "CONNECT":
-        return  # absolute-form, authority-form
+    if _ABSOLUTE.match(target):  # absolute-form: its host becomes the request's Host
+        authority = split_absolute_form(target)[0]
+        if not authority or "@" in authority:  # RFC 9110 §4.2.1, §4.2.4
+            raise BadRequest(f"absolute-form target without a host, or with userinfo: {target!r}")
+        return
+    if method == "CONNECT":
+        return  # authority-form
     raise BadRequest(f"malformed request target {target!r}")
+
+
+def split_absolute_form(target: str) -> tuple[str, str]:
+    """``http://h:8080/p?q`` -> ``("h:8080", "/p?q")`` (RFC 9112 §3.2.2); the path is at
+    least ``/``."""
+    rest = target.partition("://")[2]
+    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    path = rest[end:]
+    return rest[:end], path if path[:1] == "/" else "/" + path
 
 
 def read_headers(rfile: ByteReader) -> list[tuple[str, str]]:
@@ -207,8 +221,8 @@ def request_framing(fields: list[tuple[str, str]], http11: bool) -> Framing:
             expect_continue = value.lower() == "100-continue"
         elif lowered == "host":
             hosts += 1
-    if http11 and hosts != 1:
-        raise BadRequest("an HTTP/1.1 request needs exactly one Host header (RFC 9112 §3.2)")
+    if hosts > 1 or (http11 and hosts != 1):
+        raise BadRequest("a request needs one Host header, HTTP/1.1 exactly one (RFC 9112 §3.2)")
     keep_alive = "close" not in connection if http11 else "keep-alive" in connection
     if has_transfer_encoding:
         if not http11:

@@ -62,9 +62,18 @@ def _check_status(status: object) -> int:
     code = status[:3]
     if len(status) < 4 or not code.isdigit() or not code.isascii() or status[3] != " ":
         raise WSGIContractError(f"status must look like '200 OK', got {status!r}")
-    if any(c in status for c in _BAD_VALUE_CHARS):
+    if _has_bad_chars(status):
         raise WSGIContractError(f"status contains CR, LF or NUL: {status!r}")
+    if code < "200":
+        raise WSGIContractError(
+            f"a 1xx status cannot be a WSGI response, got {status!r} (the server sends "
+            "100 Continue itself; other interim responses have no WSGI form)"
+        )
     return int(code)
+
+
+def _has_bad_chars(text: str) -> bool:
+    return "\r" in text or "\n" in text or "\0" in text
 
 
 def _check_header(name: object, value: object) -> None:
@@ -79,8 +88,15 @@ def _check_header(name: object, value: object) -> None:
             )
         if len(_valid_names) < _VALID_NAMES_MAX:
             _valid_names.add(name)
-    if "\r" in value or "\n" in value or "\0" in value:
+    if _has_bad_chars(value):
         raise WSGIContractError(f"header {name!r} has CR, LF or NUL in its value {value!r}")
+
+
+class KeepAlivePolicy(Protocol):
+    """The server's say on persistent connections, read when the head goes out: False once it
+    is stopping, so a response finished during a stop tells the client so."""
+
+    keep_alive: bool
 
 
 class Output(Protocol):
@@ -99,6 +115,7 @@ class Response:
     ``version`` the request's HTTP version; ``close`` whether the connection ends after this
     response already (the response may decide so too: read :attr:`close` afterwards);
     ``max_drain`` how much unread request body the handler will discard to keep the connection;
+    ``policy`` the server's keep-alive say, read when the head goes out;
     ``log`` takes ``log_message``-style arguments for app errors found while sending.
     """
 
@@ -113,6 +130,7 @@ class Response:
         close: bool,
         max_drain: int,
         log: Callable[..., None],
+        policy: KeepAlivePolicy,
         sendfile_socket: Optional[socket.socket] = None,
     ) -> None:
         self.body = body
@@ -123,6 +141,7 @@ class Response:
         self.close = close  # the connection ends after this response
         self.max_drain = max_drain
         self.log = log
+        self.policy = policy
         self.sendfile_socket = sendfile_socket
         self.status: Optional[str] = None
         self.status_code = 0
@@ -180,10 +199,8 @@ class Response:
                     self._send_body(data)
                 else:
                     self._send_head(data, final=True)
-            elif (
-                type(result) is FileWrapper and not self.headers_sent and self._can_sendfile(result)
-            ):
-                self._sendfile(result)
+            elif type(result) is FileWrapper and not self.headers_sent and self._send_file(result):
+                pass
             else:
                 for data in result:
                     if type(data) is not bytes:
@@ -222,9 +239,12 @@ class Response:
 
     # -- framing and output ---------------------------------------------------------------
 
-    def _has_body(self) -> bool:
+    def _status_has_body(self) -> bool:
         code = self.status_code
-        return not (self.head or code < 200 or code == 204 or code == 304)
+        return not (code < 200 or code == 204 or code == 304)
+
+    def _has_body(self) -> bool:
+        return not self.head and self._status_has_body()
 
     def _send_head(self, data: bytes, final: bool) -> None:
         if self.status is None:
@@ -259,7 +279,7 @@ class Response:
         head += lines
         has_body = self._has_body()
         if self.length is None:
-            if final and (has_body or (self.head and data)):
+            if final and (has_body or (self.head and data and self._status_has_body())):
                 # The whole body is known: the cheapest framing (HEAD: what GET would say).
                 head.append(f"Content-Length: {len(data)}\r\n")
                 self.length = len(data)
@@ -268,8 +288,8 @@ class Response:
                 self.chunked = True
             elif has_body:
                 self.close = True  # HTTP/1.0: the body ends when we close
-        if not self.close and not self.body.may_drain(self.max_drain):
-            self.close = True  # say so now: the unread body will not be drained
+        if not self.close and not (self.policy.keep_alive and self.body.may_drain(self.max_drain)):
+            self.close = True  # say so now: the server is stopping, or the body is left unread
         if self.close:
             if self.http11:
                 head.append("Connection: close\r\n")
@@ -315,28 +335,27 @@ class Response:
                 self.write_out(framed)
             self.wfile.flush()
 
-    def _can_sendfile(self, wrapper: FileWrapper) -> bool:
-        if self.sendfile_socket is None or not self._has_body():
-            return False
+    def _send_file(self, wrapper: FileWrapper) -> bool:
+        """A regular file: its length in the head (HEAD says what GET would, without reading
+        the file), its bytes by ``socket.sendfile`` (zero-copy where the OS allows) when the
+        output is the socket. False for anything else, which is iterated as any body."""
+        filelike = wrapper.filelike
         try:
-            return stat.S_ISREG(os.fstat(wrapper.filelike.fileno()).st_mode)
+            info = os.fstat(filelike.fileno())
+            offset = filelike.tell() if stat.S_ISREG(info.st_mode) else -1
         except (AttributeError, OSError, ValueError):
             return False
-
-    def _sendfile(self, wrapper: FileWrapper) -> None:
-        """Send a regular file with ``socket.sendfile`` (zero-copy where the OS allows)."""
-        filelike = wrapper.filelike
-        offset = filelike.tell()
-        size = os.fstat(filelike.fileno()).st_size - offset
-        has_length = any(name.lower() == "content-length" for name, _ in self.headers)
-        if not has_length:
-            self.headers = [*self.headers, ("Content-Length", str(max(size, 0)))]
-        self._send_head(b"", final=False)
-        count = min(self.length or 0, max(size, 0))
         sock = self.sendfile_socket
-        if count and sock is not None:
-            sent = sock.sendfile(filelike, offset, count)
-            self.bytes_sent += sent
+        if offset < 0 or (sock is None and self._has_body()):
+            return False
+        size = max(info.st_size - offset, 0)
+        if not any(name.lower() == "content-length" for name, _ in self.headers):
+            self.headers = [*self.headers, ("Content-Length", str(size))]
+        self._send_head(b"", final=False)
+        count = min(self.length or 0, size)
+        if count and sock is not None and self._has_body():
+            self.bytes_sent += sock.sendfile(filelike, offset, count)
+        return True
 
 
 def _not_bytes(data: Any) -> str:

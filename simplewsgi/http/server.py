@@ -14,6 +14,7 @@ during a reloader swap), or only when their request is done (in flight).
 from __future__ import annotations
 
 import contextlib
+import errno
 import queue
 import socket
 import sys
@@ -27,6 +28,7 @@ from simplewsgi.http.body import FileWrapper
 from simplewsgi.http.errors import ServiceUnavailable
 from simplewsgi.http.handler import _NOT_TRACKED, WSGIRequestHandler
 from simplewsgi.http.limits import (
+    ACCEPT_BACKOFF,
     CUT_JOIN_TIMEOUT,
     FIRST_REQUEST_GRACE,
     GRACEFUL_TIMEOUT,
@@ -124,6 +126,7 @@ class WSGIServer(HTTPServer):
         self.closing = False
         self.keep_alive = True
         self._thread_failed = False  # starting a pool thread failed; logged once until one starts
+        self._accept_failed = False  # accept() ran out of descriptors; logged once until it works
         self._fresh = set()
         self._idle = set()
         self._busy = set()
@@ -228,15 +231,15 @@ class WSGIServer(HTTPServer):
             return
         if self._thread_failed:
             self._thread_failed = False
-            sys.stderr.write("threads can be started again; serving new connections\n")
+            self._say("threads can be started again; serving new connections")
 
     def _refuse_unthreaded(self, request: Any, error: RuntimeError) -> None:
         """No thread for this connection: answer 503 from here, close, and say so once."""
         if not self._thread_failed:
             self._thread_failed = True
-            sys.stderr.write(
+            self._say(
                 f"cannot start a thread for a new connection ({error}); answering "
-                "503 Service Unavailable until one can be started\n"
+                "503 Service Unavailable until one can be started"
             )
         refusal = ServiceUnavailable("no thread is available to serve this connection")
         with contextlib.suppress(OSError, AttributeError):
@@ -358,14 +361,58 @@ class WSGIServer(HTTPServer):
             if not waiting:
                 break
             time.sleep(STOP_POLL)
-        for cut in (False, True):
-            with self._lock:
-                threads = list(self._threads)
-                connections = list(self._connections) if cut else []
-            for conn in connections:
-                _shutdown(conn)
-            for thread in threads:
-                thread.join(CUT_JOIN_TIMEOUT if cut else max(0.0, deadline - time.monotonic()))
+        self._join_threads(deadline)
+        cut = self.requests_in_flight()
+        if cut:
+            self._say(
+                f"cut {cut} request(s) still running after {self.graceful_timeout:g} s; "
+                "their connections were closed"
+            )
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            _shutdown(conn)
+        self._join_threads(time.monotonic() + CUT_JOIN_TIMEOUT)
+
+    def _join_threads(self, deadline: float) -> None:
+        """Wait until every pool thread has ended, or ``deadline`` (one for all of them)."""
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _say(self, message: str) -> None:
+        """A line about the server itself (not a request) on stderr."""
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+
+    def get_request(self) -> tuple[Any, Any]:
+        """``accept()``; out of file descriptors, pause the accept loop instead of letting it
+        spin on a listening socket that stays readable, and say so once until it recovers."""
+        try:
+            accepted = super().get_request()
+        except OSError as error:
+            if error.errno in _NO_DESCRIPTORS:
+                if not self._accept_failed:
+                    self._accept_failed = True
+                    self._say(
+                        f"out of file descriptors ({error.strerror}): pausing new connections "
+                        "until some close; raise the limit with ulimit -n"
+                    )
+                time.sleep(ACCEPT_BACKOFF)
+            raise
+        if self._accept_failed:
+            self._accept_failed = False
+            self._say("accepting new connections again")
+        return accepted
+
+
+# accept() errors that mean "no descriptor for a new connection now", not "no connection".
+_NO_DESCRIPTORS = frozenset(
+    getattr(errno, name)
+    for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
+    if hasattr(errno, name)
+)
 
 
 def _shutdown(conn: Any) -> None:
