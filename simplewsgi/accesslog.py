@@ -10,11 +10,10 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
-from simplewsgi.console import BOLD, CYAN, DIM, GREEN, RED, RESET, YELLOW
+from simplewsgi.console import BOLD, CYAN, DIM, GREEN, RED, RESET, YELLOW, write_stderr
 from simplewsgi.http.handler import WSGIRequestHandler
 from simplewsgi.http.text import CONTROL_CHAR_ESCAPES
 
@@ -50,16 +49,16 @@ class AccessLogHandler(WSGIRequestHandler):
                 f"{address} {self.command} {target} {self.request_version} "
                 f"{status} {amount} {duration}\n"
             )
-        sys.stderr.write(line)
+        write_stderr(line, flush=False)  # stderr is line-buffered: one write
 
     def log_message(self, format: str, *args: Any) -> None:
         """Protocol errors and disconnects: always written, access log or not."""
         message = (format % args).translate(CONTROL_CHAR_ESCAPES)
         address = self.address_string()
         if self.color:
-            sys.stderr.write(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n")
+            write_stderr(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n", flush=False)
         else:
-            sys.stderr.write(f"{address} {message}\n")
+            write_stderr(f"{address} {message}\n", flush=False)
 
 
 def _as_int(code: int | str) -> int:

@@ -22,7 +22,7 @@ import sys
 from typing import IO, TYPE_CHECKING, Any, Optional
 
 from simplewsgi.http.net import WILDCARD_HOSTS, host_port
-from simplewsgi.version import __version__
+from simplewsgi.version import NAME, PYTHON_VERSION, __version__
 
 if TYPE_CHECKING:
     from simplewsgi.options import ServeOptions
@@ -83,6 +83,35 @@ def _enable_windows_ansi() -> None:
         _windows_fixed = True
 
 
+def write_stderr(text: str, flush: bool = True) -> None:
+    """Write ``text`` to stderr; if stderr is gone (the terminal closed: EIO; the pipe reader
+    died: EPIPE), send stderr, and stdout when it is the same file, to the null device from now
+    on. A server keeps serving when its terminal closes, and must not die of its own log line
+    (nor exit 120, Python's status for a stream it cannot flush at exit)."""
+    try:
+        sys.stderr.write(text)
+        if flush:
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        _silence_dead_streams()
+
+
+def _silence_dead_streams() -> None:
+    with contextlib.suppress(OSError):
+        err = os.fstat(2)
+        targets = [2]
+        with contextlib.suppress(OSError):
+            out = os.fstat(1)
+            if (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino):
+                targets.append(1)
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for fd in targets:
+                os.dup2(null, fd)
+        finally:
+            os.close(null)
+
+
 def line_buffer_stdout() -> None:
     """Have the app's ``print()`` reach a pipe or a file at each newline, as it does a terminal:
     block-buffered, ``docker logs`` or ``| tee`` would show nothing until the server exits."""
@@ -116,8 +145,7 @@ class Console:
 
     def _message(self, kind: str, msg: str) -> None:
         prefix, color = PREFIXES[kind]
-        sys.stderr.write(f"{paint(prefix, color + BOLD, self.color)} {msg}\n")
-        sys.stderr.flush()
+        write_stderr(f"{paint(prefix, color + BOLD, self.color)} {msg}\n")
 
     def info(self, msg: str) -> None:
         """One informational line on stderr (``Info: msg``)."""
@@ -142,9 +170,8 @@ class Console:
         served = options.app if options.app is not None else DEMO_LABEL
         if options.factory:
             served += " (factory)"
-        python = ".".join(str(part) for part in sys.version_info[:3])
-        title = paint("simplewsgi " + __version__, BOLD, on)
-        lines = [f"{title} serving {served} (Python {python})"]
+        title = paint(f"{NAME} {__version__}", BOLD, on)
+        lines = [f"{title} serving {served} (Python {PYTHON_VERSION})"]
         urls = server_urls(options.host or host, port)
         rows = [("Local:", urls[0])] + [("Network:", url) for url in urls[1:]]
         lines += [f"  {label:<9}{paint(url, CYAN, on)}" for label, url in rows]
@@ -155,8 +182,7 @@ class Console:
             hint = PRODUCTION_HINT.format(host=options.host or "0.0.0.0")
             lines.append(f"{paint(prefix, color + BOLD, on)} {hint}")
         lines.append(QUIT_HINT)
-        sys.stderr.write("\n".join(lines) + "\n")
-        sys.stderr.flush()
+        write_stderr("\n".join(lines) + "\n")
 
     def goodbye(self) -> None:
         """The last line after a graceful stop."""

@@ -1,10 +1,11 @@
 """The one place where the command creates or adopts listening sockets.
 
-Plain serving and the reloader's supervisor both bind with :func:`bind_listener`, then build the
-server through ``make_server`` on that socket. The supervisor hands it to each worker as an
-inherited file descriptor named in :data:`LISTEN_FD_ENV`, where :func:`adopt_listener` picks it
-up. A port already in use is a :class:`PortInUseError` that names who holds it (from ``/proc``
-on Linux); any other bind failure is a :class:`ListenError` saying what to try instead.
+Plain serving and the reloader's supervisor both bind with :func:`bind_listener`; plain
+serving then builds the server through ``make_server`` on that socket, and the supervisor hands
+it to each worker as an inherited file descriptor named in :data:`LISTEN_FD_ENV`, where
+:func:`adopt_listener` picks it up and the worker builds its server on it. A port already in
+use is a :class:`PortInUseError` that names who holds it (from ``/proc`` on Linux); any other
+bind failure is a :class:`ListenError` saying what to try instead.
 (``WSGIServer`` used as a library binds in its own ``server_bind``, as wsgiref's does; the
 dual-stack rule for ``::`` is :func:`~simplewsgi.http.net.allow_dual_stack` in both.)
 """
@@ -21,6 +22,7 @@ from simplewsgi.http.limits import LISTEN_BACKLOG
 from simplewsgi.http.net import allow_dual_stack, host_port
 
 LISTEN_FD_ENV = "SIMPLEWSGI_LISTEN_FD"
+MAX_SHOWN_COMMAND = 200  # of the port holder's command line: enough to recognise it
 
 
 class PortInUseError(OSError):
@@ -114,7 +116,7 @@ def describe_port_holder(port: int) -> Optional[str]:
                 if os.readlink(fd) in targets:
                     raw = (proc / "cmdline").read_bytes().decode(errors="replace")
                     cmdline = " ".join(raw.replace("\0", " ").split())  # one line, always
-                    return f"PID {proc.name} ({cmdline[:200]})"
+                    return f"PID {proc.name} ({cmdline[:MAX_SHOWN_COMMAND]})"
         except OSError:
             continue
     return None

@@ -1,4 +1,4 @@
-"""The one frozen options object that the CLI builds and the runner, reloader and worker read.
+"""The one frozen options object that the CLI builds and run, the reloader and its workers read.
 
 Every option of ``simplewsgi serve`` is a field here exactly once; the CLI maps click options
 onto it and the supervisor hands it to its workers as JSON in an environment variable.

@@ -9,6 +9,7 @@ which prints their output (pytest shows it when a test fails).
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import os
 import re
 import signal
@@ -342,6 +343,8 @@ def test_import_loads_neither_watchdog_nor_colorama() -> None:
         [sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+    for name in ("watchdog", "colorama", "json", "simplewsgi.importer"):  # all real modules
+        assert importlib.util.find_spec(name) is not None, name
 
 
 # --- serving every APP form (subprocesses on real ports) -----------------------------------
@@ -813,3 +816,46 @@ def test_a_reload_pattern_that_matches_nothing_is_one_error_line(tmp_path: Path)
     result = run_cli("serve", "hello:app", "--reload", "--reload-include", "../x", cwd=tmp_path)
     err = check_error(result, exits.USAGE, "'../x'", "matches nothing")
     assert "Traceback" not in err
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize("reload", [(), ("--reload",)])
+def test_a_closed_terminal_is_a_graceful_stop(tmp_path: Path, reload: tuple[str, ...]) -> None:
+    """The terminal goes away (writes to it fail with EIO) and SIGHUP follows: requests in
+    between are still answered, and the stop ends with exit status 0, not Python's 120 for a
+    lost stderr."""
+    import pty
+
+    write(tmp_path / "hello.py", HELLO)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simplewsgi", "serve", *reload, "hello:app", "-p", "0"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    try:
+        seen = b""
+        while (match := re.search(rb"http://127\.0\.0\.1:(\d+)/", seen)) is None:
+            chunk = os.read(master, 4096)
+            assert chunk, seen
+            seen += chunk
+        port = int(match.group(1))
+        os.close(master)  # the terminal window closes
+        master = -1
+        for _ in range(3):  # each answered, although its access line cannot be written
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE)
+            conn.request("GET", "/")
+            assert conn.getresponse().status == 200
+            conn.close()
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(DEADLINE) == exits.OK
+    finally:
+        if master >= 0:
+            os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -7,6 +7,7 @@ console script does), because the scripts call back into ``simplewsgi`` for ever
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shlex
@@ -168,6 +169,8 @@ def test_the_cli_loads_completion_machinery_only_when_completing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+    for name in ("click.shell_completion", "simplewsgi.importer"):  # both real modules
+        assert importlib.util.find_spec(name) is not None, name
 
 
 # -- the scripts -----------------------------------------------------------------------------

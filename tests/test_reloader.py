@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib.util
 import os
 import py_compile
 import re
@@ -30,6 +31,11 @@ from tests.helpers import wait_for
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the reloader is POSIX only")
 
 REPO = Path(__file__).resolve().parent.parent
+# What a worker must not import (the test app reports what it finds; see APP below).
+BANNED_IN_WORKERS = (
+    "click", "watchdog", "simplewsgi.cli", "simplewsgi.reload.supervisor",
+    "simplewsgi.reload.watcher", "simplewsgi.reload.process", "simplewsgi.reload.events",
+)  # fmt: skip
 DEADLINE = 10.0
 STOP_DEADLINE = 10.0
 PORT_RE = re.compile(r"http://127\.0\.0\.1:(\d+)/")
@@ -52,8 +58,7 @@ APP = """\
 import os
 
 VERSION = {version!r}
-BANNED = ("click", "watchdog", "simplewsgi.cli", "simplewsgi.reload.supervisor",
-          "simplewsgi.reload.watcher")
+BANNED = ()  # BANNED_IN_WORKERS, filled in below
 
 def app(environ, start_response):
     path = environ["PATH_INFO"]
@@ -77,6 +82,7 @@ def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 """
+APP = APP.replace("BANNED = ()", f"BANNED = {BANNED_IN_WORKERS!r}")
 
 
 def write(path: Path, text: str) -> None:
@@ -207,6 +213,8 @@ def test_reload_on_change(tmp_path: Path, serve: Callable[..., Server], launch: 
     server = serve("app:app", launcher=launcher)
     assert server.get() == (200, "text/plain", "one")
     assert server.get("/modules")[2] == "", "a worker must not import the CLI or watchdog"
+    for name in (*BANNED_IN_WORKERS, "simplewsgi.reload.worker"):  # all real modules
+        assert importlib.util.find_spec(name) is not None, name
     write(tmp_path / "app.py", APP.format(version="two"))
     server.wait_body("two")
     assert server.wait_line(RELOADED_RE).group(2) == "app.py"
@@ -760,4 +768,21 @@ def test_a_file_app_found_through_app_dir_is_watched(
     server = serve("--app-dir", "proj", "sub/app.py:app")
     assert server.get()[2] == "one"
     write(tmp_path / "proj" / "sub" / "app.py", APP.format(version="two"))
+    server.wait_body("two")
+
+
+def test_project_files_named_like_the_standard_library_do_not_break_workers(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    """email.py, json.py, select.py in the directory the server starts from shadowed the
+    modules simplewsgi itself imports in a worker (``python -c`` puts the working directory
+    first on sys.path), and no worker could start; plain serving was fine. (Run through the
+    console script, as the README advises: ``python -m`` shadows them in the CLI itself.)"""
+    for name in ("email", "json", "select", "html", "selectors"):
+        write(tmp_path / f"{name}.py", "X = 1\n")
+    write(tmp_path / "bin" / "simplewsgi", CONSOLE_SCRIPT)
+    write(tmp_path / "app.py", APP.format(version="one"))
+    server = serve("app:app", launcher=(sys.executable, str(tmp_path / "bin" / "simplewsgi")))
+    assert server.get()[2] == "one"
+    write(tmp_path / "app.py", APP.format(version="two"))
     server.wait_body("two")

@@ -31,14 +31,13 @@ from simplewsgi import exits, signals
 from simplewsgi.cli.completion import complete_app, completion_command
 from simplewsgi.console import Console, line_buffer_stdout
 from simplewsgi.options import COLOR_CHOICES, ServeOptions
-from simplewsgi.version import __version__
+from simplewsgi.version import NAME, PYTHON_VERSION, __version__
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # Files whose presence makes "serve" without APP worth a hint.
 PROJECT_APP_FILES = ("app.py", "wsgi.py", "main.py")
-PROG = "simplewsgi"
 ENV_PREFIX = "SIMPLEWSGI_"
 APP_ENV = ENV_PREFIX + "APP"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -48,9 +47,12 @@ _Decorator = Callable[[_Command], _Command]
 
 
 def _option(*decls: str, **attrs: Any) -> _Decorator:
-    """A click option also read from ``SIMPLEWSGI_<NAME>``, NAME from its first long flag."""
+    """A click option also read from ``SIMPLEWSGI_<NAME>``, NAME from its first long flag, with
+    the default of its :class:`ServeOptions` field (the one place defaults are written)."""
     flag = next(decl for decl in decls if decl.startswith("--"))
     name = flag[2:].split("/")[0].upper().replace("-", "_")
+    field = next((decl for decl in decls if not decl.startswith("-")), name.lower())
+    attrs.setdefault("default", ServeOptions._field_defaults[field])
     return click.option(*decls, envvar=ENV_PREFIX + name, show_envvar=True, **attrs)
 
 
@@ -58,7 +60,6 @@ APP_OPTIONS: list[_Decorator] = [
     _option("--factory", is_flag=True, help="APP names a function; call it to get the app."),
     _option(
         "--app-dir",
-        default=".",
         show_default=True,
         metavar="DIR",
         type=click.Path(exists=True, file_okay=False),
@@ -68,7 +69,6 @@ APP_OPTIONS: list[_Decorator] = [
 SERVER_OPTIONS: list[_Decorator] = [
     _option(
         "--host",
-        default="127.0.0.1",
         metavar="HOST",
         show_default=True,
         callback=lambda ctx, param, value: _host(value),
@@ -77,7 +77,6 @@ SERVER_OPTIONS: list[_Decorator] = [
     _option(
         "--port",
         "-p",
-        default=8000,
         show_default=True,
         type=click.IntRange(0, 65535),
         metavar="PORT",
@@ -86,13 +85,11 @@ SERVER_OPTIONS: list[_Decorator] = [
     _option(
         "--color",
         type=click.Choice(COLOR_CHOICES),
-        default="auto",
         show_default=True,
         help="Color stderr; auto: only a terminal, NO_COLOR turns off, FORCE_COLOR turns on.",
     ),
     _option(
         "--access-log/--no-access-log",
-        default=True,
         show_default=True,
         help="One line per request; errors are logged either way.",
     ),
@@ -163,12 +160,11 @@ def _apply(decorators: Sequence[_Decorator]) -> _Decorator:
 
 
 def _version_message() -> str:
-    python = ".".join(str(part) for part in sys.version_info[:3])
-    return f"%(prog)s %(version)s (Python {python}, {sys.implementation.name})"
+    return f"%(prog)s %(version)s (Python {PYTHON_VERSION}, {sys.implementation.name})"
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, "--version", prog_name="simplewsgi", message=_version_message())
+@click.version_option(__version__, "--version", prog_name=NAME, message=_version_message())
 def main() -> None:
     """simplewsgi: a fast WSGI development server.
 
@@ -206,7 +202,7 @@ def _hint_at_project_app(app_dir: str, console: Console) -> None:
     for name in PROJECT_APP_FILES:
         if os.path.isfile(os.path.join(app_dir, name)):
             stem = name[: -len(".py")]
-            console.info(f"no APP given, so this is the demo app; for {name}: {PROG} serve {stem}")
+            console.info(f"no APP given, so this is the demo app; for {name}: {NAME} serve {stem}")
             return
 
 

@@ -23,12 +23,15 @@ from typing import TYPE_CHECKING
 
 import click
 
+from simplewsgi.reload.filters import VENV_MARKER
+from simplewsgi.version import NAME
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from click.shell_completion import CompletionItem
 
-PROG_NAME = "simplewsgi"
+PROG_NAME = NAME  # the command completed, and the prefix of click's variable below
 COMPLETE_VAR = "_SIMPLEWSGI_COMPLETE"  # what click would derive from PROG_NAME; spelled for docs
 SHELLS = ("bash", "zsh", "fish")
 
@@ -115,7 +118,7 @@ def _scan_targets(directory: str) -> Iterator[tuple[str, str]]:
             entry.name.isidentifier()
             and entry.name not in SCAN_SKIP_DIRS
             and os.path.isfile(os.path.join(entry.path, "__init__.py"))
-            and not os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
+            and not os.path.exists(os.path.join(entry.path, VENV_MARKER))
         ):
             packages.append(entry)
     for package in packages:

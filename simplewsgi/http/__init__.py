@@ -1,8 +1,11 @@
 """The server core: the ``wsgiref.simple_server`` drop-in and everything HTTP.
 
-Standard library only, and nothing outside this package is imported here (import-linter checks
-both): the core must stay cheap to import and usable on its own. Modules, bottom-up:
+Standard library only, and nothing outside this package is imported here (import-linter and
+tests/test_layers.py check both): the core must stay cheap to import and usable on its own.
+Modules, bottom-up:
 
+- :mod:`.limits`: every limit and deadline, with why it has its value;
+- :mod:`.net`: wildcard hosts, the dual-stack rule, how an address is written;
 - :mod:`.text`: text rendered once a second (Date, log timestamps) and log escaping;
 - :mod:`.errors`: every exception the core raises or catches by name;
 - :mod:`.parsing`: request line, header fields, framing, with the limits as named constants;
@@ -10,5 +13,6 @@ both): the core must stay cheap to import and usable on its own. Modules, bottom
 - :mod:`.body`: ``wsgi.input`` readers and ``wsgi.file_wrapper``;
 - :mod:`.response`: ``start_response``, ``write`` and response framing;
 - :mod:`.handler`: one connection, many requests;
-- :mod:`.server`: ``WSGIServer``, its thread pool and stop policy, ``make_server``, ``demo_app``.
+- :mod:`.pool`: reused threads, each serving one connection at a time;
+- :mod:`.server`: ``WSGIServer`` and its stop policy, ``make_server``, ``demo_app``.
 """

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import queue
 import socket
 import sys
 import threading
@@ -35,9 +34,9 @@ from simplewsgi.http.limits import (
     LISTEN_BACKLOG,
     REFUSAL_SEND_TIMEOUT,
     STOP_POLL,
-    THREAD_IDLE_SECONDS,
 )
 from simplewsgi.http.net import WILDCARD_HOSTS, allow_dual_stack
+from simplewsgi.http.pool import ThreadPool
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -95,6 +94,7 @@ class WSGIServer(HTTPServer):
     # False: every response ends its connection (the server is stopping, or handle_request()
     # serves its one request). Read by the handler for each request.
     keep_alive = True
+    _serving_one = False  # inside handle_request(): serve in the calling thread
     graceful_timeout = GRACEFUL_TIMEOUT
     # How long server_close() keeps an idle keep-alive connection open for one more request
     # (answered with "Connection: close"). 0 closes them at once, as Ctrl+C wants; a reloader
@@ -132,9 +132,7 @@ class WSGIServer(HTTPServer):
         self._busy = set()
         self._lock = threading.Lock()
         self._connections: set[Any] = set()  # sockets being served, for server_close()
-        self._threads: set[threading.Thread] = set()
-        self._jobs: queue.SimpleQueue[Optional[tuple[Any, Any]]] = queue.SimpleQueue()
-        self._idle_threads = 0  # pool threads waiting in _jobs.get()
+        self._pool = ThreadPool(lambda job: self._serve(*job))
         super().__init__(server_address, RequestHandlerClass, bind_and_activate=False)
         self._adopted = sock is not None
         if sock is not None:
@@ -190,43 +188,27 @@ class WSGIServer(HTTPServer):
         returns, the app has run and its response was sent (its connection is closed after
         that one request). Scripts that catch one OAuth redirect or webhook rely on it."""
         self.keep_alive = False
+        self._serving_one = True
         try:
             super().handle_request()
         finally:
+            self._serving_one = False
             self.keep_alive = not self.closing
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Hand the connection to an idle pool thread, or start one (in ``handle_request``:
-        serve it right here).
-
-        Reusing threads keeps thread creation (and the wait for the new thread to start) off
-        the accept loop: that is what made one-request connections slower than wsgiref.
-        """
+        """Hand the connection to the thread pool (in ``handle_request``: serve it here)."""
         with self._lock:
             self._connections.add(request)
             if self._fresh is not None:
                 # Waiting for its first request from now on, not once its thread runs: a
                 # connection just accepted has nothing in flight.
                 self._fresh.add(request)
-            if not self.keep_alive and not self.closing:  # handle_request()
-                thread = None
-            elif self._idle_threads:
-                self._idle_threads -= 1
-                self._jobs.put((request, client_address))
-                return
-            else:
-                thread = threading.Thread(
-                    target=self._pool_thread, args=((request, client_address),), daemon=True
-                )
-                self._threads.add(thread)
-        if thread is None:
+        if self._serving_one:
             self._serve(request, client_address)
             return
         try:
-            thread.start()
+            self._pool.submit((request, client_address))
         except RuntimeError as error:  # "can't start new thread": memory or process limits
-            with self._lock:
-                self._threads.discard(thread)  # never started: nothing to join
             self._refuse_unthreaded(request, error)
             return
         if self._thread_failed:
@@ -246,37 +228,12 @@ class WSGIServer(HTTPServer):
             request.settimeout(REFUSAL_SEND_TIMEOUT)  # one client must not block the accept loop
             request.sendall(refusal.render(self._server_header()))
         self.shutdown_request(request)
-        with self._lock:
-            self._connections.discard(request)
-            if self._fresh is not None:
-                self._fresh.discard(request)
+        self._forget(request)
 
     def _server_header(self) -> str:
         handler = self.RequestHandlerClass
         version = getattr(handler, "server_version", "WSGIServer/0.2")
         return f"{version} {getattr(handler, 'sys_version', '')}".strip()
-
-    def _pool_thread(self, job: Optional[tuple[Any, Any]]) -> None:
-        """Serve one connection at a time, then wait a while for the next."""
-        try:
-            while job is not None:
-                self._serve(*job)
-                with self._lock:
-                    if self.closing:
-                        return
-                    self._idle_threads += 1
-                try:
-                    job = self._jobs.get(timeout=THREAD_IDLE_SECONDS)
-                except queue.Empty:
-                    with self._lock:
-                        try:  # a job may have been reserved for us just as we timed out
-                            job = self._jobs.get_nowait()
-                        except queue.Empty:
-                            self._idle_threads -= 1
-                            job = None
-        finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
 
     def _serve(self, request: Any, client_address: Any) -> None:
         try:
@@ -285,10 +242,14 @@ class WSGIServer(HTTPServer):
             self.handle_error(request, client_address)
         finally:
             self.shutdown_request(request)
-            with self._lock:
-                self._connections.discard(request)
-                if self._fresh is not None:
-                    self._fresh.discard(request)
+            self._forget(request)
+
+    def _forget(self, request: Any) -> None:
+        """The connection is closed: no longer the server's to track."""
+        with self._lock:
+            self._connections.discard(request)
+            if self._fresh is not None:
+                self._fresh.discard(request)
 
     def awaiting_request(self, conn: Any, first: bool) -> AbstractContextManager[bool]:
         """Entered by a handler while it waits for a request head on ``conn`` (``first``: the
@@ -342,10 +303,7 @@ class WSGIServer(HTTPServer):
         self.closing = True
         self.keep_alive = False
         super().server_close()
-        with self._lock:
-            for _ in range(self._idle_threads):
-                self._jobs.put(None)
-            self._idle_threads = 0
+        self._pool.close()
         while True:
             now = time.monotonic()
             waiting = False
@@ -361,7 +319,7 @@ class WSGIServer(HTTPServer):
             if not waiting:
                 break
             time.sleep(STOP_POLL)
-        self._join_threads(deadline)
+        self._pool.join(deadline)
         cut = self.requests_in_flight()
         if cut:
             self._say(
@@ -372,14 +330,7 @@ class WSGIServer(HTTPServer):
             connections = list(self._connections)
         for conn in connections:
             _shutdown(conn)
-        self._join_threads(time.monotonic() + CUT_JOIN_TIMEOUT)
-
-    def _join_threads(self, deadline: float) -> None:
-        """Wait until every pool thread has ended, or ``deadline`` (one for all of them)."""
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        self._pool.join(time.monotonic() + CUT_JOIN_TIMEOUT)
 
     def _say(self, message: str) -> None:
         """A line about the server itself (not a request) on stderr."""

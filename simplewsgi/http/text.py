@@ -55,8 +55,3 @@ def _common_log_time(now: int) -> str:
 
 http_date = PerSecond(_imf_fixdate)
 log_time = PerSecond(_common_log_time)
-
-
-def escape_for_log(text: str) -> str:
-    """``text`` with control characters shown as ``\\xNN``."""
-    return text.translate(CONTROL_CHAR_ESCAPES)

@@ -12,14 +12,19 @@ from __future__ import annotations
 import json
 from typing import Any, Optional, TypedDict
 
+from simplewsgi.exits import INTERRUPTED
+
 OPTIONS_ENV = "SIMPLEWSGI_WORKER_OPTIONS"  # ServeOptions.to_json()
 SUPERVISOR_PID_ENV = "SIMPLEWSGI_SUPERVISOR_PID"
 CONTROL_FD_ENV = "SIMPLEWSGI_CONTROL_FD"
 STATUS_FD_ENV = "SIMPLEWSGI_STATUS_FD"
 # argv[1] is the directory holding the supervisor's simplewsgi package, so the worker runs the
-# same copy; it is taken off sys.path again before any user code runs.
+# same copy; it is taken off sys.path again before any user code runs. The working directory,
+# which ``-c`` puts first on sys.path, is dropped: a project's email.py must not shadow the
+# standard library's for simplewsgi (the importer puts --app-dir first for the app later).
 BOOTSTRAP = (
-    "import sys; sys.path.insert(0, sys.argv[1]); from simplewsgi.reload.worker import main; main()"
+    "import sys; sys.path[:] = [sys.argv[1], *[p for p in sys.path if p]]; "
+    "from simplewsgi.reload.worker import main; main()"
 )
 
 # Commands (supervisor -> worker).
@@ -34,7 +39,7 @@ FAILED = "failed"  # {"report": FailureReport}: nothing to serve
 EXIT_STOPPED = 0  # told to stop (or orphaned) before serving, or stopped after serving
 EXIT_APP_FAILED = 3  # the app could not be imported; the report says why
 EXIT_PROTOCOL = 5  # started without the supervisor's environment
-EXIT_FORCED = 130  # a second Ctrl+C while finishing requests
+EXIT_FORCED = INTERRUPTED  # a second Ctrl+C while finishing requests, as the command's
 
 
 class FailureReport(TypedDict):

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
     from simplewsgi.options import ServeOptions
 
-# How long a worker whose status pipe closed may take to exit before it is killed.
+# When a worker is reaped (its pidfd or SIGCHLD said it exited, or it was just killed), how
+# long waitpid may wait for it before it is killed.
 REAP_TIMEOUT = 2.0
 # How long what a finished worker started gets between SIGTERM and SIGKILL.
 GROUP_GRACE = 1.0

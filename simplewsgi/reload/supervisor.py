@@ -50,8 +50,10 @@ if TYPE_CHECKING:
     from simplewsgi.options import ServeOptions
     from simplewsgi.reload.messages import FailureReport
 
-# A stopping worker gets the server's graceful timeout, plus serve_forever's poll and slack.
-RETIRE_TIMEOUT = GRACEFUL_TIMEOUT + 2.0
+# A stopping worker gets the server's graceful timeout, plus the time to notice the stop
+# (serve_forever's poll) and to exit.
+RETIRE_SLACK = 2.0
+RETIRE_TIMEOUT = GRACEFUL_TIMEOUT + RETIRE_SLACK
 LINGER_POLL = 0.02  # at a stop, how often to look whether the app's processes have ended
 APP, ERROR_PAGE = "app", "error page"  # what a worker was told to serve
 KEPT_PREVIOUS = "still serving the previous version"

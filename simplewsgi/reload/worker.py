@@ -1,18 +1,21 @@
 """The reloader's worker process: a warm spare that, when told, imports the app and serves it.
 
-The supervisor (:mod:`.supervisor`) spawns ``sys.executable -c BOOTSTRAP`` (never a script path,
-so it works the same under ``simplewsgi``, ``python -m simplewsgi`` or a venv's script); the
-pipes and messages are described in :mod:`.messages`. The control pipe's end of file means the
-supervisor is gone, even after a SIGKILL, and is a ``stop``: no orphan keeps the port. The status
-pipe's end of file tells the supervisor this process died.
+The supervisor starts it with :meth:`.process.WorkerProcess.spawn`: ``sys.executable -c
+BOOTSTRAP`` (never a script path, so it works the same under ``simplewsgi``, ``python -m
+simplewsgi`` or a venv's script), leading a session of its own; the pipes and messages are
+described in :mod:`.messages`. The control pipe's end of file means the supervisor is gone, even
+after a SIGKILL, and is a ``stop``: no orphan keeps the port (on Linux the kernel's parent-death
+signal makes sure of it). The supervisor learns that this process exited from a pidfd, or
+SIGCHLD where there is none, not from the status pipe, which a process the app forked may hold.
 
 Rules:
 - Until its first command a worker is a *spare*: simplewsgi's modules are imported, the user's
   are not. A reload then costs one app import, not an interpreter start-up.
-- ``stop`` never arrives as a signal: a Ctrl+C in the terminal already reaches every process of
-  the foreground group, and a second signal means "exit at once". Before it serves, a worker
-  ignores the stop signals (the supervisor decides) and a ``stop`` exits immediately; once serving,
-  ``stop`` is a graceful shutdown (in-flight requests finish).
+- ``stop`` arrives through the control pipe, never as a signal: in a session of its own, the
+  worker gets no terminal signals, and the supervisor decides for every worker. Before it
+  serves, a worker ignores the stop signals and a ``stop`` exits immediately; once serving,
+  ``stop`` is a graceful shutdown (in-flight requests finish), and a stop signal sent to it
+  directly is one too (a second one: exit at once).
 - User code never writes bytecode here: ``.pyc`` validation uses whole-second mtimes plus size,
   and a worker racing a same-size edit could otherwise cache stale code for the next one.
 - Our inherited descriptors are made non-inheritable again, so the app's own subprocesses never
