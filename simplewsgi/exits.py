@@ -28,6 +28,10 @@ TABLE: tuple[tuple[int, str], ...] = (
         "or does not resolve",
     ),
     (HANGUP, "SIGHUP (the terminal closed) before serving started"),
-    (INTERRUPTED, "a second Ctrl+C (exit at once), or Ctrl+C before serving started"),
+    (
+        INTERRUPTED,
+        "a second stop signal during a graceful stop (exit at once), or Ctrl+C before serving "
+        "started",
+    ),
     (TERMINATED, "SIGTERM before serving started"),
 )

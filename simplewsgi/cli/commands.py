@@ -235,11 +235,9 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
 
             serve(options, console)
     except KeyboardInterrupt:  # Ctrl+C while the app was still importing
-        console.info("interrupted before serving started")
-        sys.exit(exits.INTERRUPTED)
+        _stopped_before_serving(signal.SIGINT, console)
     except signals.StoppedBeforeServing as stop:
-        console.info(f"stopped by {stop.name} before serving started")
-        sys.exit(exits.SIGNALLED + stop.signum)
+        _stopped_before_serving(stop.signum, console)
     except signals.ForcedStop as stop:
         console.info(str(stop))
         sys.stderr.flush()
@@ -250,6 +248,15 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
             raise
         sys.exit(code)
     sys.exit(exits.OK)
+
+
+def _stopped_before_serving(signum: int, console: Console) -> None:
+    """Say which stop signal came before serving started, and exit 128 + its number."""
+    if signum == signal.SIGINT:
+        console.info("interrupted before serving started")
+    else:
+        console.info(f"stopped by {signal.Signals(signum).name} before serving started")
+    sys.exit(exits.SIGNALLED + signum)
 
 
 def _report(error: Exception, console: Console) -> int | None:

@@ -34,6 +34,7 @@ STOP = "stop"  # {"swap": bool}: finish in-flight requests, then exit
 # Events (worker -> supervisor).
 READY = "ready"  # serving
 FAILED = "failed"  # {"report": FailureReport}: nothing to serve
+STOPPING = "stopping"  # {"busy": int}: told to stop (not for a swap), finishing that many
 
 # A worker's exit statuses, read only by its supervisor.
 EXIT_STOPPED = 0  # told to stop (or orphaned) before serving, or stopped after serving

@@ -39,9 +39,9 @@ from simplewsgi.reload import messages
 from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Stop
 from simplewsgi.reload.failure import crash_report, summary
 from simplewsgi.reload.paths import describe_paths, drop_bytecode, watch_dirs
-from simplewsgi.reload.process import TerminalState, WorkerProcess, describe_exit
+from simplewsgi.reload.process import GROUP_GRACE, TerminalState, WorkerProcess, describe_exit
 from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
-from simplewsgi.signals import STOP_SIGNALS
+from simplewsgi.signals import STOP_SIGNALS, ForcedStop, StoppedBeforeServing
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -62,14 +62,21 @@ SHOWING_ERROR_PAGE = "serving an error page until it is fixed"
 
 def supervise(options: ServeOptions, console: Console) -> None:
     """Serve ``options`` with auto-reload until a stop signal (raises ``PortInUseError``,
-    ``WatcherError``)."""
+    ``WatcherError``); a stop before any worker served raises ``StoppedBeforeServing``, a
+    second one during the graceful stop ``ForcedStop``, as plain serving does."""
     supervisor = Supervisor(options, console)
+    stop: Stop | None = None
     try:
         supervisor.start()
         while not isinstance(event := supervisor.next_event(), Stop):
             supervisor.handle(event)
+        stop = event
     finally:
         supervisor.close()
+    if supervisor.forced:
+        raise ForcedStop("quitting now, without waiting for requests in flight")
+    if stop is not None and not supervisor.served:
+        raise StoppedBeforeServing(stop.signum)
 
 
 class Supervisor:
@@ -93,7 +100,8 @@ class Supervisor:
         self._selector = selectors.DefaultSelector()
         self._terminal = TerminalState()
         self._closing = False
-        self._started = False
+        self.served = False  # a worker has served (the app or its error page)
+        self.forced = False  # a second stop signal cut the graceful stop short
         include = tuple(dict.fromkeys(DEFAULT_INCLUDE + options.reload_include))
         self.watcher = Watcher(
             watch_dirs(options),
@@ -120,12 +128,13 @@ class Supervisor:
         if self.watcher.fallback_reason:
             backend += f" (fell back to polling: {self.watcher.fallback_reason})"
         self.console.banner(self.options, self.sock.getsockname()[:2], reloader=backend)
-        self._started = True
         self._serve_next(APP, self.spare, since=time.perf_counter())
 
     def close(self) -> None:
         """Stop every worker (gracefully, then by force), then release everything."""
         self._closing = True
+        self.sock.close()  # refuse new connections now, as plain serving does (workers'
+        # copies close with their servers)
         if self.current is not None:
             self._retire(self.current)
         for worker in (self.pending, self.spare):
@@ -134,25 +143,24 @@ class Supervisor:
         self.current = self.pending = self.spare = None
         while self.stopping:
             event = self.next_event()
-            if isinstance(event, Exited):
+            if isinstance(event, (Exited, Overdue)):
                 self.handle(event)
-            elif isinstance(event, Overdue):
-                self._kill(event.worker)
-            elif isinstance(event, Stop):  # asked twice: do not wait
+            elif isinstance(event, Stop) and not self.forced:  # asked twice: do not wait
+                self.forced = True
                 for worker in self.stopping:
                     worker.deadline = time.perf_counter()
         self._end_lingering()
         for cleanup in reversed(self._cleanups):
             with contextlib.suppress(OSError):
                 cleanup()
-        if self._started:
+        if self.served and not self.forced:
             self.console.goodbye()
 
     def _end_lingering(self) -> None:
         """At a stop: wait (at most the grace) for what the workers started to end, then
         SIGKILL the rest: nothing the app started outlives the server."""
         while self.lingering:
-            now = time.perf_counter()
+            now = time.perf_counter() + (GROUP_GRACE if self.forced else 0.0)
             for worker in list(self.lingering):
                 if not worker.group_alive():
                     self.lingering.discard(worker)
@@ -261,6 +269,11 @@ class Supervisor:
                 self._events.append(Ready(worker))
             elif message.get("kind") == messages.FAILED:
                 self._events.append(Failed(worker, message["report"]))
+            elif message.get("kind") == messages.STOPPING and message.get("busy"):
+                self.console.info(
+                    f"stopping: waiting up to {GRACEFUL_TIMEOUT:g} s for {message['busy']} "
+                    "request(s) in flight; press Ctrl+C again to quit now"
+                )
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -300,6 +313,7 @@ class Supervisor:
 
     def _promote(self, worker: WorkerProcess) -> None:
         self.pending = None
+        self.served = True
         if self.current is not None:
             self._retire(self.current, swap=True)
         self.current = worker

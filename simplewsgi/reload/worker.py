@@ -142,8 +142,9 @@ class Lifecycle:
                 return
         _exit_now(messages.EXIT_STOPPED)  # told to stop while building: nothing accepted yet
 
-    def stop(self, swap: bool = False) -> None:
-        """``swap``: a newer worker already serves; keep idle clients for one more request."""
+    def stop(self, channel: Channel, swap: bool = False) -> None:
+        """``swap``: a newer worker already serves; keep idle clients for one more request.
+        Otherwise tell the supervisor how many requests the stop waits for, so it can say."""
         with self._lock:
             self._stopping = True
             server = self._server
@@ -151,6 +152,8 @@ class Lifecycle:
             _exit_now(messages.EXIT_STOPPED)  # not serving: nothing in flight to finish
         else:
             server.idle_grace = SWAP_IDLE_GRACE if swap else 0.0
+            if not swap:
+                channel.send({"kind": messages.STOPPING, "busy": server.requests_in_flight()})
             server.shutdown()  # serve_forever returns; server_close lets requests finish
 
 
@@ -166,7 +169,7 @@ def _follow(channel: Channel, lifecycle: Lifecycle) -> None:
     while True:
         message = channel.receive()
         if message is None or message.get("kind") == messages.STOP:
-            lifecycle.stop(swap=bool(message and message.get("swap")))
+            lifecycle.stop(channel, swap=bool(message and message.get("swap")))
             return
 
 
