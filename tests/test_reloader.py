@@ -786,3 +786,43 @@ def test_project_files_named_like_the_standard_library_do_not_break_workers(
     assert server.get()[2] == "one"
     write(tmp_path / "app.py", APP.format(version="two"))
     server.wait_body("two")
+
+
+@pytest.mark.parametrize("poll", [(), ("--reload-poll",)])
+def test_a_symlinked_directory_inside_the_project_is_watched(
+    tmp_path: Path, serve: Callable[..., Server], poll: tuple[str, ...]
+) -> None:
+    """``lib -> ../shared``: inotify does not follow symlinked directories, so their targets
+    are watched as roots of their own; the poller walks through them."""
+    shared = tmp_path / "shared"
+    write(shared / "helper.py", "X = 1\n")
+    project = tmp_path / "project"
+    write(project / "app.py", APP.format(version="one"))
+    os.symlink(shared, project / "lib")
+    hosted = Server(project, "app:app", *poll)
+    try:
+        assert hosted.get()[2] == "one"
+        write(shared / "helper.py", "X = 2\n")  # edited through its real path
+        assert hosted.wait_line(RELOADED_RE).group(2).endswith("helper.py")
+        write(project / "lib" / "helper.py", "X = 3\n")  # and through the link
+        hosted.wait_line(RELOADED_RE, count=2)
+    finally:
+        hosted.kill()
+        sys.stderr.write(f"--- server output ---\n{hosted.output}\n")
+
+
+@pytest.mark.parametrize("poll", [(), ("--reload-poll",)])
+def test_symlinks_to_the_root_or_above_are_not_walked(
+    tmp_path: Path, serve: Callable[..., Server], poll: tuple[str, ...]
+) -> None:
+    """``ln -s / all`` or ``ln -s .. up`` inside the project would make the watcher take in
+    the whole file system: such links are not followed, and the project still reloads."""
+    write(tmp_path / "app.py", APP.format(version="one"))
+    os.symlink("/", tmp_path / "all")
+    os.symlink("..", tmp_path / "up")
+    started = time.monotonic()
+    server = serve("app:app", *poll)
+    assert server.get()[2] == "one"
+    assert time.monotonic() - started < 5.0
+    write(tmp_path / "app.py", APP.format(version="two"))
+    server.wait_body("two")

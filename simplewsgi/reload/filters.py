@@ -110,6 +110,18 @@ class PathFilter:
         self._exclude = _Patterns("exclude", exclude, given)
         self._venvs: set[str] = set()
 
+    def add_root(self, real: str) -> None:
+        """Also count changes below ``real``: a directory reached through a symlink below a
+        root, which the native backends watch at its real path."""
+        if real not in self.roots:
+            self.roots = (*self.roots, real)
+
+    def contains_a_root(self, real: str) -> bool:
+        """True if ``real`` is a watched root or above one: a symlink to it (``ln -s / x``,
+        ``ln -s .. up``) would make a walk take in the whole tree around the project."""
+        prefix = real.rstrip(os.sep) + os.sep
+        return any(root == real or root.startswith(prefix) for root in self.roots)
+
     def covered(self, directory: str) -> bool:
         """True if a recursive watch sees ``directory`` (and the poller descends into it)."""
         for root in self.top_roots:

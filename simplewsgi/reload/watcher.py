@@ -220,7 +220,12 @@ class Watcher:
         self.backend = self._label(None if polling else type(observer))
         observer.start()  # so that schedule() starts each emitter, and raises, in this thread
         try:
-            for root in self._filter.top_roots:
+            roots = list(self._filter.top_roots)
+            if not polling:  # inotify and kin do not follow symlinked directories: watch
+                for real in self._linked_dirs():  # their targets as roots of their own
+                    self._filter.add_root(real)
+                    roots.append(real)
+            for root in roots:
                 self._schedule(observer, root, recursive=True)
             with self._cond:
                 extra = sorted(self._extra)
@@ -263,31 +268,56 @@ class Watcher:
             self._extra_watches[parent] = watch
 
     def _scandir(self, path: str | None) -> Iterator[os.DirEntry[str]]:
-        """The poller's listdir. Skips ignored and excluded directories, and lists each real
-        directory (by device and inode) once per walk of the tree: the poller follows
-        symlinks, so ``ln -s . self`` would otherwise be walked forever. A walk starts by
-        listing its watched directory."""
+        """The poller's listdir: what :meth:`_walkable` keeps. A walk of the tree starts by
+        listing its watched directory, which starts a new record of what it has listed."""
         seen: set[tuple[int, int]] | None = getattr(self._walk, "seen", None)
-        if seen is None or path in self._filter.roots or path in self._extra_watches:
+        if seen is None or path in self._filter.top_roots or path in self._extra_watches:
             seen = self._walk.seen = set()
             with contextlib.suppress(OSError):
                 seen.add(_identity(os.stat(path or os.curdir)))
-        prune = self._filter.prune
-        kept = []
         with os.scandir(path) as it:
-            for entry in it:
-                try:
-                    if entry.is_dir():  # following a symlink
-                        if not entry.is_symlink() and prune(entry):
-                            continue
-                        identity = _identity(entry.stat())
-                        if identity in seen:
-                            continue  # listed already in this walk: a loop or a second link
-                        seen.add(identity)
-                except OSError:  # vanished meanwhile, or a dangling or looping link
-                    continue
-                kept.append(entry)
-        return iter(kept)
+            return iter([entry for entry in it if self._walkable(entry, seen)])
+
+    def _walkable(self, entry: os.DirEntry[str], seen: set[tuple[int, int]]) -> bool:
+        """Files, and the directories worth walking into: not ignored or excluded, each real
+        directory (device and inode) once per walk (``ln -s . self`` would otherwise be walked
+        forever), and never through a symlink to a root or above one (``ln -s / all``)."""
+        try:
+            if not entry.is_dir():  # following a symlink
+                return True
+            if entry.is_symlink():
+                if self._filter.contains_a_root(os.path.realpath(entry.path)):
+                    return False
+            elif self._filter.prune(entry):
+                return False
+            identity = _identity(entry.stat())
+        except OSError:  # vanished meanwhile, or a dangling or looping link
+            return False
+        if identity in seen:
+            return False  # listed already in this walk: a loop or a second link
+        seen.add(identity)
+        return True
+
+    def _linked_dirs(self) -> list[str]:
+        """Real paths of the directories reached through symlinks below the roots, each once
+        (one walk of the tree, with the poller's rules)."""
+        seen: set[tuple[int, int]] = set()
+        for root in self._filter.top_roots:
+            with contextlib.suppress(OSError):
+                seen.add(_identity(os.stat(root)))
+        linked: list[str] = []
+        pending = list(self._filter.top_roots)
+        while pending:
+            try:
+                with os.scandir(pending.pop()) as it:
+                    entries = [e for e in it if e.is_dir() and self._walkable(e, seen)]
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_symlink():
+                    linked.append(os.path.realpath(entry.path))
+                pending.append(entry.path)
+        return linked
 
     def _wanted(self, path: str) -> bool:
         return path in self._extra or self._filter.wanted(path)
