@@ -33,9 +33,17 @@ POLL_INTERVAL = 0.2
 
 
 def serve(options: ServeOptions, console: Console) -> None:
-    """Serve ``options.app`` until a stop signal, then stop gracefully."""
-    app = load_app(options)
-    server = build_server(options, app, console)
+    """Serve ``options.app`` until a stop signal, then stop gracefully.
+
+    The address is bound before the app is imported: a port in use is said at once, before
+    the app's start-up code runs, and requests sent while it imports wait in the backlog."""
+    listener = bind_listener(options.host, options.port)
+    try:
+        app = load_app(options)
+        server = build_server(options, app, console, listener)
+    except BaseException:
+        listener.close()
+        raise
     console.banner(options, server.server_address[:2])
     serve_until_signal(server, goodbye=console.goodbye, say=console.info)
 

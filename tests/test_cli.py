@@ -862,3 +862,16 @@ def test_a_closed_terminal_is_a_graceful_stop(tmp_path: Path, reload: tuple[str,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_port_is_bound_before_the_app_is_imported(tmp_path: Path) -> None:
+    """A port in use is said at once, before the app's start-up code runs (it may start
+    subprocesses or open databases for nothing)."""
+    write(tmp_path / "side_effect.py", "open('imported', 'w').close()\n" + HELLO)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_cli("serve", "side_effect:app", "--port", str(port), cwd=tmp_path)
+    check_error(result, exits.CANNOT_LISTEN, f"port {port}")
+    assert not (tmp_path / "imported").exists()

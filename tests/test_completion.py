@@ -61,7 +61,7 @@ def test_find_app_candidates(tmp_path: Path) -> None:
     write(tmp_path, "pkg/__init__.py", "def create_app(): ...\n")
     write(tmp_path, "pkg/web.py", "application = None\n")
     write(tmp_path, "pkg/sub/deep.py", "app = 1\n")  # two levels down: not scanned
-    write(tmp_path, "notpkg/mod.py", "app = 1\n")  # no __init__.py
+    write(tmp_path, "nspkg/mod.py", "app = 1\n")  # no __init__.py: a namespace package
     write(tmp_path, ".hidden/__init__.py", "app = 1\n")
     write(tmp_path, "venv/__init__.py", "app = 1\n")
     write(tmp_path, "venv/pyvenv.cfg", "home = /usr\n")
@@ -80,6 +80,8 @@ def test_find_app_candidates(tmp_path: Path) -> None:
         "escapes:web_app",
         "marker",
         "marker:app",
+        "nspkg.mod",
+        "nspkg.mod:app",
         "pkg.web",
         "pkg.web:application",
         "pkg:create_app",

@@ -117,10 +117,10 @@ def _scan_targets(directory: str) -> Iterator[tuple[str, str]]:
         elif (
             entry.name.isidentifier()
             and entry.name not in SCAN_SKIP_DIRS
-            and os.path.isfile(os.path.join(entry.path, "__init__.py"))
+            and entry.is_dir()
             and not os.path.exists(os.path.join(entry.path, VENV_MARKER))
         ):
-            packages.append(entry)
+            packages.append(entry)  # a package, or a namespace package (PEP 420)
     for package in packages:
         for entry in _entries(package.path):
             stem = entry.name[:-3]
