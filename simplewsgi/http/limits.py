@@ -55,5 +55,8 @@ CUT_JOIN_TIMEOUT = 1.0
 
 # -- logging -----------------------------------------------------------------------------------
 
+# A failure at the edge of a limit (no thread, no file descriptor) comes and goes; its start is
+# said at most once in this many seconds.
+TROUBLE_LOG_INTERVAL = 30.0
 # How much of a refused request line the log shows.
 MAX_LOGGED_LINE = 200

@@ -34,6 +34,7 @@ from simplewsgi.http.limits import (
     LISTEN_BACKLOG,
     REFUSAL_SEND_TIMEOUT,
     STOP_POLL,
+    TROUBLE_LOG_INTERVAL,
 )
 from simplewsgi.http.net import WILDCARD_HOSTS, allow_dual_stack
 from simplewsgi.http.pool import ThreadPool
@@ -125,8 +126,8 @@ class WSGIServer(HTTPServer):
             self.address_family = socket.AF_INET6
         self.closing = False
         self.keep_alive = True
-        self._thread_failed = False  # starting a pool thread failed; logged once until one starts
-        self._accept_failed = False  # accept() ran out of descriptors; logged once until it works
+        self._no_thread = _Trouble(self._say)  # a pool thread could not be started
+        self._no_descriptor = _Trouble(self._say)  # accept() ran out of file descriptors
         self._fresh = set()
         self._idle = set()
         self._busy = set()
@@ -211,18 +212,14 @@ class WSGIServer(HTTPServer):
         except RuntimeError as error:  # "can't start new thread": memory or process limits
             self._refuse_unthreaded(request, error)
             return
-        if self._thread_failed:
-            self._thread_failed = False
-            self._say("threads can be started again; serving new connections")
+        self._no_thread.ended("threads can be started again; serving new connections")
 
     def _refuse_unthreaded(self, request: Any, error: RuntimeError) -> None:
         """No thread for this connection: answer 503 from here, close, and say so once."""
-        if not self._thread_failed:
-            self._thread_failed = True
-            self._say(
-                f"cannot start a thread for a new connection ({error}); answering "
-                "503 Service Unavailable until one can be started"
-            )
+        self._no_thread.happened(
+            f"cannot start a thread for a new connection ({error}); answering "
+            "503 Service Unavailable until one can be started"
+        )
         refusal = ServiceUnavailable("no thread is available to serve this connection")
         with contextlib.suppress(OSError, AttributeError):
             request.settimeout(REFUSAL_SEND_TIMEOUT)  # one client must not block the accept loop
@@ -344,17 +341,13 @@ class WSGIServer(HTTPServer):
             accepted = super().get_request()
         except OSError as error:
             if error.errno in _NO_DESCRIPTORS:
-                if not self._accept_failed:
-                    self._accept_failed = True
-                    self._say(
-                        f"out of file descriptors ({error.strerror}): pausing new connections "
-                        "until some close; raise the limit with ulimit -n"
-                    )
+                self._no_descriptor.happened(
+                    f"out of file descriptors ({error.strerror}): pausing new connections "
+                    "until some close; raise the limit with ulimit -n"
+                )
                 time.sleep(ACCEPT_BACKOFF)
             raise
-        if self._accept_failed:
-            self._accept_failed = False
-            self._say("accepting new connections again")
+        self._no_descriptor.ended("accepting new connections again")
         return accepted
 
 
@@ -364,6 +357,34 @@ _NO_DESCRIPTORS = frozenset(
     for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
     if hasattr(errno, name)
 )
+
+
+class _Trouble:
+    """A failure that recurs while a limit is hit: said when it starts, and its end said when
+    its start was; at the edge of a limit it comes and goes, so a start is said at most once
+    per ``TROUBLE_LOG_INTERVAL``."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+        self._active = False
+        self._said = False
+        self._said_at = -TROUBLE_LOG_INTERVAL
+
+    def happened(self, message: str) -> None:
+        if self._active:
+            return
+        self._active = True
+        now = time.monotonic()
+        if now - self._said_at >= TROUBLE_LOG_INTERVAL:
+            self._said, self._said_at = True, now
+            self._say(message)
+
+    def ended(self, message: str) -> None:
+        if self._active:
+            self._active = False
+            if self._said:
+                self._said = False
+                self._say(message)
 
 
 def _shutdown(conn: Any) -> None:
