@@ -2,7 +2,8 @@
 
 - ``simplewsgi demo`` from the installed script answers a request;
 - the man page is in the wheel (installed under share/man/man1), the docs generator is not;
-- every module the package imports by name is in the wheel.
+- every module of the source tree's package is in the wheel, and the entry points of each
+  floor import from the installed copy.
 
     python .ci/wheel_smoke.py      (exits non-zero, with the reason, on any failure)
 """
@@ -31,15 +32,12 @@ def run(*argv: str | Path) -> None:
 
 def check_contents(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
-    for required in (
-        "simplewsgi/__init__.py",
-        "simplewsgi/http/server.py",
-        "simplewsgi/reload/worker.py",
-        "simplewsgi/cli/commands.py",
-        "simplewsgi/py.typed",
-    ):
-        if required not in names:
-            sys.exit(f"wheel lacks {required}")
+    sources = sorted(
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "simplewsgi").rglob("*.py")
+    )
+    missing = [name for name in [*sources, "simplewsgi/py.typed"] if name not in names]
+    if len(sources) < 20 or missing:
+        sys.exit(f"wheel lacks {missing} (of {len(sources)} modules)")
     if not any(name.endswith(".data/data/share/man/man1/simplewsgi.1") for name in names):
         sys.exit("wheel lacks the man page")
     leaked = [name for name in names if name.startswith(("scripts/", "tests/", "benchmarks/"))]
@@ -55,6 +53,24 @@ def answer(port: int) -> bytes:
         while chunk := sock.recv(65536):
             data += chunk
     return data
+
+
+def check_imports(env_dir: Path) -> None:
+    """Each floor's entry point imports from the installed wheel, not from this checkout."""
+    code = (
+        "import simplewsgi.cli, simplewsgi.reload.supervisor, simplewsgi.reload.worker, "
+        "simplewsgi.run, sys; from simplewsgi import make_server; "
+        "print(simplewsgi.cli.__file__)"
+    )
+    out = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-c", code],
+        cwd=env_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if str(env_dir) not in out:
+        sys.exit(f"imported from {out.strip()}, not from the installed wheel")
 
 
 def check_demo(env_dir: Path) -> None:
@@ -97,6 +113,7 @@ def main() -> None:
         env_dir = Path(tmp) / "venv"
         venv.create(env_dir, with_pip=True)
         run(env_dir / "bin" / "python", "-m", "pip", "install", "-q", wheel)
+        check_imports(env_dir)
         check_demo(env_dir)
     print(f"wheel smoke test passed: {wheel.name}")
 
