@@ -10,9 +10,12 @@ Modules, bottom-up:
 - :mod:`.errors`: every exception the core raises or catches by name;
 - :mod:`.parsing`: request line, header fields, framing, with the limits as named constants;
 - :mod:`.headers`: the request's header fields as ``handler.headers``;
+- :mod:`.connection`: a connection's input, under the deadlines that bound a client;
 - :mod:`.body`: ``wsgi.input`` readers and ``wsgi.file_wrapper``;
 - :mod:`.response`: ``start_response``, ``write`` and response framing;
 - :mod:`.handler`: one connection, many requests;
-- :mod:`.pool`: reused threads, each serving one connection at a time;
+- :mod:`.pool`: reused threads, each serving one connection at a time, started off the
+  accept loop;
+- :mod:`.tracking`: where each connection is (waiting, in flight), and recurring troubles;
 - :mod:`.server`: ``WSGIServer`` and its stop policy, ``make_server``, ``demo_app``.
 """

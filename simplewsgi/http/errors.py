@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import socket
 
-from simplewsgi.http.limits import MAX_LOGGED_LINE
+from simplewsgi.http.limits import MAX_LOGGED_LINE, RETRY_AFTER
 from simplewsgi.http.text import http_date
 
+# A client silent for longer than a deadline (socket.timeout is TimeoutError from 3.10).
+TIMEOUTS = (TimeoutError, socket.timeout)
 # Exceptions that mean the client went away.
-CLIENT_GONE = (ConnectionError, TimeoutError, socket.timeout)
+CLIENT_GONE = (ConnectionError, *TIMEOUTS)
 
 
 class HTTPError(Exception):
@@ -23,6 +25,7 @@ class HTTPError(Exception):
 
     status = 400
     reason = "Bad Request"
+    extra_headers = ""  # more header lines of the answer, each ending in CRLF
     received = ""  # the request line as received (latin-1), when parsing it failed
 
     def __init__(self, detail: str = "") -> None:
@@ -40,6 +43,7 @@ class HTTPError(Exception):
             f"Date: {http_date()}\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\n"
+            f"{self.extra_headers}"
             "Connection: close\r\n\r\n"
         )
         return head.encode("latin-1") + body
@@ -59,6 +63,11 @@ class HeaderFieldsTooLarge(HTTPError):
     reason = "Request Header Fields Too Large"
 
 
+class RequestTimeout(HTTPError):
+    status = 408
+    reason = "Request Timeout"
+
+
 class NotImplementedCoding(HTTPError):
     status = 501
     reason = "Not Implemented"
@@ -67,6 +76,7 @@ class NotImplementedCoding(HTTPError):
 class ServiceUnavailable(HTTPError):
     status = 503
     reason = "Service Unavailable"
+    extra_headers = f"Retry-After: {RETRY_AFTER}\r\n"
 
 
 class VersionNotSupported(HTTPError):

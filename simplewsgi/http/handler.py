@@ -14,19 +14,35 @@ Rules of this module:
 from __future__ import annotations
 
 import contextlib
+import io
 import platform
+import socket
 import sys
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler
-from typing import IO, TYPE_CHECKING, Any, Optional
+from socketserver import _SocketWriter  # type: ignore[attr-defined]
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Optional
 from urllib.parse import unquote
 
 from simplewsgi.http import parsing
 from simplewsgi.http.body import ChunkedBody, FixedLengthBody, RequestBody
-from simplewsgi.http.errors import CLIENT_GONE, HTTPError, WSGIContractError
+from simplewsgi.http.connection import ConnectionReader
+from simplewsgi.http.errors import (
+    CLIENT_GONE,
+    TIMEOUTS,
+    HTTPError,
+    RequestTimeout,
+    WSGIContractError,
+)
 from simplewsgi.http.headers import RequestHeaders
-from simplewsgi.http.limits import MAX_DRAIN_BYTES, MAX_LOGGED_LINE
+from simplewsgi.http.limits import (
+    HEADER_TIMEOUT,
+    IO_TIMEOUT,
+    KEEP_ALIVE_TIMEOUT,
+    MAX_DRAIN_BYTES,
+    MAX_LOGGED_LINE,
+)
 from simplewsgi.http.response import ERROR_BODY, ERROR_HEADERS, ERROR_STATUS, Response
 from simplewsgi.http.text import CONTROL_CHAR_ESCAPES, log_time
 
@@ -70,6 +86,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     # One write per small response; Nagle would delay streamed blocks by up to 40 ms.
     disable_nagle_algorithm = True
     max_drain_bytes = MAX_DRAIN_BYTES
+    # The deadlines on the client (http/limits.py has why): ``timeout`` is StreamRequestHandler's
+    # socket timeout, here any single send or body read; a head must arrive within
+    # ``header_timeout`` of its first byte; an idle keep-alive connection is closed after
+    # ``keep_alive_timeout``. None for any of them: no deadline.
+    timeout: ClassVar[Optional[float]] = IO_TIMEOUT
+    header_timeout: Optional[float] = HEADER_TIMEOUT
+    keep_alive_timeout: Optional[float] = KEEP_ALIVE_TIMEOUT
 
     server: WSGIServer
     request_start = 0.0  # perf_counter() when the current request line arrived
@@ -77,12 +100,22 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     first_request = False  # True while reading and serving a connection's first request
     headers: RequestHeaders  # type: ignore[assignment]
     _socket_wfile: object = None  # the writer setup() made over the socket
+    _reader: Optional[ConnectionReader] = None  # the deadlines' reader under rfile
     # The server's contexts for this connection: waiting for the next head, for the first,
     # and serving a request (made once per connection, entered for every request).
     _contexts: Optional[tuple[AbstractContextManager[bool], ...]] = None
 
     def setup(self) -> None:
-        super().setup()
+        """StreamRequestHandler's, with rfile read through the deadlines' reader."""
+        self.connection = self.request
+        if self.timeout is not None:
+            self.connection.settimeout(self.timeout)
+        if self.disable_nagle_algorithm:
+            with contextlib.suppress(OSError):  # not TCP (a unix socket)
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+        self._reader = ConnectionReader(self.connection, self.timeout)
+        self.rfile = io.BufferedReader(self._reader)
+        self.wfile = _SocketWriter(self.connection)
         # sendfile() is only safe when wfile is the socket writer setup() created: a subclass
         # that replaces wfile after this (to capture or transform output) must see every byte.
         self._socket_wfile = self.wfile
@@ -120,9 +153,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             # Until the head is complete nothing is in flight: a stop may close the connection
             # (a new one after a short grace, an idle keep-alive one after ``idle_grace``).
             contexts = self._server_contexts()
+            reader = self._reader
             with contexts[self.first_request] as may_read:
                 if not may_read:
                     return  # server_close() already closed the idle connections
+                if reader is not None:
+                    idle = self.header_timeout if self.first_request else self.keep_alive_timeout
+                    reader.await_head(idle, self.header_timeout)
                 line = parsing.read_request_line(self.rfile)
                 if line is None:
                     return
@@ -134,12 +171,16 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     return  # our own shutdown cut this line short: not a request to answer
                 else:
                     fields = []  # a bare request line, then EOF (served, as http.server does)
+            if reader is not None:
+                reader.head_done()
             framing = parsing.request_framing(fields, line.version == "HTTP/1.1")
         except HTTPError as error:
             self._refuse(error)
             return
-        except CLIENT_GONE:
-            return
+        except CLIENT_GONE as error:
+            if isinstance(error, TIMEOUTS) and reader is not None and reader.head_started:
+                self._refuse(RequestTimeout(str(error) or "request head not complete in time"))
+            return  # gone, or silent for the idle timeout: a quiet close
         self.headers = RequestHeaders(fields)
         self.framing = framing
         # While the server stops (or handle_request() serves its one request), answer this

@@ -1,10 +1,17 @@
 """Every limit and deadline of the server core, in one place, each with why it has its value.
 
-Limits bound what a client can make the server hold; deadlines bound how long a stop waits.
-A leaf module: the layers above read these without importing the server.
+Limits bound what a client can make the server hold (bytes, fields, connections); deadlines
+bound how long a client can make it wait. None of them bounds the application: a slow app is
+never cut, only a slow or silent client. A leaf module: the layers above read these without
+importing the server.
 """
 
 from __future__ import annotations
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
 
 # -- a request head (RFC 9112 §2-5): reading stops at each limit instead of buffering ----------
 
@@ -29,12 +36,35 @@ MAX_TRAILER_BYTES = 64 * 1024
 # closing is cheaper than draining.
 MAX_DRAIN_BYTES = 1024 * 1024
 
+# -- deadlines on the client (seconds) ----------------------------------------------------------
+
+# A request head must arrive completely within this from its first byte: not per byte, so a
+# client sending a byte a second cannot hold a connection (it gets 408). A new connection may
+# also stay silent this long (a browser's preconnect). Ample for a browser on a slow network.
+HEADER_TIMEOUT = 10.0
+# An idle keep-alive connection is closed after this (uvicorn's and Node's default): browsers
+# reconnect at once, and an idle connection holds a thread.
+KEEP_ALIVE_TIMEOUT = 5.0
+# Any other single wait on the client: a response it does not read (the send deadline), a body
+# it stopped sending.
+IO_TIMEOUT = 30.0
+
 # -- connections -------------------------------------------------------------------------------
 
 # wsgiref's backlog of 5 overflows with 10 clients (p99 367 ms measured); 128 does not.
 LISTEN_BACKLOG = 128
-# An idle pool thread waits this long for a new connection before it ends.
-THREAD_IDLE_SECONDS = 30.0
+# Connections served at once (each holds a thread while it is open); beyond it a new
+# connection is answered 503 with Retry-After and closed. A dev server sees a browser's
+# handful, a load tool or a test suite hundreds; 2,000 idle threads cost about 50 MiB.
+DEFAULT_MAX_CONNECTIONS = 2048
+# File descriptors kept for the application (its files, database sockets, subprocess pipes):
+# the connection bound is at most the process's descriptor limit minus this.
+RESERVED_FDS = 64
+# How long 503 Retry-After tells a client refused at the connection bound to wait.
+RETRY_AFTER = 1
+# An idle pool thread waits this long for a new connection before it ends: long enough to be
+# reused by a browser's next burst, short enough that a crowd's threads go soon after it.
+THREAD_IDLE_SECONDS = 10.0
 # How long a 503 for a connection no thread could take may block the accept loop.
 REFUSAL_SEND_TIMEOUT = 1.0
 # After accept() fails for want of file descriptors (EMFILE, ENFILE), the accept loop pauses
@@ -60,3 +90,17 @@ CUT_JOIN_TIMEOUT = 1.0
 TROUBLE_LOG_INTERVAL = 30.0
 # How much of a refused request line the log shows.
 MAX_LOGGED_LINE = 200
+
+
+def default_max_connections() -> int:
+    """:data:`DEFAULT_MAX_CONNECTIONS`, lowered to fit this process's file-descriptor limit
+    (1,024 by default on Linux, 256 on macOS) less :data:`RESERVED_FDS`."""
+    if resource is None:  # pragma: no cover - Windows: no such limit
+        return DEFAULT_MAX_CONNECTIONS
+    try:
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):  # pragma: no cover
+        return DEFAULT_MAX_CONNECTIONS
+    if soft == resource.RLIM_INFINITY:
+        return DEFAULT_MAX_CONNECTIONS
+    return max(1, min(DEFAULT_MAX_CONNECTIONS, soft - RESERVED_FDS))

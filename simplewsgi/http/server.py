@@ -34,54 +34,16 @@ from simplewsgi.http.limits import (
     LISTEN_BACKLOG,
     REFUSAL_SEND_TIMEOUT,
     STOP_POLL,
-    TROUBLE_LOG_INTERVAL,
+    default_max_connections,
 )
 from simplewsgi.http.net import WILDCARD_HOSTS, allow_dual_stack
 from simplewsgi.http.pool import ThreadPool
+from simplewsgi.http.tracking import AwaitingRequest, Member, Trouble
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from types import TracebackType
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-
-
-class _Member:
-    """While entered, ``conn`` is in the server's set ``members`` (made once per connection
-    and entered once per request, so it must stay this cheap)."""
-
-    __slots__ = ("conn", "members", "server")
-
-    def __init__(self, server: WSGIServer, members: set[Any], conn: Any) -> None:
-        self.server, self.members, self.conn = server, members, conn
-
-    def __enter__(self) -> bool:
-        self.members.add(self.conn)
-        return True
-
-    def __exit__(
-        self,
-        kind: Optional[type[BaseException]],
-        error: Optional[BaseException],
-        traceback: Optional[TracebackType],
-    ) -> None:
-        self.members.discard(self.conn)
-
-
-class _AwaitingRequest(_Member):
-    """While entered, ``conn`` waits for a request head and may be closed by a stop; the
-    value is False when the stop has closed the idle connections already."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> bool:
-        self.members.add(self.conn)
-        server = self.server
-        return not (
-            server.closing
-            and self.members is server._idle
-            and time.monotonic() >= server.idle_cut_at
-        )
 
 
 class WSGIServer(HTTPServer):
@@ -97,6 +59,8 @@ class WSGIServer(HTTPServer):
     keep_alive = True
     _serving_one = False  # inside handle_request(): serve in the calling thread
     graceful_timeout = GRACEFUL_TIMEOUT
+    # Connections served at once; more are answered 503 (http/limits.py says how it is sized).
+    max_connections = default_max_connections()
     # How long server_close() keeps an idle keep-alive connection open for one more request
     # (answered with "Connection: close"). 0 closes them at once, as Ctrl+C wants; a reloader
     # swapping workers sets it, so a client's next request is answered instead of reset.
@@ -126,14 +90,19 @@ class WSGIServer(HTTPServer):
             self.address_family = socket.AF_INET6
         self.closing = False
         self.keep_alive = True
-        self._no_thread = _Trouble(self._say)  # a pool thread could not be started
-        self._no_descriptor = _Trouble(self._say)  # accept() ran out of file descriptors
+        self._no_thread = Trouble(self._say)  # a pool thread could not be started
+        self._too_many = Trouble(self._say)  # max_connections reached
+        self._no_descriptor = Trouble(self._say)  # accept() ran out of file descriptors
         self._fresh = set()
         self._idle = set()
         self._busy = set()
         self._lock = threading.Lock()
         self._connections: set[Any] = set()  # sockets being served, for server_close()
-        self._pool = ThreadPool(lambda job: self._serve(*job))
+        self._pool = ThreadPool(
+            serve=lambda job: self._serve(*job),
+            refuse=lambda job, error: self._refuse_unthreaded(job[0], error),
+            started=lambda: self._no_thread.ended("threads start again; serving new connections"),
+        )
         super().__init__(server_address, RequestHandlerClass, bind_and_activate=False)
         self._adopted = sock is not None
         if sock is not None:
@@ -197,9 +166,21 @@ class WSGIServer(HTTPServer):
             self.keep_alive = not self.closing
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Hand the connection to the thread pool (in ``handle_request``: serve it here)."""
+        """Hand the connection to the thread pool (in ``handle_request``: serve it here);
+        beyond ``max_connections`` answer 503 and close it."""
         with self._lock:
-            self._connections.add(request)
+            full = len(self._connections) >= self.max_connections
+            if not full:
+                self._connections.add(request)
+        if full:
+            self._too_many.happened(
+                f"{self.max_connections} connections open, the most served at once: answering "
+                "503 Service Unavailable to new ones until some close"
+            )
+            self._refuse(request, "too many connections are open; retry in a moment")
+            return
+        self._too_many.ended("connections below the limit again")
+        with self._lock:
             if self._fresh is not None:
                 # Waiting for its first request from now on, not once its thread runs: a
                 # connection just accepted has nothing in flight.
@@ -207,25 +188,24 @@ class WSGIServer(HTTPServer):
         if self._serving_one:
             self._serve(request, client_address)
             return
-        try:
-            self._pool.submit((request, client_address))
-        except RuntimeError as error:  # "can't start new thread": memory or process limits
-            self._refuse_unthreaded(request, error)
-            return
-        self._no_thread.ended("threads can be started again; serving new connections")
+        self._pool.submit((request, client_address))
 
     def _refuse_unthreaded(self, request: Any, error: RuntimeError) -> None:
-        """No thread for this connection: answer 503 from here, close, and say so once."""
+        """No thread for this connection: answer 503, close, and say so once."""
         self._no_thread.happened(
             f"cannot start a thread for a new connection ({error}); answering "
             "503 Service Unavailable until one can be started"
         )
-        refusal = ServiceUnavailable("no thread is available to serve this connection")
+        self._refuse(request, "no thread is available to serve this connection")
+        self._forget(request)
+
+    def _refuse(self, request: Any, detail: str) -> None:
+        """503 with Retry-After, sent without waiting on the client, then close."""
+        refusal = ServiceUnavailable(detail)
         with contextlib.suppress(OSError, AttributeError):
             request.settimeout(REFUSAL_SEND_TIMEOUT)  # one client must not block the accept loop
             request.sendall(refusal.render(self._server_header()))
         self.shutdown_request(request)
-        self._forget(request)
 
     def _server_header(self) -> str:
         handler = self.RequestHandlerClass
@@ -255,14 +235,14 @@ class WSGIServer(HTTPServer):
         waiting = self._fresh if first else self._idle
         if waiting is None:
             return _NOT_TRACKED
-        return _AwaitingRequest(self, waiting, conn)
+        return AwaitingRequest(self, waiting, conn)
 
     def serving_request(self, conn: Any) -> AbstractContextManager[bool]:
         """Entered by a handler while it runs a request on ``conn``: from the complete head to
         the end of the response, what a graceful stop waits for."""
         if self._busy is None:
             return _NOT_TRACKED
-        return _Member(self, self._busy, conn)
+        return Member(self, self._busy, conn)
 
     def request_stop(self) -> None:
         """Have ``serve_forever`` return within its poll interval, without waiting for it:
@@ -357,34 +337,6 @@ _NO_DESCRIPTORS = frozenset(
     for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
     if hasattr(errno, name)
 )
-
-
-class _Trouble:
-    """A failure that recurs while a limit is hit: said when it starts, and its end said when
-    its start was; at the edge of a limit it comes and goes, so a start is said at most once
-    per ``TROUBLE_LOG_INTERVAL``."""
-
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self._say = say
-        self._active = False
-        self._said = False
-        self._said_at = -TROUBLE_LOG_INTERVAL
-
-    def happened(self, message: str) -> None:
-        if self._active:
-            return
-        self._active = True
-        now = time.monotonic()
-        if now - self._said_at >= TROUBLE_LOG_INTERVAL:
-            self._said, self._said_at = True, now
-            self._say(message)
-
-    def ended(self, message: str) -> None:
-        if self._active:
-            self._active = False
-            if self._said:
-                self._said = False
-                self._say(message)
 
 
 def _shutdown(conn: Any) -> None:
