@@ -78,7 +78,8 @@ def _size(size: int | str) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
-def handler_class(color: bool, access_log: bool) -> type[WSGIRequestHandler]:
-    """The request handler class the CLI serves with."""
-    attrs = {"color": color, "access_log": access_log}
+def handler_class(color: bool, access_log: bool, **settings: Any) -> type[WSGIRequestHandler]:
+    """The request handler class the CLI serves with; ``settings`` are more class attributes
+    (the deadlines)."""
+    attrs = {"color": color, "access_log": access_log, **settings}
     return type("AccessLogHandler", (AccessLogHandler,), attrs)

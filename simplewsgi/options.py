@@ -25,6 +25,8 @@ class ServeOptions(NamedTuple):
     port: int = 8000
     color: str = "auto"
     access_log: bool = True
+    timeout_header: float = 10.0  # http.limits.HEADER_TIMEOUT (not imported: start-up cost)
+    timeout_keep_alive: float = 5.0  # http.limits.KEEP_ALIVE_TIMEOUT
     reload: bool = False
     reload_dirs: tuple[str, ...] = ()
     reload_include: tuple[str, ...] = ()

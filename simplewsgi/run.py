@@ -70,7 +70,12 @@ def build_server(
     def server_class(address: tuple[str, int], handler: type) -> WSGIServer:
         return WSGIServer(address, handler, sock=listener)
 
-    handler = handler_class(console.color, options.access_log)
+    handler = handler_class(
+        console.color,
+        options.access_log,
+        header_timeout=options.timeout_header,
+        keep_alive_timeout=options.timeout_keep_alive,
+    )
     try:
         return make_server(options.host, options.port, app, server_class, handler)
     except BaseException:

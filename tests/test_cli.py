@@ -875,3 +875,13 @@ def test_the_port_is_bound_before_the_app_is_imported(tmp_path: Path) -> None:
         result = run_cli("serve", "side_effect:app", "--port", str(port), cwd=tmp_path)
     check_error(result, exits.CANNOT_LISTEN, f"port {port}")
     assert not (tmp_path / "imported").exists()
+
+
+def test_the_options_defaults_are_the_servers_own() -> None:
+    """ServeOptions spells the deadlines' defaults as numbers (importing the HTTP core would
+    cost every start-up); they must be the core's."""
+    from simplewsgi.http import limits
+
+    defaults = ServeOptions()
+    assert defaults.timeout_header == limits.HEADER_TIMEOUT
+    assert defaults.timeout_keep_alive == limits.KEEP_ALIVE_TIMEOUT

@@ -93,6 +93,21 @@ SERVER_OPTIONS: list[_Decorator] = [
         show_default=True,
         help="One line per request; errors are logged either way.",
     ),
+    _option(
+        "--timeout-header",
+        type=click.FloatRange(min=0, min_open=True),
+        show_default=True,
+        metavar="SECONDS",
+        help="A request head must arrive within this from its first byte (else 408); also how "
+        "long a new connection may stay silent.",
+    ),
+    _option(
+        "--timeout-keep-alive",
+        type=click.FloatRange(min=0, min_open=True),
+        show_default=True,
+        metavar="SECONDS",
+        help="Close a keep-alive connection idle this long.",
+    ),
 ]
 RELOAD_OPTIONS: list[_Decorator] = [
     _option("--reload", is_flag=True, help="Restart the app when its files change."),
