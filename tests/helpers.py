@@ -53,10 +53,30 @@ class MemoryHandler(WSGIRequestHandler):
         pass
 
 
-def run_in_memory(app: Any, data: bytes) -> tuple[bytes, str]:
-    """Feed raw request bytes to a handler; return (response bytes, stderr text)."""
+class Trickle(io.RawIOBase):
+    """Raw input that hands out ``data`` at most ``chunk`` bytes per read, as a network does."""
+
+    def __init__(self, data: bytes, chunk: int) -> None:
+        super().__init__()
+        self._data = memoryview(data)
+        self._chunk = chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self._chunk, len(self._data))
+        buffer[:count] = self._data[:count]
+        self._data = self._data[count:]
+        return count
+
+
+def run_in_memory(app: Any, data: bytes, chunk: Optional[int] = None) -> tuple[bytes, str]:
+    """Feed raw request bytes to a handler (``chunk`` bytes per read if given); return
+    (response bytes, stderr text)."""
     server = make_server("", 80, app, MemoryServer, MemoryHandler)
-    inp = io.BufferedReader(io.BytesIO(data))  # type: ignore[arg-type]
+    raw = io.BytesIO(data) if chunk is None else Trickle(data, chunk)
+    inp = io.BufferedReader(raw)  # type: ignore[arg-type]
     out = io.BytesIO()
     err = io.StringIO()
     old, sys.stderr = sys.stderr, err

@@ -37,8 +37,9 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _TOKEN_STR = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # A request-target holds no whitespace or control characters (RFC 9112 §3.2).
 _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
-# Field values: no NUL, CR or LF (RFC 9110 §5.5); other controls are tolerated like most servers.
-_BAD_VALUE = re.compile(rb"[\x00\r\n]")
+# Field values: no control character but HTAB (RFC 9110 §5.5 lets a recipient reject them, as h11
+# does): they serve no purpose in a header and can forge log lines or drive a terminal.
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _VERSION = re.compile(rb"HTTP/(\d)\.(\d)\Z")
 _ABSOLUTE = re.compile(r"https?://", re.IGNORECASE)
 
