@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import socket
 import sys
 import threading
@@ -19,6 +20,27 @@ from typing import Any, Callable, Optional
 from simplewsgi import WSGIRequestHandler, WSGIServer, make_server
 
 DEADLINE = 10.0
+
+
+def echo_environ(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """What the app saw, as JSON: method, path, query, the request's fields as the environ has
+    them (HTTP_*, CONTENT_TYPE, a non-empty CONTENT_LENGTH) and the body read whole."""
+    seen = {
+        "method": environ["REQUEST_METHOD"],
+        "path": environ["PATH_INFO"],
+        "query": environ["QUERY_STRING"],
+        "headers": {
+            key: value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+            or key == "CONTENT_TYPE"
+            or (key == "CONTENT_LENGTH" and value)
+        },
+        "body": environ["wsgi.input"].read().decode("latin-1"),
+    }
+    body = json.dumps(seen).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
 
 
 def hello_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:

@@ -14,27 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import run_in_memory
+from tests.helpers import echo_environ, run_in_memory
 
 CHUNKS = [None, 1, 2, 7, 64]
-
-
-def echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """What the app saw, as JSON: the request's method, path, query, HTTP_* fields, body."""
-    seen = {
-        "method": environ["REQUEST_METHOD"],
-        "path": environ["PATH_INFO"],
-        "query": environ["QUERY_STRING"],
-        "headers": {
-            k: v
-            for k, v in environ.items()
-            if k.startswith("HTTP_") or (k.startswith("CONTENT_") and v)
-        },
-        "body": environ["wsgi.input"].read().decode("latin-1"),
-    }
-    body = json.dumps(seen).encode()
-    start_response("200 OK", [("Content-Type", "application/json")])
-    return [body]
 
 
 # name -> (raw request, what the app must see; headers listed are a subset)
@@ -192,7 +174,7 @@ INVALID: dict[str, tuple[bytes, int]] = {
 @pytest.mark.parametrize("name", sorted(VALID))
 def test_valid_request(name: str, chunk: int | None) -> None:
     raw, expected = VALID[name]
-    out, err = run_in_memory(echo, raw, chunk)
+    out, err = run_in_memory(echo_environ, raw, chunk)
     assert out.startswith(b"HTTP/1.1 200 ") or out.startswith(b"HTTP/1.0 200 "), (out, err)
     seen = json.loads(out.partition(b"\r\n\r\n")[2])
     for key, value in expected.items():
