@@ -51,8 +51,11 @@ IO_TIMEOUT = 30.0
 
 # -- connections -------------------------------------------------------------------------------
 
-# wsgiref's backlog of 5 overflows with 10 clients (p99 367 ms measured); 128 does not.
-LISTEN_BACKLOG = 128
+# Connections the kernel completes before the accept loop takes them (it caps this at
+# net.core.somaxconn). wsgiref's 5 overflowed with 10 clients (p99 367 ms measured); 128 with
+# a burst of 2,000 connects (clients waited a second for SYN retries). gunicorn's and uvicorn's
+# default too.
+LISTEN_BACKLOG = 2048
 # Connections served at once (each holds a thread while it is open); beyond it a new
 # connection is answered 503 with Retry-After and closed. A dev server sees a browser's
 # handful, a load tool or a test suite hundreds; 2,000 idle threads cost about 50 MiB.
