@@ -7,6 +7,7 @@ these tests has its own deadline, and what is checked is that the server acted, 
 
 from __future__ import annotations
 
+import re
 import resource
 import socket
 import threading
@@ -180,3 +181,108 @@ def test_a_burst_of_connections_is_accepted_and_served() -> None:
             for sock in socks:
                 sock.close()
     assert statuses == [200] * count
+
+
+def test_a_client_reading_a_large_block_steadily_is_never_cut() -> None:
+    """sendall's timeout covers the whole call: one 4 MiB block at 1 MiB/s takes 4 s, past a
+    0.5 s deadline, though the client never stops reading. Sent in slices, each waits less."""
+    size = 4 * 1024 * 1024
+
+    def big(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return [b"b" * size]
+
+    class Patient(WSGIRequestHandler):
+        timeout = 0.5
+
+    with serving(big, Patient) as server, connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        received = 0
+        while chunk := sock.recv(64 * 1024):
+            received += len(chunk)
+            time.sleep(0.04)  # the client's own pace: about 1 MiB/s, never stopping
+    assert received > size, received  # the head and the whole block
+
+
+def test_the_servers_drain_of_an_unread_body_has_a_deadline(stderr: ServerStderr) -> None:
+    """The app answered without reading the body; draining the rest for the next request is
+    the server's choice, so a trickling client may not hold the thread with it (nor count as
+    in flight)."""
+
+    class QuickDrain(WSGIRequestHandler):
+        drain_timeout = 0.5
+
+    with serving(hello_app, QuickDrain) as server, connect(server) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n0123456789")
+        reply = WireReader(sock).read_head()
+        assert reply.status == 200 and reply.header("Connection") is None
+        wait_for(lambda: server.requests_in_flight() == 0, what="the response to be done")
+        sock.settimeout(0.1)
+        deadline = time.monotonic() + DEADLINE
+        closed = False
+        while not closed and time.monotonic() < deadline:
+            try:
+                sock.sendall(b"z")  # a byte every 0.1 s: never silent for a whole timeout
+                closed = sock.recv(65536) == b""
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+        assert closed, "the drain held the connection past its deadline"
+
+
+def test_a_pipelined_head_already_buffered_starts_its_deadline() -> None:
+    """The start of the next request arrived with the previous one, then nothing: its head
+    deadline runs from those bytes (a 408), not the idle keep-alive wait (a silent close)."""
+
+    class QuickHead(WSGIRequestHandler):
+        header_timeout = 0.5
+        keep_alive_timeout = 30.0
+
+    with serving(hello_app, QuickHead) as server, connect(server) as sock:
+        sock.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HT")
+        data = _closed_by_server(sock)
+    statuses = re.findall(rb"HTTP/1\.[01] (\d{3}) ", data)
+    assert statuses == [b"200", b"408"], data
+
+
+def test_a_handle_override_in_wsgirefs_own_words_still_works() -> None:
+    """A subclass whose handle() is wsgiref's (http.server parses the head into its own
+    message class) gets an environ from get_environ as with wsgiref."""
+    from wsgiref.simple_server import ServerHandler
+
+    class WsgirefStyle(WSGIRequestHandler):
+        def handle(self) -> None:
+            self.raw_requestline = self.rfile.readline(65537)
+            if not self.parse_request():
+                return
+            handler = ServerHandler(
+                self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False
+            )
+            handler.request_handler = self  # type: ignore[attr-defined]
+            handler.run(self.server.get_app())
+
+    with serving(hello_app, WsgirefStyle) as server, connect(server) as sock:
+        sock.sendall(b"GET /x?y=1 HTTP/1.0\r\nHost: h\r\nX-Test: 1\r\n\r\n")
+        data = _closed_by_server(sock)
+    assert data.startswith(b"HTTP/1.0 200 OK"), data
+    assert data.endswith(b"Hello, world!")
+
+
+def test_the_connection_bound_leaves_a_descriptor_per_request_to_the_app() -> None:
+    """Under a low descriptor limit, an app that opens a file per request must meet the
+    connection bound (503) before running out of descriptors itself (500s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys; "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (300, resource.getrlimit("
+        "resource.RLIMIT_NOFILE)[1])); "
+        "from simplewsgi.http.limits import RESERVED_FDS, default_max_connections; "
+        "print(default_max_connections(), RESERVED_FDS)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    bound, reserved = map(int, out.stdout.split())
+    assert 2 * bound + reserved <= 300 and bound >= 100, (bound, reserved)

@@ -14,6 +14,7 @@ Rules of this module:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import platform
 import socket
@@ -21,13 +22,12 @@ import sys
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler
-from socketserver import _SocketWriter  # type: ignore[attr-defined]
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Optional
 from urllib.parse import unquote
 
 from simplewsgi.http import parsing
 from simplewsgi.http.body import ChunkedBody, FixedLengthBody, RequestBody
-from simplewsgi.http.connection import ConnectionReader
+from simplewsgi.http.connection import ConnectionReader, SocketWriter
 from simplewsgi.http.errors import (
     CLIENT_GONE,
     TIMEOUTS,
@@ -37,6 +37,7 @@ from simplewsgi.http.errors import (
 )
 from simplewsgi.http.headers import RequestHeaders
 from simplewsgi.http.limits import (
+    DRAIN_TIMEOUT,
     HEADER_TIMEOUT,
     IO_TIMEOUT,
     KEEP_ALIVE_TIMEOUT,
@@ -93,6 +94,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     timeout: ClassVar[Optional[float]] = IO_TIMEOUT
     header_timeout: Optional[float] = HEADER_TIMEOUT
     keep_alive_timeout: Optional[float] = KEEP_ALIVE_TIMEOUT
+    drain_timeout: float = DRAIN_TIMEOUT  # for the unread rest of a body, in all
 
     server: WSGIServer
     request_start = 0.0  # perf_counter() when the current request line arrived
@@ -115,7 +117,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
         self._reader = ConnectionReader(self.connection, self.timeout)
         self.rfile = io.BufferedReader(self._reader)
-        self.wfile = _SocketWriter(self.connection)
+        self._peek = functools.partial(self.rfile.peek, 0)  # what the buffer holds, no read
+        self.wfile = SocketWriter(self.connection)
         # sendfile() is only safe when wfile is the socket writer setup() created: a subclass
         # that replaces wfile after this (to capture or transform output) must see every byte.
         self._socket_wfile = self.wfile
@@ -159,7 +162,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     return  # server_close() already closed the idle connections
                 if reader is not None:
                     idle = self.header_timeout if self.first_request else self.keep_alive_timeout
-                    reader.await_head(idle, self.header_timeout)
+                    reader.await_head(idle, self.header_timeout, self._peek)
                 line = parsing.read_request_line(self.rfile)
                 if line is None:
                     return
@@ -179,7 +182,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             return
         except CLIENT_GONE as error:
             if isinstance(error, TIMEOUTS) and reader is not None and reader.head_started:
-                self._refuse(RequestTimeout(str(error) or "request head not complete in time"))
+                limit = self.header_timeout
+                within = "in time" if limit is None else f"within {limit:g} s"
+                self._refuse(RequestTimeout(f"request head not complete {within}"))
             return  # gone, or silent for the idle timeout: a quiet close
         self.headers = RequestHeaders(fields)
         self.framing = framing
@@ -187,7 +192,24 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # request and say the connection ends with it.
         self.close_connection = not (framing.keep_alive and self.server.keep_alive)
         with contexts[2]:
-            self._run(framing)
+            body = self._run(framing)
+        if body is not None:  # the response is done: not in flight while the rest comes in
+            self._drain(body)
+
+    def _drain(self, body: RequestBody) -> None:
+        """Read and discard what the app left of the request body, so the connection can
+        carry the next request; within ``drain_timeout`` in all, else close."""
+        reader = self._reader
+        if reader is not None:
+            reader.within(self.drain_timeout)
+        try:
+            if not body.drain(self.max_drain_bytes):
+                self.close_connection = True
+        except (HTTPError, *CLIENT_GONE):
+            self.close_connection = True
+        finally:
+            if reader is not None:
+                reader.head_done()
 
     def _refuse(self, error: HTTPError) -> None:
         """Answer a request we could not parse, and close (framing can no longer be trusted)."""
@@ -204,7 +226,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             line = line[:MAX_LOGGED_LINE] + "..."
         self.log_message('"%s" %s - %s', line, error.status, error.detail)
 
-    def _run(self, framing: parsing.Framing) -> None:
+    def _run(self, framing: parsing.Framing) -> Optional[RequestBody]:
+        """Run the app for this request and send its response; the body, when what the app
+        left of it is to be drained for the next request."""
         body: RequestBody
         response: Optional[Response] = None
 
@@ -249,19 +273,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     response.close = True
                 else:
                     self._refuse(error)
-                    return
+                    return None
             except CLIENT_GONE:
                 raise
             except (Exception, SystemExit):  # sys.exit() in a request is a bug, not a stop
                 traceback.print_exc(file=self.get_stderr())
                 self._fail(response)
             self.close_connection = response.close
-            if not self.close_connection:
-                try:
-                    if not body.drain(self.max_drain_bytes):
-                        self.close_connection = True
-                except (HTTPError, *CLIENT_GONE):
-                    self.close_connection = True
         except CLIENT_GONE as error:
             self.close_connection = True
             self.log_message(
@@ -270,8 +288,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 type(error).__name__,
                 response.bytes_sent,
             )
-            return
+            return None
         self.log_request(response.status_code, response.bytes_sent)
+        return None if self.close_connection else body
 
     def _fail(self, response: Response) -> None:
         """After an app error: a 500 if nothing was sent yet, else cut the connection."""
@@ -298,7 +317,12 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             env["REMOTE_ADDR"] = address[0]
             env["REMOTE_PORT"] = str(address[1])
         headers: dict[str, str] = {}
-        for name, value in self.headers._fields:
+        fields = (
+            self.headers._fields
+            if type(self.headers) is RequestHeaders
+            else self.headers.items()  # http.server's, from a wsgiref-style handle()
+        )
+        for name, value in fields:
             key = _CGI_KEYS.get(name) or _cgi_key(name)
             if key is None:
                 continue

@@ -48,6 +48,14 @@ KEEP_ALIVE_TIMEOUT = 5.0
 # Any other single wait on the client: a response it does not read (the send deadline), a body
 # it stopped sending.
 IO_TIMEOUT = 30.0
+# After the response, the unread rest of a request body (at most MAX_DRAIN_BYTES) must arrive
+# within this in all, or the connection is closed: the server's own drain must not let a client
+# hold a thread with a byte every IO_TIMEOUT.
+DRAIN_TIMEOUT = 5.0
+# Responses are sent in slices of this size, each waiting at most IO_TIMEOUT: a client reading
+# steadily at more than SEND_SLICE / IO_TIMEOUT (about 9 KB/s) is never cut, however large a
+# block the app returned.
+SEND_SLICE = 256 * 1024
 
 # -- connections -------------------------------------------------------------------------------
 
@@ -60,8 +68,9 @@ LISTEN_BACKLOG = 2048
 # connection is answered 503 with Retry-After and closed. A dev server sees a browser's
 # handful, a load tool or a test suite hundreds; 2,000 idle threads cost about 50 MiB.
 DEFAULT_MAX_CONNECTIONS = 2048
-# File descriptors kept for the application (its files, database sockets, subprocess pipes):
-# the connection bound is at most the process's descriptor limit minus this.
+# File descriptors kept for the process itself (the listening socket, logs, imports); of the
+# rest, half are for connections and half for what the app opens per request (a file, a
+# database socket, a pipe), so a busy app hits the connection bound (503) before EMFILE (500).
 RESERVED_FDS = 64
 # How long 503 Retry-After tells a client refused at the connection bound to wait.
 RETRY_AFTER = 1
@@ -97,7 +106,7 @@ MAX_LOGGED_LINE = 200
 
 def default_max_connections() -> int:
     """:data:`DEFAULT_MAX_CONNECTIONS`, lowered to fit this process's file-descriptor limit
-    (1,024 by default on Linux, 256 on macOS) less :data:`RESERVED_FDS`."""
+    (1,024 by default on Linux, 256 on macOS: 480 and 96 connections there)."""
     if resource is None:  # pragma: no cover - Windows: no such limit
         return DEFAULT_MAX_CONNECTIONS
     try:
@@ -106,4 +115,6 @@ def default_max_connections() -> int:
         return DEFAULT_MAX_CONNECTIONS
     if soft == resource.RLIM_INFINITY:
         return DEFAULT_MAX_CONNECTIONS
-    return max(1, min(DEFAULT_MAX_CONNECTIONS, soft - RESERVED_FDS))
+    # Half of what is left: each connection's socket, and one descriptor per request for the
+    # app (a file, a database socket, a subprocess pipe).
+    return max(1, min(DEFAULT_MAX_CONNECTIONS, (soft - RESERVED_FDS) // 2))

@@ -17,6 +17,7 @@ Rules of this module (PEP 3333, RFC 9112 §6):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
@@ -305,14 +306,17 @@ class Response:
             ) from None
         self.headers_sent = True
         if data and has_body:
-            self.write_out(out + self._frame(data))
+            framed, count = self._frame(data)
+            self.write_out(out + framed)
+            self.bytes_sent += count
         else:
             self.write_out(out)
         if not final:
             self.wfile.flush()
 
-    def _frame(self, data: bytes) -> bytes:
-        """Fit one block to the response's framing; count what reaches the wire."""
+    def _frame(self, data: bytes) -> tuple[bytes, int]:
+        """Fit one block to the response's framing: (bytes to send, body bytes in them). The
+        caller counts them once sent, so a cut response is logged with what really went."""
         if self.length is not None:
             room = self.length - self.bytes_sent
             if len(data) > room:
@@ -323,16 +327,16 @@ class Response:
                     "the extra bytes were not sent",
                     self.length,
                 )
-        self.bytes_sent += len(data)
         if self.chunked:
-            return b"%x\r\n%b\r\n" % (len(data), data)
-        return data
+            return b"%x\r\n%b\r\n" % (len(data), data), len(data)
+        return data, len(data)
 
     def _send_body(self, data: bytes) -> None:
         if data and self._has_body():
-            framed = self._frame(data)
+            framed, count = self._frame(data)
             if framed:
                 self.write_out(framed)
+                self.bytes_sent += count
             self.wfile.flush()
 
     def _send_file(self, wrapper: FileWrapper) -> bool:
@@ -354,7 +358,12 @@ class Response:
         self._send_head(b"", final=False)
         count = min(self.length or 0, size)
         if count and sock is not None and self._has_body():
-            self.bytes_sent += sock.sendfile(filelike, offset, count)
+            try:
+                self.bytes_sent += sock.sendfile(filelike, offset, count)
+            except BaseException:  # cut: sendfile left the file at what it did send
+                with contextlib.suppress(OSError, ValueError):
+                    self.bytes_sent += max(filelike.tell() - offset, 0)
+                raise
         return True
 
 
