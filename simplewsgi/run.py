@@ -44,8 +44,12 @@ def serve(options: ServeOptions, console: Console) -> None:
     except BaseException:
         listener.close()
         raise
-    console.banner(options, server.server_address[:2])
-    serve_until_signal(server, goodbye=console.goodbye, say=console.info)
+    serve_until_signal(
+        server,
+        ready=lambda server: console.banner(options, server.server_address[:2]),
+        goodbye=console.goodbye,
+        say=console.info,
+    )
 
 
 def load_app(options: ServeOptions) -> WSGIApplication:
@@ -86,12 +90,15 @@ def build_server(
 
 def serve_until_signal(
     server: WSGIServer,
+    ready: Callable[[WSGIServer], None] | None = None,
     goodbye: Callable[[], None] | None = None,
     say: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until a stop signal (SIGINT, SIGTERM, SIGHUP), then stop gracefully (in-flight
     requests finish).
 
+    ``ready`` (the banner, a worker's report) runs once the stop handlers are in place: a
+    Ctrl+C right after "serving" is a graceful stop, not an interruption before serving.
     A second signal during the graceful stop raises ``signals.ForcedStop``. ``say`` tells the user
     what is being waited for, so a stop is never silent.
     """
@@ -114,6 +121,8 @@ def serve_until_signal(
 
     previous = {sig: signal.signal(sig, first) for sig in STOP_SIGNALS}
     try:
+        if ready is not None:
+            ready(server)  # a stop from here on ends serve_forever at once: its flag is set
         server.serve_forever(poll_interval=POLL_INTERVAL)
     finally:
         try:
@@ -133,7 +142,4 @@ def serve_on_socket(
     ready: Callable[[WSGIServer], None] | None = None,
 ) -> None:
     """A reloader worker's main loop: serve ``app`` on the inherited ``sock`` until a signal."""
-    server = build_server(options, app, console, sock)
-    if ready is not None:
-        ready(server)
-    serve_until_signal(server)
+    serve_until_signal(build_server(options, app, console, sock), ready=ready)

@@ -753,6 +753,34 @@ def test_a_stop_signal_while_the_app_imports(
     assert status in dict(exits.TABLE)
 
 
+HASTY_USER = """
+import signal
+from simplewsgi import run
+from simplewsgi.console import Console
+from simplewsgi.options import ServeOptions
+
+class Hasty(Console):
+    def banner(self, *args, **kwargs):
+        super().banner(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)  # Ctrl+C the instant "Press Ctrl+C" shows
+
+run.serve(ServeOptions(port=0), Hasty.decide("never"))
+print("returned")
+"""
+
+
+@POSIX_ONLY
+def test_ctrl_c_right_after_the_banner_is_a_graceful_stop() -> None:
+    """The banner promises that Ctrl+C quits the server: from its first line on, a stop signal
+    is a graceful stop (exit 0), never "interrupted before serving started" (exit 130)."""
+    done = subprocess.run(
+        [sys.executable, "-c", HASTY_USER], capture_output=True, text=True, timeout=DEADLINE
+    )
+    assert "KeyboardInterrupt" not in done.stderr
+    assert done.stdout == "returned\n"
+    assert done.stderr.splitlines()[-1] == "Info: stopped, goodbye"
+
+
 @POSIX_ONLY
 def test_half_sent_requests_are_not_in_flight_at_a_stop(
     tmp_path: Path, launch: Callable[..., Server]
