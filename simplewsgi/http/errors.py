@@ -53,6 +53,10 @@ class BadRequest(HTTPError):
     pass
 
 
+class PlainHTTPOnTLSPort(BadRequest):
+    """Plain HTTP sent to a port that speaks TLS; the detail says the https URL to use."""
+
+
 class URITooLong(HTTPError):
     status = 414
     reason = "Request-URI Too Long"  # http.server's phrase, which wsgiref tests expect

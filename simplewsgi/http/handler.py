@@ -9,6 +9,9 @@ Rules of this module:
   says when it waits for a request head, through ``server.awaiting_request``).
 - The per-request path is lean on purpose: one ``readline`` per header line, the environ copied
   from the server's prepared base dict, one write for a small response.
+- TLS (a server with an ``ssl_context``) is set up in ``setup()``, in the connection's own
+  thread, through :mod:`.tls`; the server tracks the socket it accepted (``self.request``),
+  the handler reads and writes the TLS one (``self.connection``) and closes it in ``finish()``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sys
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Optional
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Optional, cast
 from urllib.parse import unquote
 
 from simplewsgi.http import parsing
@@ -44,10 +47,12 @@ from simplewsgi.http.limits import (
     MAX_DRAIN_BYTES,
     MAX_LOGGED_LINE,
 )
+from simplewsgi.http.net import TLS_HANDSHAKE_RECORD, host_port
 from simplewsgi.http.response import ERROR_BODY, ERROR_HEADERS, ERROR_STATUS, Response
 from simplewsgi.http.text import CONTROL_CHAR_ESCAPES, log_time
 
 if TYPE_CHECKING:
+    import ssl
     from contextlib import AbstractContextManager
 
     from _typeshed.wsgi import WSGIEnvironment
@@ -95,6 +100,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     header_timeout: Optional[float] = HEADER_TIMEOUT
     keep_alive_timeout: Optional[float] = KEEP_ALIVE_TIMEOUT
     drain_timeout: float = DRAIN_TIMEOUT  # for the unread rest of a body, in all
+    # Added to the log line about a TLS handshake on this plain port (the CLI names its options).
+    tls_hint = ""
 
     server: WSGIServer
     request_start = 0.0  # perf_counter() when the current request line arrived
@@ -103,13 +110,19 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     headers: RequestHeaders  # type: ignore[assignment]
     _socket_wfile: object = None  # the writer setup() made over the socket
     _reader: Optional[ConnectionReader] = None  # the deadlines' reader under rfile
+    _tls: Optional[ssl.SSLSocket] = None  # the TLS session over the accepted socket
+    _plain_on_tls = False  # plain HTTP came to the TLS port: answer 400 and close
     # The server's contexts for this connection: waiting for the next head, for the first,
     # and serving a request (made once per connection, entered for every request).
     _contexts: Optional[tuple[AbstractContextManager[bool], ...]] = None
 
     def setup(self) -> None:
-        """StreamRequestHandler's, with rfile read through the deadlines' reader."""
+        """StreamRequestHandler's, with rfile read through the deadlines' reader; over TLS
+        when the server has an ``ssl_context``."""
         self.connection = self.request
+        context = getattr(self.server, "ssl_context", None)
+        if context is not None:
+            self._secure(context)
         if self.timeout is not None:
             self.connection.settimeout(self.timeout)
         if self.disable_nagle_algorithm:
@@ -122,6 +135,29 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # sendfile() is only safe when wfile is the socket writer setup() created: a subclass
         # that replaces wfile after this (to capture or transform output) must see every byte.
         self._socket_wfile = self.wfile
+
+    def _secure(self, context: ssl.SSLContext) -> None:
+        """The TLS handshake, within ``header_timeout``; a failure ends the connection
+        (:class:`~.tls.HandshakeFailed`, a ConnectionError) after one line saying why."""
+        from simplewsgi.http import tls  # here: plain serving never loads ssl
+
+        try:
+            self.connection = self._tls = tls.accept(context, self.request, self.header_timeout)
+        except tls.NotTLS:
+            self._plain_on_tls = True
+        except tls.HandshakeFailed as failure:
+            if failure.reason:
+                self.log_message("%s", failure.reason)
+            raise
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            if self._tls is not None:
+                from simplewsgi.http import tls
+
+                tls.close(self._tls)
 
     def handle(self) -> None:
         """Serve requests until the connection closes (wsgiref serves just one)."""
@@ -137,7 +173,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         ``[0]`` waiting for a next request head, ``[1]`` for the first, ``[2]`` serving."""
         contexts = self._contexts
         if contexts is None:
-            server, conn = self.server, self.connection
+            server, conn = self.server, self.request  # what the server accepted and tracks
             awaiting = getattr(server, "awaiting_request", None)
             serving = getattr(server, "serving_request", None)
             if awaiting is None or serving is None:  # a server of another family
@@ -163,6 +199,12 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 if reader is not None:
                     idle = self.header_timeout if self.first_request else self.keep_alive_timeout
                     reader.await_head(idle, self.header_timeout, self._peek)
+                    if (
+                        self.first_request
+                        and cast(io.BufferedReader, self.rfile).peek(1)[:1] == _TLS_START
+                    ):
+                        self._tls_on_plain_port()
+                        return
                 line = parsing.read_request_line(self.rfile)
                 if line is None:
                     return
@@ -176,6 +218,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     fields = []  # a bare request line, then EOF (served, as http.server does)
             if reader is not None:
                 reader.head_done()
+            if self._plain_on_tls:
+                raise self._plain_http(fields)
             framing = parsing.request_framing(fields, line.version == "HTTP/1.1")
         except HTTPError as error:
             self._refuse(error)
@@ -210,6 +254,19 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         finally:
             if reader is not None:
                 reader.head_done()
+
+    def _plain_http(self, fields: list[tuple[str, str]]) -> HTTPError:
+        """The 400 for plain HTTP on the TLS port, with the https URL to use."""
+        from simplewsgi.http import tls
+
+        return tls.plain_http_refusal(self.path, fields, self.connection.getsockname())
+
+    def _tls_on_plain_port(self) -> None:
+        """A TLS handshake on this plain port: one line saying so, no answer (the client could
+        not read one), and the connection closes."""
+        local = self.connection.getsockname()
+        where = f"http://{host_port(local[0], local[1])}/" if isinstance(local, tuple) else "http"
+        self.log_message("a TLS handshake on a plain HTTP port: use %s%s", where, self.tls_hint)
 
     def _refuse(self, error: HTTPError) -> None:
         """Answer a request we could not parse, and close (framing can no longer be trusted)."""
@@ -354,6 +411,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def log_date_time_string(self) -> str:
         return log_time()
+
+
+# The first byte of a TLS ClientHello, never of an HTTP request.
+_TLS_START = bytes([TLS_HANDSHAKE_RECORD])
 
 
 class _AlwaysKeepAlive:

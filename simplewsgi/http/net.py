@@ -1,4 +1,5 @@
-"""Addresses: which hosts mean "every interface", the dual-stack rule, and how to write one.
+"""Addresses: which hosts mean "every interface", the dual-stack rule, and how to write one;
+and the first byte by which a TLS connection is told from plain HTTP.
 
 A leaf module: the CLI's banner and its bind path read these without importing the server.
 """
@@ -10,6 +11,9 @@ import socket
 
 # Hosts that mean "every address" rather than one interface.
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+# Every TLS connection starts with a record of content type handshake (22, RFC 8446 §5.1); no
+# HTTP request starts with this byte.
+TLS_HANDSHAKE_RECORD = 0x16
 
 
 def allow_dual_stack(sock: socket.socket, host: str) -> None:

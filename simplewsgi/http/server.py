@@ -9,6 +9,9 @@ The server owns its stop policy: a handler waiting for a request head says so by
 :meth:`WSGIServer.awaiting_request`, and :meth:`WSGIServer.server_close` decides from that which
 connections it may close at once (waiting), after a grace (just accepted, or idle keep-alive
 during a reloader swap), or only when their request is done (in flight).
+
+With an ``ssl_context`` it serves HTTPS: each connection's handshake runs in its own thread
+(:mod:`.tls`, from the handler's ``setup()``), never in the accept loop.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from simplewsgi.http.pool import ThreadPool
 from simplewsgi.http.tracking import AwaitingRequest, Member, Trouble
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Iterable
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -68,6 +72,7 @@ class WSGIServer(HTTPServer):
     idle_cut_at = float("inf")  # when server_close() closes idle connections
     application: Optional[WSGIApplication] = None
     base_environ: dict[str, Any]
+    _ssl_context: Optional[ssl.SSLContext] = None
     # Connections waiting for a request head: their first, or the next on a keep-alive one;
     # and those whose head has arrived and whose response is not done (in flight).
     _fresh: Optional[set[Any]] = None
@@ -81,9 +86,13 @@ class WSGIServer(HTTPServer):
         bind_and_activate: bool = True,
         *,
         sock: Optional[socket.socket] = None,
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         """``sock``: serve on this already bound, listening socket (handed over by a supervisor)
-        instead of binding ``server_address``."""
+        instead of binding ``server_address``. ``ssl_context``: serve HTTPS (see
+        :attr:`ssl_context`)."""
+        if ssl_context is not None:
+            self.ssl_context = ssl_context
         if sock is not None:
             self.address_family = sock.family
         elif ":" in server_address[0]:
@@ -116,6 +125,22 @@ class WSGIServer(HTTPServer):
                 self.server_close()
                 raise
 
+    @property
+    def ssl_context(self) -> Optional[ssl.SSLContext]:
+        """A server-side ``ssl.SSLContext`` to serve HTTPS with (None: plain HTTP), e.g. from
+        ``simplewsgi.http.tls.server_context(certfile, keyfile)``; may be set after
+        ``make_server``, before serving. Apps then see ``wsgi.url_scheme`` ``https`` and
+        ``HTTPS`` ``on``. A context whose ``sslsocket_class`` is the default gets the core's
+        subclass, which reports a broken TLS session as a disconnect."""
+        return self._ssl_context
+
+    @ssl_context.setter
+    def ssl_context(self, context: Optional[ssl.SSLContext]) -> None:
+        self._ssl_context = context
+        environ = getattr(self, "base_environ", None)
+        if environ is not None:
+            _set_scheme(environ, context is not None)
+
     def server_bind(self) -> None:
         """Bind (unless a socket was handed over), then record names and build the environ."""
         if getattr(self, "_adopted", False):
@@ -146,6 +171,7 @@ class WSGIServer(HTTPServer):
             "wsgi.input_terminated": True,
             "wsgi.file_wrapper": FileWrapper,
         }
+        _set_scheme(self.base_environ, self.ssl_context is not None)
 
     def get_app(self) -> Optional[WSGIApplication]:
         return self.application
@@ -200,11 +226,14 @@ class WSGIServer(HTTPServer):
         self._forget(request)
 
     def _refuse(self, request: Any, detail: str) -> None:
-        """503 with Retry-After, sent without waiting on the client, then close."""
+        """503 with Retry-After, sent without waiting on the client, then close. Over TLS just
+        close: a plaintext answer is garbage to a TLS client, and a handshake here would let
+        one client stall the accept loop."""
         refusal = ServiceUnavailable(detail)
         with contextlib.suppress(OSError, AttributeError):
             request.settimeout(REFUSAL_SEND_TIMEOUT)  # one client must not block the accept loop
-            request.sendall(refusal.render(self._server_header()))
+            if self.ssl_context is None:
+                request.sendall(refusal.render(self._server_header()))
         self.shutdown_request(request)
 
     def _server_header(self) -> str:
@@ -337,6 +366,15 @@ _NO_DESCRIPTORS = frozenset(
     for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
     if hasattr(errno, name)
 )
+
+
+def _set_scheme(environ: dict[str, Any], https: bool) -> None:
+    """``wsgi.url_scheme``, and ``HTTPS=on`` as CGI servers set it, for every request."""
+    environ["wsgi.url_scheme"] = "https" if https else "http"
+    if https:
+        environ["HTTPS"] = "on"
+    else:
+        environ.pop("HTTPS", None)
 
 
 def _shutdown(conn: Any) -> None:
