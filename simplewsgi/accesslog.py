@@ -28,6 +28,7 @@ class AccessLogHandler(WSGIRequestHandler):
 
     color = False
     access_log = True
+    tls_hint = ", or serve HTTPS with --certfile or --tls-self-signed"
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         status = code if type(code) is int else _as_int(code)

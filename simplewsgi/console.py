@@ -172,8 +172,11 @@ class Console:
             served += " (factory)"
         title = paint(f"{NAME} {__version__}", BOLD, on)
         lines = [f"{title} serving {served} (Python {PYTHON_VERSION})"]
-        urls = server_urls(options.host or host, port)
+        scheme = "https" if options.certfile else "http"
+        urls = server_urls(options.host or host, port, scheme)
         rows = [("Local:", urls[0])] + [("Network:", url) for url in urls[1:]]
+        if options.tls_self_signed and options.certfile:
+            rows += _self_signed_rows(options.certfile)
         lines += [f"  {label:<9}{paint(url, CYAN, on)}" for label, url in rows]
         if reloader:
             lines.append(f"  {'Reload:':<9}{reloader}")
@@ -189,20 +192,31 @@ class Console:
         self.info("stopped, goodbye")
 
 
-def server_urls(host: str, port: int) -> list[str]:
+def server_urls(host: str, port: int, scheme: str = "http") -> list[str]:
     """Clickable URLs: the local one first; for a wildcard host also this machine's LAN URL."""
     if host not in WILDCARD_HOSTS:
-        return [_url(host, port)]
+        return [_url(host, port, scheme)]
     family = socket.AF_INET6 if host == "::" else socket.AF_INET
-    urls = [_url("::1" if family == socket.AF_INET6 else "127.0.0.1", port)]
+    urls = [_url("::1" if family == socket.AF_INET6 else "127.0.0.1", port, scheme)]
     lan = lan_address(family) or (lan_address(socket.AF_INET) if host == "::" else None)
     if lan is not None:
-        urls.append(_url(lan, port))
+        urls.append(_url(lan, port, scheme))
     return urls
 
 
-def _url(host: str, port: int) -> str:
-    return f"http://{host_port(host, port)}/"
+def _url(host: str, port: int, scheme: str = "http") -> str:
+    return f"{scheme}://{host_port(host, port)}/"
+
+
+def _self_signed_rows(path: str) -> list[tuple[str, str]]:
+    """Which certificate to trust, or to recognise in the browser's warning."""
+    from simplewsgi.certificates import NAMES, SELF_SIGNED_CRT, fingerprint
+
+    crt = os.path.join(os.path.dirname(path), SELF_SIGNED_CRT)
+    return [
+        ("TLS:", f"self-signed for {', '.join(NAMES)}: {crt}"),
+        ("SHA-256:", fingerprint(path)),
+    ]
 
 
 def lan_address(family: socket.AddressFamily) -> str | None:

@@ -32,6 +32,12 @@ class ServeOptions(NamedTuple):
     reload_include: tuple[str, ...] = ()
     reload_exclude: tuple[str, ...] = ()
     reload_poll: bool = False
+    # TLS (issue 11). The password never reaches a worker's argv or environment: the supervisor
+    # blanks it here and sends it through the worker's control pipe.
+    certfile: Optional[str] = None
+    keyfile: Optional[str] = None
+    keyfile_password: Optional[str] = None
+    tls_self_signed: bool = False
 
     def to_json(self) -> str:
         import json  # here: the plain CLI start-up does not need it

@@ -68,11 +68,16 @@ def build_server(
     sock: Optional[socket.socket] = None,
 ) -> WSGIServer:
     """The server, built through ``make_server`` on ``sock`` (a supervisor's), or on a socket
-    bound here."""
+    bound here; serving HTTPS when ``options`` has a certificate."""
+    context = None
+    if options.certfile:  # ssl loads only for TLS
+        from simplewsgi.certificates import server_context
+
+        context = server_context(options)
     listener = sock if sock is not None else bind_listener(options.host, options.port)
 
     def server_class(address: tuple[str, int], handler: type) -> WSGIServer:
-        return WSGIServer(address, handler, sock=listener)
+        return WSGIServer(address, handler, sock=listener, ssl_context=context)
 
     handler = handler_class(
         console.color,

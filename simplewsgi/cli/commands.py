@@ -109,6 +109,33 @@ SERVER_OPTIONS: list[_Decorator] = [
         help="Close a keep-alive connection idle this long.",
     ),
 ]
+TLS_OPTIONS: list[_Decorator] = [
+    _option(
+        "--certfile",
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Serve HTTPS with this certificate (PEM, the chain after it; the key too unless "
+        "--keyfile).",
+    ),
+    _option(
+        "--keyfile",
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        help="The certificate's private key (PEM).",
+    ),
+    _option(
+        "--keyfile-password",
+        metavar="TEXT",
+        help="Password of an encrypted key; prefer the variable, as other users can read "
+        "command lines.",
+    ),
+    _option(
+        "--tls-self-signed",
+        is_flag=True,
+        help="Serve HTTPS with a certificate made for localhost, 127.0.0.1 and ::1, kept in the "
+        "user's cache directory and reused (needs simplewsgi[tls]).",
+    ),
+]
 RELOAD_OPTIONS: list[_Decorator] = [
     _option("--reload", is_flag=True, help="Restart the app when its files change."),
     _option(
@@ -197,7 +224,7 @@ def main() -> None:
     shell_complete=complete_app,
     callback=lambda ctx, param, value: _app_spec(value),
 )
-@_apply(APP_OPTIONS + SERVER_OPTIONS + RELOAD_OPTIONS)
+@_apply(APP_OPTIONS + SERVER_OPTIONS + TLS_OPTIONS + RELOAD_OPTIONS)
 def serve_command(**params: Any) -> None:
     """Serve the WSGI app APP (default: the demo app).
 
@@ -222,7 +249,7 @@ def _hint_at_project_app(app_dir: str, console: Console) -> None:
 
 
 @main.command("demo")
-@_apply(SERVER_OPTIONS)
+@_apply(SERVER_OPTIONS + TLS_OPTIONS)
 def demo_command(**params: Any) -> None:
     """Serve the demo app: hello world and the request's environ."""
     _run(ServeOptions(app=None, **params))
@@ -241,6 +268,7 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
         if signum != signal.SIGINT:  # SIGINT already raises KeyboardInterrupt
             signal.signal(signum, signals.stop_before_serving)
     try:
+        options = _prepare_tls(options, console)
         if options.reload:  # the supervisor's process never loads run, nor the app
             from simplewsgi.reload.supervisor import supervise
 
@@ -263,6 +291,30 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
             raise
         sys.exit(code)
     sys.exit(exits.OK)
+
+
+def _prepare_tls(options: ServeOptions, console: Console) -> ServeOptions:
+    """Check the TLS options together, make or reuse the self-signed certificate, and load
+    the files once: a mistake is one error before anything listens."""
+    tls = (options.certfile, options.keyfile, options.keyfile_password, options.tls_self_signed)
+    if not any(tls):
+        return options
+    # The app, its subprocesses and the reloader's workers need not see the password.
+    os.environ.pop(ENV_PREFIX + "KEYFILE_PASSWORD", None)
+    if options.tls_self_signed and (options.certfile or options.keyfile):
+        raise click.UsageError("--tls-self-signed makes its own certificate: drop --certfile")
+    for value, flag in (
+        (options.keyfile, "--keyfile"),
+        (options.keyfile_password, "--keyfile-password"),
+    ):
+        if value and not options.certfile:
+            raise click.UsageError(f"{flag} needs --certfile, the certificate its key goes with")
+    from simplewsgi.certificates import prepare
+
+    options, news = prepare(options)
+    if news:
+        console.info(news)
+    return options
 
 
 def _stopped_before_serving(signum: int, console: Console) -> None:
@@ -292,6 +344,13 @@ def _report(error: Exception, console: Console) -> int | None:
 
     if isinstance(error, WatcherError):
         console.error(str(error))  # a --reload-dir/--reload-include/--reload-exclude mistake
+        return exits.USAGE
+    from simplewsgi.certificates import CertificateError, MissingExtra
+    from simplewsgi.http.errors import TLSConfigError
+
+    if isinstance(error, (MissingExtra, CertificateError, TLSConfigError)):
+        hint = " with --keyfile-password" if str(error).endswith("give its password") else ""
+        console.error(f"{error}{hint}")
         return exits.USAGE
     if isinstance(error, (PortInUseError, ListenError)):
         console.error(error.strerror or str(error))  # str() would add "[Errno 98]"

@@ -5,6 +5,10 @@
 - :class:`IncompleteRequest`, :class:`ClientDisconnected`: the client went away mid-message;
   nothing to answer. With :data:`CLIENT_GONE` they cost one quiet log line, never a traceback.
 - :class:`WSGIContractError`: the application broke PEP 3333; the message says how.
+- TLS: :class:`TLSConfigError` (a certificate or key that cannot be used), :class:`NotTLS`
+  and :class:`HandshakeFailed` (a connection without a TLS session); here, not in
+  :mod:`.tls`, so that they can be caught without importing ``ssl``. The one that subclasses
+  ``ssl.SSLError`` (``tls.TLSDisconnect``) lives in :mod:`.tls`.
 """
 
 from __future__ import annotations
@@ -98,3 +102,20 @@ class ClientDisconnected(ConnectionError):
 
 class WSGIContractError(Exception):
     """The application broke the WSGI contract (PEP 3333); the message says how."""
+
+
+class TLSConfigError(ValueError):
+    """A certificate or private key that cannot be used; the message says which file and why."""
+
+
+class NotTLS(Exception):
+    """The client's first byte is not a TLS handshake record: plain HTTP on the TLS port."""
+
+
+class HandshakeFailed(ConnectionError):
+    """No TLS session: ``reason`` says why in words, or is empty when nothing needs saying
+    (the client sent nothing, or closed before its first byte)."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason or "no TLS handshake")
+        self.reason = reason

@@ -34,7 +34,9 @@ from simplewsgi.http.connection import ConnectionReader, SocketWriter
 from simplewsgi.http.errors import (
     CLIENT_GONE,
     TIMEOUTS,
+    HandshakeFailed,
     HTTPError,
+    NotTLS,
     RequestTimeout,
     WSGIContractError,
 )
@@ -143,9 +145,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
         try:
             self.connection = self._tls = tls.accept(context, self.request, self.header_timeout)
-        except tls.NotTLS:
+        except NotTLS:
             self._plain_on_tls = True
-        except tls.HandshakeFailed as failure:
+        except HandshakeFailed as failure:
             if failure.reason:
                 self.log_message("%s", failure.reason)
             raise

@@ -29,7 +29,13 @@ import ssl
 import time
 from typing import Any, Optional
 
-from simplewsgi.http.errors import HTTPError, PlainHTTPOnTLSPort
+from simplewsgi.http.errors import (
+    HandshakeFailed,
+    HTTPError,
+    NotTLS,
+    PlainHTTPOnTLSPort,
+    TLSConfigError,
+)
 from simplewsgi.http.limits import MAX_LOGGED_LINE
 from simplewsgi.http.net import TLS_HANDSHAKE_RECORD, host_port
 from simplewsgi.http.parsing import split_absolute_form
@@ -50,26 +56,9 @@ _HANDSHAKE_REASONS = {
 }
 
 
-class TLSConfigError(ValueError):
-    """A certificate or private key that cannot be used; the message says which file and why."""
-
-
 class TLSDisconnect(ssl.SSLError, ConnectionError):
     """The TLS session broke (the client cut it, or sent what is not TLS): the client is gone.
     Still an ``ssl.SSLError``, for code that catches those."""
-
-
-class NotTLS(Exception):
-    """The client's first byte is not a TLS handshake record: plain HTTP on the TLS port."""
-
-
-class HandshakeFailed(ConnectionError):
-    """No TLS session: ``reason`` says why in words, or is empty when nothing needs saying
-    (the client sent nothing, or closed before its first byte)."""
-
-    def __init__(self, reason: str = "") -> None:
-        super().__init__(reason or "no TLS handshake")
-        self.reason = reason
 
 
 class TLSSocket(ssl.SSLSocket):

@@ -27,7 +27,8 @@ BOOTSTRAP = (
     "from simplewsgi.reload.worker import main; main()"
 )
 
-# Commands (supervisor -> worker).
+# Commands (supervisor -> worker). Both serve commands carry {"keyfile_password": str | None}:
+# the TLS key's password, kept out of the worker's environment.
 SERVE = "serve"  # import the app and serve it
 SERVE_ERROR = "error"  # serve the error page for {"report": FailureReport}
 STOP = "stop"  # {"swap": bool}: finish in-flight requests, then exit

@@ -86,8 +86,11 @@ class Supervisor:
     def __init__(self, options: ServeOptions, console: Console) -> None:
         self.options = options
         self.console = console
-        # Workers get the color decision, not the question (their stderr may differ).
-        self._worker_options = options._replace(color=console.choice)
+        # Workers get the color decision, not the question (their stderr may differ). The key's
+        # password goes with each serve command, through the control pipe: never in a worker's
+        # environment (where its options travel), which the same user can read in /proc.
+        self._worker_options = options._replace(color=console.choice, keyfile_password=None)
+        self._secrets = {"keyfile_password": options.keyfile_password}
         self.current: WorkerProcess | None = None
         self.pending: WorkerProcess | None = None
         self.spare: WorkerProcess | None = None
@@ -306,7 +309,8 @@ class Supervisor:
             self.console.error(f"cannot start a worker: {error}")
             return
         self.pending.role, self.pending.since = role, since
-        self.pending.tell(messages.SERVE if role == APP else messages.SERVE_ERROR, **fields)
+        kind = messages.SERVE if role == APP else messages.SERVE_ERROR
+        self.pending.tell(kind, **fields, **self._secrets)
         # A new spare at once (after the command, so the import is not delayed): a burst of
         # changes then supersedes with warm workers instead of a cascade of cold starts.
         self._replenish()

@@ -214,6 +214,7 @@ def main() -> None:
     command = channel.receive()
     if command is None or command.get("kind") not in (messages.SERVE, messages.SERVE_ERROR):
         return
+    options = options._replace(keyfile_password=command.get("keyfile_password"))
     lifecycle = Lifecycle()
     threading.Thread(target=_follow, args=(channel, lifecycle), daemon=True).start()
     sys.dont_write_bytecode = True
