@@ -3,8 +3,8 @@ and cached (``--tls-self-signed``).
 
 Rules of this module, and why:
 - ``cryptography`` is imported only to make or check a self-signed certificate; it is the
-  optional extra ``simplewsgi[tls]``, and without it :class:`MissingExtra` names the extra.
-  ``ssl`` is imported only when TLS is asked for (about 12 ms).
+  optional extra ``simplewsgi[tls]`` (about 40 ms to import), and without it
+  :class:`MissingExtra` names the extra. Plain serving never imports this module.
 - The self-signed certificate is kept in the user's cache directory and reused while it is
   valid for more than ``RENEW_DAYS`` days, so a browser's exception for it survives restarts.
   It is made anew when about to expire, unreadable, corrupt, not for the names below, or
@@ -224,12 +224,12 @@ def _certificate_pem(data: bytes) -> bytes:
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write a new file beside ``path`` with ``mode`` from its creation, then move it over
-    ``path`` at once: a reader sees the old file or the new one, never half of one."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    """Write a new file beside ``path``, private from its creation, then move it over ``path``
+    at once: a reader sees the old file or the new one, never half of one."""
+    import tempfile
+
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    temporary = Path(name)
     try:
         with open(fd, "wb") as file:
             file.write(data)

@@ -141,7 +141,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     def _secure(self, context: ssl.SSLContext) -> None:
         """The TLS handshake, within ``header_timeout``; a failure ends the connection
         (:class:`~.tls.HandshakeFailed`, a ConnectionError) after one line saying why."""
-        from simplewsgi.http import tls  # here: plain serving never loads ssl
+        from simplewsgi.http import tls  # here: plain serving never loads it
 
         try:
             self.connection = self._tls = tls.accept(context, self.request, self.header_timeout)

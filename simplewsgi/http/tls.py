@@ -1,8 +1,9 @@
 """TLS for the core: a server context from certificate files, and each connection's handshake.
 
 Rules of this module:
-- Standard library only, and imported only once a server has an ``ssl_context``: ``ssl`` costs
-  about 12 ms to import, which plain serving does not pay.
+- Standard library only, and imported only once a server has an ``ssl_context``, so plain
+  serving never loads it (``ssl`` itself is loaded anyway: ``http.server`` imports
+  ``http.client``, which imports it).
 - The handshake runs in the connection's own thread (the handler's ``setup()``), never in the
   accept loop, within one deadline in all (the handler's ``header_timeout``): a client that
   trickles its ClientHello holds a thread no longer than one that trickles a request head.
