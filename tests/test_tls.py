@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import http.client
 import os
+import select
 import socket
 import ssl
 import subprocess
@@ -519,3 +520,88 @@ def test_plain_serving_loads_no_tls_code() -> None:
     loaded = set(out.stdout.split())
     assert "simplewsgi.http.handler" in loaded
     assert sorted(loaded & {"simplewsgi.http.tls", "simplewsgi.certificates", "cryptography"}) == []
+
+
+class QuickTLS(WSGIRequestHandler):
+    header_timeout = 0.6
+    keep_alive_timeout = 0.3
+
+
+def test_the_deadlines_hold_over_tls(certs: dict[str, Path], stderr: ServerStderr) -> None:
+    """An idle keep-alive TLS connection is closed at its timeout; a request head trickled
+    after the handshake gets 408 at the head's deadline."""
+    with serving_tls(hello_app, certs, QuickTLS) as server:
+        with tls_socket(server, certs) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            reader = WireReader(sock)  # type: ignore[arg-type]
+            assert reader.read().body == b"Hello, world!"
+            started = time.monotonic()
+            assert reader.at_eof()
+            assert time.monotonic() - started < DEADLINE / 2
+            reader.close()
+        with tls_socket(server, certs) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\n")
+            answer = b""
+            deadline = time.monotonic() + DEADLINE
+            sock.settimeout(0.1)
+            while not answer and time.monotonic() < deadline:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b"X")  # one byte of an endless header line
+                with contextlib.suppress(socket.timeout):
+                    answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
+    assert "request head not complete within 0.6 s" in stderr.getvalue()
+
+
+def test_a_close_delimited_response_ends_with_close_notify(certs: dict[str, Path]) -> None:
+    """HTTP/1.0 without a length ends when the server closes: over TLS it must say so with a
+    close_notify, or a strict client (OpenSSL 3, curl) reports a truncated body."""
+
+    def stream(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return iter([b"one ", b"two"])
+
+    with serving_tls(stream, certs) as server:
+        raw = socket.create_connection(server.server_address[:2], timeout=DEADLINE)
+        strict = client_context(certs).wrap_socket(
+            raw, server_hostname="localhost", suppress_ragged_eofs=False
+        )
+        with strict:
+            strict.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := strict.recv(65536):  # SSLEOFError without a close_notify
+                data += chunk
+        assert data.endswith(b"\r\n\r\none two")
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_a_device_or_a_huge_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    """/dev/zero would be read forever, a FIFO would block: only regular files, and only
+    as much as a certificate chain can be."""
+    with pytest.raises(TLSConfigError, match="/dev/zero is not a regular file"):
+        tls.server_context("/dev/zero")
+    huge = tmp_path / "huge.pem"
+    with huge.open("wb") as file:
+        file.truncate(64 * 1024 * 1024)
+    with pytest.raises(TLSConfigError, match=r"huge\.pem is larger than"):
+        tls.server_context(str(huge))
+
+
+def test_a_stop_during_a_handshake_is_not_blamed_on_the_client(
+    certs: dict[str, Path], stderr: ServerStderr
+) -> None:
+    hello = client_hello(certs)
+    server = make_server("127.0.0.1", 0, hello_app)
+    server.ssl_context = tls.server_context(str(certs["both"]))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    with socket.create_connection(server.server_address[:2], timeout=DEADLINE) as sock:
+        sock.sendall(hello)
+        # The server's answer (ServerHello...) is readable: it now waits for our next flight.
+        assert select.select([sock], [], [], DEADLINE)[0]
+        server.shutdown()
+        server.server_close()
+        thread.join(DEADLINE)
+        assert _until_closed(sock).startswith(b"\x16\x03")  # its handshake flight, then EOF
+    assert "TLS handshake" not in stderr.getvalue()

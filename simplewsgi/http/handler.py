@@ -148,7 +148,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         except NotTLS:
             self._plain_on_tls = True
         except HandshakeFailed as failure:
-            if failure.reason:
+            if failure.reason and not getattr(self.server, "closing", False):  # a stop cut it
                 self.log_message("%s", failure.reason)
             raise
 

@@ -25,8 +25,10 @@ Rules of this module:
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
+import stat
 import time
 from typing import Any, Optional
 
@@ -41,6 +43,8 @@ from simplewsgi.http.limits import MAX_LOGGED_LINE
 from simplewsgi.http.net import TLS_HANDSHAKE_RECORD, host_port
 from simplewsgi.http.parsing import split_absolute_form
 
+# A PEM certificate chain or key is a few KiB; a file larger than this is not one.
+MAX_PEM_BYTES = 1024 * 1024
 # Application protocols offered (RFC 7301): HTTP/1.1 only, so no client tries h2 here.
 ALPN_PROTOCOLS = ["http/1.1"]
 # What OpenSSL's reason codes mean for someone reading the server's log.
@@ -143,11 +147,18 @@ def server_context(
 
 
 def _read(path: str, what: str) -> bytes:
+    """The file's bytes; a device or FIFO (read forever, or blocking) or a file too large to
+    be a certificate chain is refused without reading it."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise TLSConfigError(f"{path} is not a regular file: give the {what} file")
         with open(path, "rb") as file:
-            return file.read()
+            data = file.read(MAX_PEM_BYTES + 1)
     except OSError as error:
         raise TLSConfigError(f"cannot read the {what} file {path}: {error.strerror}") from None
+    if len(data) > MAX_PEM_BYTES:
+        raise TLSConfigError(f"{path} is larger than {MAX_PEM_BYTES} bytes: not a {what} file")
+    return data
 
 
 def accept(context: ssl.SSLContext, sock: socket.socket, timeout: Optional[float]) -> TLSSocket:
