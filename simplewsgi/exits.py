@@ -20,7 +20,11 @@ TERMINATED = 143  # 128 + SIGTERM
 TABLE: tuple[tuple[int, str], ...] = (
     (OK, "stopped by Ctrl+C, SIGTERM or SIGHUP after in-flight requests finished"),
     (BUG, "an unexpected error (a bug: the traceback is printed)"),
-    (USAGE, "bad option or argument, including an APP string of the wrong form"),
+    (
+        USAGE,
+        "bad option or argument, including an APP string of the wrong form, a certificate or "
+        "key that cannot be used, a missing optional extra",
+    ),
     (APP_ERROR, "the APP could not be imported, is not callable, or its factory raised"),
     (
         CANNOT_LISTEN,

@@ -605,3 +605,30 @@ def test_a_stop_during_a_handshake_is_not_blamed_on_the_client(
         thread.join(DEADLINE)
         assert _until_closed(sock).startswith(b"\x16\x03")  # its handshake flight, then EOF
     assert "TLS handshake" not in stderr.getvalue()
+
+
+def test_the_constructor_argument_and_handle_request_serve_one_tls_request(
+    certs: dict[str, Path],
+) -> None:
+    """``WSGIServer(..., ssl_context=)``, and wsgiref's ``handle_request()``: when it returns,
+    the one request was served over TLS, in the calling thread."""
+    context = tls.server_context(str(certs["cert"]), str(certs["key"]))
+    server = WSGIServer(("127.0.0.1", 0), WSGIRequestHandler, ssl_context=context)
+    server.set_app(scheme_app)
+    assert server.base_environ["wsgi.url_scheme"] == "https"
+    replies: list[bytes] = []
+
+    def client() -> None:
+        conn = https(server, certs)
+        conn.request("GET", "/")
+        replies.append(conn.getresponse().read())
+        conn.close()
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        server.handle_request()
+        thread.join(DEADLINE)
+    finally:
+        server.server_close()
+    assert replies and replies[0].startswith(b"https on")
