@@ -32,6 +32,8 @@ class ServeOptions(NamedTuple):
     reload_include: tuple[str, ...] = ()
     reload_exclude: tuple[str, ...] = ()
     reload_poll: bool = False
+    # issue 11, configuration: dotenv files loaded, in order, by the process that imports the app
+    env_files: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         import json  # here: the plain CLI start-up does not need it

@@ -39,7 +39,7 @@ def serve(options: ServeOptions, console: Console) -> None:
     the app's start-up code runs, and requests sent while it imports wait in the backlog."""
     listener = bind_listener(options.host, options.port)
     try:
-        app = load_app(options)
+        app = load_app(options, console.warn)
         server = build_server(options, app, console, listener)
     except BaseException:
         listener.close()
@@ -52,8 +52,16 @@ def serve(options: ServeOptions, console: Console) -> None:
     )
 
 
-def load_app(options: ServeOptions) -> WSGIApplication:
-    """The WSGI callable ``options`` names (raises ``importer.AppImportError``), or demo_app."""
+def load_app(
+    options: ServeOptions, warn: Optional[Callable[[str], None]] = None
+) -> WSGIApplication:
+    """The WSGI callable ``options`` names (raises ``importer.AppImportError``), or demo_app,
+    after loading ``options.env_files`` into this process's environment (``warn`` hears of
+    the lines that could not be parsed): the app's import-time code sees them."""
+    if options.env_files:
+        from simplewsgi import envfile  # here: python-dotenv only for those who use it
+
+        envfile.load(options.env_files, warn)
     if options.app is None:
         return demo_app
     from simplewsgi.importer import import_app

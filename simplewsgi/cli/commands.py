@@ -11,7 +11,10 @@ Rules of this module:
 - Every option is spelled once, in the option lists below, under the name of its
   :class:`ServeOptions` field, and is also read from ``SIMPLEWSGI_<NAME>`` (``--port`` ->
   ``SIMPLEWSGI_PORT``): the names are set explicitly because click's ``auto_envvar_prefix``
-  would add the command name (``SIMPLEWSGI_SERVE_PORT``).
+  would add the command name (``SIMPLEWSGI_SERVE_PORT``). And from ``[tool.simplewsgi]`` in the
+  project's pyproject.toml, under its long name (:mod:`.config`): an option that takes a path
+  says so with ``config_path=True`` (or a resolver such as ``config.path_after("=")`` for a
+  value that holds one), so that the table's value is relative to the pyproject's directory.
 - Start-up time is a feature: at import only click and our standard-library modules load; the
   importer is imported when there is an APP to import, watchdog only by the reloader.
 - There is no ``--threads``: connections are served by a pool of threads that grows with
@@ -29,6 +32,7 @@ import click
 
 from simplewsgi import exits, signals
 from simplewsgi.cli.completion import complete_app, completion_command
+from simplewsgi.cli.config import ConfigArgument, ConfigOption, ConfiguredCommand, app_path
 from simplewsgi.console import Console, line_buffer_stdout
 from simplewsgi.options import COLOR_CHOICES, ServeOptions
 from simplewsgi.version import NAME, PYTHON_VERSION, __version__
@@ -48,12 +52,15 @@ _Decorator = Callable[[_Command], _Command]
 
 def _option(*decls: str, **attrs: Any) -> _Decorator:
     """A click option also read from ``SIMPLEWSGI_<NAME>``, NAME from its first long flag, with
-    the default of its :class:`ServeOptions` field (the one place defaults are written)."""
+    the default of its :class:`ServeOptions` field (the one place defaults are written), and
+    from pyproject.toml's table (``config_path=True``: its value there is a path)."""
     flag = next(decl for decl in decls if decl.startswith("--"))
     name = flag[2:].split("/")[0].upper().replace("-", "_")
     field = next((decl for decl in decls if not decl.startswith("-")), name.lower())
     attrs.setdefault("default", ServeOptions._field_defaults[field])
-    return click.option(*decls, envvar=ENV_PREFIX + name, show_envvar=True, **attrs)
+    return click.option(
+        *decls, cls=ConfigOption, envvar=ENV_PREFIX + name, show_envvar=True, **attrs
+    )
 
 
 APP_OPTIONS: list[_Decorator] = [
@@ -63,7 +70,9 @@ APP_OPTIONS: list[_Decorator] = [
         show_default=True,
         metavar="DIR",
         type=click.Path(exists=True, file_okay=False),
-        help="Directory put first on sys.path to import APP from.",
+        config_path=True,
+        help="Directory put first on sys.path to import APP from (in a project with "
+        "[tool.simplewsgi]: the pyproject.toml's directory).",
     ),
 ]
 SERVER_OPTIONS: list[_Decorator] = [
@@ -117,6 +126,7 @@ RELOAD_OPTIONS: list[_Decorator] = [
         multiple=True,
         metavar="DIR",
         type=click.Path(exists=True, file_okay=False),
+        config_path=True,
         help="Directory to watch, repeatable (default: --app-dir).",
     ),
     _option(
@@ -132,6 +142,19 @@ RELOAD_OPTIONS: list[_Decorator] = [
         help="Ignore files or directories matching GLOB, e.g. 'logs/*'; repeatable.",
     ),
     _option("--reload-poll", is_flag=True, help="Poll for changes (Docker, WSL, network mounts)."),
+]
+CONFIG_OPTIONS: list[_Decorator] = [
+    _option(
+        "--env-file",
+        "env_files",
+        multiple=True,
+        metavar="PATH",
+        type=click.Path(exists=True, dir_okay=False),
+        config_path=True,
+        help="Load environment variables from this dotenv file before importing APP, again at "
+        "every reload (a change to it reloads); repeatable, a later file wins; variables "
+        "already set in the environment win. Needs simplewsgi[dotenv].",
+    ),
 ]
 
 
@@ -189,15 +212,17 @@ def main() -> None:
     """
 
 
-@main.command("serve")
+@main.command("serve", cls=ConfiguredCommand)
 @click.argument(
     "app",
+    cls=ConfigArgument,
     required=False,
     envvar=APP_ENV,
     shell_complete=complete_app,
     callback=lambda ctx, param, value: _app_spec(value),
+    config_path=app_path,
 )
-@_apply(APP_OPTIONS + SERVER_OPTIONS + RELOAD_OPTIONS)
+@_apply(APP_OPTIONS + SERVER_OPTIONS + RELOAD_OPTIONS + CONFIG_OPTIONS)
 def serve_command(**params: Any) -> None:
     """Serve the WSGI app APP (default: the demo app).
 
@@ -208,6 +233,12 @@ def serve_command(**params: Any) -> None:
       module:factory(args)    myapp:create_app('dev', debug=True), literals only
       path/to/file.py[:attr]  a file, imported as a module
     A plain module:attr also works with gunicorn and waitress-serve.
+
+    Every option, and APP, may also be set in the [tool.simplewsgi] table of the project's
+    pyproject.toml (the first one found from the current directory upward), under its long
+    name: app = "myapp:app", port = 9000, reload-dir = ["src"], access-log = false. Paths
+    there are relative to that file. Precedence: command line, then environment
+    (SIMPLEWSGI_*), then pyproject.toml, then the built-in default.
     """
     _run(ServeOptions(**params), hint=True)
 
@@ -221,10 +252,14 @@ def _hint_at_project_app(app_dir: str, console: Console) -> None:
             return
 
 
-@main.command("demo")
+@main.command("demo", cls=ConfiguredCommand, schema=serve_command)
 @_apply(SERVER_OPTIONS)
 def demo_command(**params: Any) -> None:
-    """Serve the demo app: hello world and the request's environ."""
+    """Serve the demo app: hello world and the request's environ.
+
+    Its options also come from [tool.simplewsgi] in pyproject.toml, as for serve (the other
+    keys are ignored here); the command line and SIMPLEWSGI_* win over it.
+    """
     _run(ServeOptions(app=None, **params))
 
 
@@ -237,6 +272,14 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
     line_buffer_stdout()  # the app's print() shows at once in a pipe or a file
     if hint and options.app is None:
         _hint_at_project_app(options.app_dir, console)
+    if options.env_files:  # a missing extra is a usage error, said before anything starts
+        from simplewsgi.envfile import EnvFileError, check_available
+
+        try:
+            check_available()
+        except EnvFileError as error:
+            console.error(str(error))
+            sys.exit(exits.USAGE)
     for signum in signals.STOP_SIGNALS:
         if signum != signal.SIGINT:  # SIGINT already raises KeyboardInterrupt
             signal.signal(signum, signals.stop_before_serving)

@@ -108,6 +108,7 @@ class Supervisor:
             include=include,
             exclude=options.reload_exclude,
             poll=options.reload_poll,
+            files=options.env_files,  # the app's environment: a change reloads, wherever it is
             on_change=self._on_change,
         )
         self.sock = bind_listener(options.host, options.port, inheritable=True)

@@ -220,7 +220,7 @@ def main() -> None:
     app: WSGIApplication
     try:
         if command["kind"] == messages.SERVE:
-            app = run.load_app(options)
+            app = run.load_app(options, console.warn)
         else:
             app = error_app(command["report"])
     except (Exception, SystemExit) as exc:
