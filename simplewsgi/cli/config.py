@@ -163,13 +163,13 @@ def read_table(path: str) -> Optional[dict[str, Any]]:
     if not MAY_DEFINE_TABLE.search(data):
         return None
     if sys.version_info >= (3, 11):
-        import tomllib
+        import tomllib  # novermin: guarded by the version check
     else:
         import tomli as tomllib
     try:
         document = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
     tool = document.get("tool")
@@ -229,8 +229,9 @@ def describe_type(param: click.Parameter) -> str:
     _, name = expected_type(param)
     if not _repeatable(param):
         return name
-    plural = {"an integer": "integers", "a number": "numbers", "a string": "strings"}
-    return f"an array of {plural.get(name, name)}" + (" (or one string)" if name == "a string" else "")
+    if name == "a string":
+        return "an array of strings (or one string)"
+    return "an array of " + {"an integer": "integers", "a number": "numbers"}.get(name, name)
 
 
 def table_values(
@@ -244,22 +245,30 @@ def table_values(
     for key, raw in table.items():
         param = params.get(key)
         if param is None or param.name is None:
-            raise ConfigError(f"{path}: {TABLE} has no key {key!r}: {_unknown_key_hint(key, params)}")
+            hint = _unknown_key_hint(key, params)
+            raise ConfigError(f"{path}: {TABLE} has no key {key!r}: {hint}")
         value = _typed_value(param, raw, f"{path}: {TABLE} {key}")
         resolver: Optional[Resolver] = getattr(param, "config_path", None)
-        if resolver is not None:
-            value = [resolver(v, base) for v in value] if isinstance(value, list) else resolver(value, base)
+        if resolver is not None and isinstance(value, list):
+            value = [resolver(item, base) for item in value]
+        elif resolver is not None:
+            value = resolver(value, base)
         try:
             param.process_value(ctx, value)  # the option's own type and callback
         except click.BadParameter as error:
             raise ConfigError(f"{path}: {TABLE} {key}: {error.message}") from None
         values[param.name] = value
-    for param in params.values():
+    for param in params.values():  # built-in relative paths: relative to the project too
         resolver = getattr(param, "config_path", None)
         default = param.default
-        if param.name is not None and param.name not in values and resolver is not None:
-            if isinstance(default, str) and not os.path.isabs(default):
-                values[param.name] = resolver(default, base)
+        if (
+            param.name is not None
+            and param.name not in values
+            and resolver is not None
+            and isinstance(default, str)
+            and not os.path.isabs(default)
+        ):
+            values[param.name] = resolver(default, base)
     return values
 
 
@@ -269,7 +278,7 @@ def _repeatable(param: click.Parameter) -> bool:
 
 def _typed_value(param: click.Parameter, raw: Any, where: str) -> Any:
     """``raw`` if its TOML type is what ``param`` takes (a list for a repeatable option)."""
-    types, name = expected_type(param)
+    types, _ = expected_type(param)
 
     def fits(value: Any) -> bool:
         return isinstance(value, types) and (bool in types or not isinstance(value, bool))
