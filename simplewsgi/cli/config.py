@@ -329,9 +329,19 @@ def _unknown_key_hint(key: str, params: dict[str, click.Parameter]) -> str:
     return "the keys are the long option names: " + ", ".join(params)
 
 
-def documented_keys(command: click.Command) -> Sequence[tuple[str, str, bool]]:
-    """(key, what it takes, whether it is a path) for every key, in the order of ``--help``."""
-    return [
-        (key, describe_type(param), getattr(param, "config_path", None) is not None)
-        for key, param in config_params(command).items()
-    ]
+def documented_keys(command: click.Command) -> Sequence[tuple[str, str]]:
+    """(key, what it takes) for every key of the table, in the order of ``--help``."""
+    keys = []
+    for key, param in config_params(command).items():
+        text = describe_type(param)
+        if isinstance(param.type, click.Choice):
+            text += ": " + ", ".join(f'"{choice}"' for choice in param.type.choices)
+        resolver = getattr(param, "config_path", None)
+        if resolver is relative_to:
+            text += (
+                ", relative to the file" if "array" not in text else ", each relative to the file"
+            )
+        elif resolver is not None:
+            text += "; a path in it is relative to the file"
+        keys.append((key, text))
+    return keys
