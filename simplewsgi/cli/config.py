@@ -323,7 +323,7 @@ def _unknown_key_hint(key: str, params: dict[str, click.Parameter]) -> str:
         return f"write {dashed[3:]} = false"
     import difflib
 
-    close = difflib.get_close_matches(dashed, list(params), n=1)
+    close = difflib.get_close_matches(dashed, list(params), n=1, cutoff=0.7)
     if close:
         return f"did you mean {close[0]!r}?"
     return "the keys are the long option names: " + ", ".join(params)
