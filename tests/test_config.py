@@ -37,6 +37,8 @@ DEFINING = [
     "tool . simplewsgi = { port = 1 }\n",
     "[tool]\nsimplewsgi.port = 1\n",
     "[tool]\nsimplewsgi = { port = 1 }\n",
+    "[project]\nname = 'x'\n[ tool ]\nother = 1\n  simplewsgi . port = 1\n",
+    '["tool"]\nsimplewsgi.port = 1\n',
     '[tool]\n"simplewsgi" = { port = 1 }\n',
     "tool = { simplewsgi = { port = 1 } }\n",
     "  [tool.simplewsgi]  # indented, with a comment\nport = 1\n",
@@ -50,6 +52,9 @@ NOT_DEFINING = [
     "[tool.simplewsgi-other]\nport = 1\n",
     "# [tool.simplewsgi]\n# port = 1\n",
     '[tool.ruff]\nsrc = ["simplewsgi"]\n',
+    '[project.scripts]\nsimplewsgi = "simplewsgi.cli:main"\n',
+    '[tool.setuptools.package-data]\nsimplewsgi = ["py.typed"]\n',
+    '[tool]\nx = 1\n[tool.setuptools.package-data]\nsimplewsgi = ["py.typed"]\n',
     "",
 ]
 
@@ -57,13 +62,13 @@ NOT_DEFINING = [
 @pytest.mark.parametrize("text", DEFINING)
 def test_the_text_check_never_misses_a_table(text: str) -> None:
     assert _defines_table(text)
-    assert config.MAY_DEFINE_TABLE.search(text.encode())
+    assert config.may_define_table(text.encode())
 
 
 @pytest.mark.parametrize("text", NOT_DEFINING)
 def test_a_file_that_only_mentions_simplewsgi_is_not_parsed(text: str) -> None:
     assert not _defines_table(text)
-    assert not config.MAY_DEFINE_TABLE.search(text.encode())
+    assert not config.may_define_table(text.encode())
 
 
 def test_the_search_stops_at_the_first_pyproject(tmp_path: Path) -> None:

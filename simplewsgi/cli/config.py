@@ -29,9 +29,12 @@ Rules, and why:
   of such an option: ``app-dir`` defaults to the project's directory, so ``simplewsgi serve``
   from ``project/templates/`` imports and watches the project.
 - Start-up cost: without a table nothing is parsed. The raw bytes are searched for a line that
-  could define the table (:data:`MAY_DEFINE_TABLE`: a header, a dotted key or an inline
-  ``tool`` table naming ``simplewsgi`` as a key); a file that merely depends on simplewsgi does
-  not match. Only then is ``tomllib`` (``tomli`` before Python 3.11) imported.
+  could define the table (:func:`may_define_table`: a ``[tool.simplewsgi...]`` header, a
+  ``tool.simplewsgi`` dotted key, a ``simplewsgi`` key under ``[tool]``, or an inline ``tool``
+  table); a file that depends on simplewsgi, or has a ``simplewsgi`` script or package-data
+  key, does not match. Only then is ``tomllib`` (``tomli`` before Python 3.11) imported.
+  (A key spelled with escapes, ``"simplewsg\u0069"``, or a ``[tool]`` hidden from the check
+  by a header-like line inside a multi-line string, is not seen: nobody writes those.)
 """
 
 from __future__ import annotations
@@ -50,15 +53,19 @@ if TYPE_CHECKING:
 
 PYPROJECT = "pyproject.toml"
 TABLE = "[tool.simplewsgi]"
-#: A line that may define ``[tool.simplewsgi]``; a file without one is not parsed. Keys may be
-#: quoted and dotted with spaces around the dots (``[ tool . "simplewsgi" ]``), as TOML allows.
-MAY_DEFINE_TABLE = re.compile(
+# Lines that may define ``[tool.simplewsgi]`` (keys may be quoted, and dotted with spaces around
+# the dots, as TOML allows): a header, a dotted key from the root, or an inline ``tool`` table.
+_DEFINES_TABLE = re.compile(
     rb"""(?mx)
     ^[ \t]*\[\[?[ \t]*(["']?)tool\1[ \t]*\.[ \t]*(["']?)simplewsgi\2[ \t]*[.\]]   # a header
-    | ^[ \t]*(?:(["']?)tool\3[ \t]*\.[ \t]*)?(["']?)simplewsgi\4[ \t]*[.=]       # a dotted key
+    | ^[ \t]*(["']?)tool\3[ \t]*\.[ \t]*(["']?)simplewsgi\4[ \t]*[.=]             # tool.simplewsgi
     | ^[ \t]*(["']?)tool\5[ \t]*=[ \t]*\{                                        # tool = {...}
     """
 )
+# A ``simplewsgi`` key (``simplewsgi.port = 1``, ``simplewsgi = {...}``): the table only under
+# ``[tool]``, while ``[project.scripts]`` or ``[tool.setuptools.package-data]`` may have one.
+_BARE_KEY = re.compile(rb"""(?m)^[ \t]*(["']?)simplewsgi\1[ \t]*[.=]""")
+_HEADER = re.compile(rb"""(?m)^[ \t]*\[([^\]\n]*)\]""")
 
 #: How a value from the table that holds a path is made relative to the file's directory.
 Resolver = Callable[[str, str], str]
@@ -160,7 +167,7 @@ def read_table(path: str) -> Optional[dict[str, Any]]:
             data = file.read()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read it: {error.strerror or error}") from None
-    if not MAY_DEFINE_TABLE.search(data):
+    if not may_define_table(data):
         return None
     if sys.version_info >= (3, 11):
         import tomllib  # novermin: guarded by the version check
@@ -179,6 +186,19 @@ def read_table(path: str) -> Optional[dict[str, Any]]:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: {TABLE} must be a table, got {_toml_type(table)}")
     return table
+
+
+def may_define_table(data: bytes) -> bool:
+    """False when the TOML text ``data`` cannot define ``[tool.simplewsgi]`` (without parsing
+    it: the check must cost next to nothing in a project that has no table)."""
+    if _DEFINES_TABLE.search(data):
+        return True
+    for key in _BARE_KEY.finditer(data):
+        headers = list(_HEADER.finditer(data, 0, key.start()))
+        name = headers[-1].group(1) if headers else b""
+        if name.strip(b" \t[]").strip(b"\"'") == b"tool":
+            return True
+    return False
 
 
 def project_defaults(command: click.Command, ctx: click.Context) -> Optional[dict[str, Any]]:
