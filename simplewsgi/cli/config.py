@@ -191,6 +191,8 @@ def read_table(path: str) -> Optional[dict[str, Any]]:
 def may_define_table(data: bytes) -> bool:
     """False when the TOML text ``data`` cannot define ``[tool.simplewsgi]`` (without parsing
     it: the check must cost next to nothing in a project that has no table)."""
+    if b"simplewsgi" not in data:  # most files: a plain substring search, ~10 us per 100 KB
+        return False
     if _DEFINES_TABLE.search(data):
         return True
     for key in _BARE_KEY.finditer(data):
