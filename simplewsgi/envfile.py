@@ -63,7 +63,8 @@ def load(paths: Sequence[str], warn: Optional[Callable[[str], None]] = None) -> 
     bindings: list[tuple[str, Optional[str]]] = []
     for path in paths:
         try:
-            with open(path, encoding="utf-8") as stream:
+            # utf-8-sig: a byte order mark (Notepad writes one) must not become part of a name
+            with open(path, encoding="utf-8-sig") as stream:
                 for binding in parse_stream(stream):
                     if binding.error:
                         if warn is not None:

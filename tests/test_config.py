@@ -168,6 +168,12 @@ def test_the_environment_wins_over_every_file(
     assert os.environ["A"] == "shell"
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path: Path, clean_env: Any) -> None:
+    path = tmp_path / "bom.env"
+    path.write_bytes(b"\xef\xbb\xbfA=1\n")
+    assert envfile.load([str(path)]) == {"A": "1"}
+
+
 def test_unparsable_lines_are_skipped_and_named(tmp_path: Path, clean_env: Any) -> None:
     paths = _files(tmp_path, "A=1\nthis is not a binding\nB=2\nD\n")
     said: list[str] = []

@@ -8,6 +8,7 @@ which prints their output.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -377,8 +378,8 @@ def test_env_files_are_read_again_by_every_reload(
     server.wait_for(RELOADED.format(name=re.escape(env_file.name)))
     wait_for(lambda: body_of(server, "/both") == "two two", what="the new value served")
     # X removed: gone from the next worker (the supervisor never loaded it, and each worker
-    # starts from the supervisor's environment).
-    write(env_file, "Y=kept\n")
+    # starts from the supervisor's environment). Saved as editors do: a new file renamed over.
+    os.replace(write(env_file.with_name("tmp-save"), "Y=kept\n"), env_file)
     wait_for(lambda: body_of(server, "/X") == "unset", what="X gone after the reload")
     assert body_of(server, "/Y") == "kept"
     reloaded = RELOADED.format(name=re.escape(env_file.name))
