@@ -257,8 +257,8 @@ def _hint_at_project_app(app_dir: str, console: Console) -> None:
 def demo_command(**params: Any) -> None:
     """Serve the demo app: hello world and the request's environ.
 
-    Its options also come from [tool.simplewsgi] in pyproject.toml, as for serve (the other
-    keys are ignored here); the command line and SIMPLEWSGI_* win over it.
+    Its options also come from [tool.simplewsgi] in pyproject.toml, as for serve (the keys of
+    serve's other options are checked, not used); the command line and SIMPLEWSGI_* win.
     """
     _run(ServeOptions(app=None, **params))
 

@@ -277,7 +277,7 @@ def table_values(
             value = resolver(value, base)
         try:
             param.process_value(ctx, value)  # the option's own type and callback
-        except click.BadParameter as error:
+        except click.UsageError as error:  # BadParameter, or what a callback raises
             raise ConfigError(f"{path}: {TABLE} {key}: {error.message}") from None
         values[param.name] = value
     for param in params.values():  # built-in relative paths: relative to the project too
