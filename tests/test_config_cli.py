@@ -2,8 +2,8 @@
 ports: the app pyproject.toml names, each step of the precedence, runs from a subdirectory,
 every kind of mistake, and env files seen by the app, plainly and across reloads.
 
-Servers come from ``test_cli``'s ``launch`` fixture: killed by PID and reaped in its teardown,
-which prints their output.
+Servers come from the ``launch`` fixture (``tests/commandline.py``): killed by PID and reaped in
+its teardown, which prints their output.
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ from typing import Callable
 import pytest
 
 from simplewsgi import exits
-from tests import test_cli
+from tests.commandline import HELLO, Server, cli_env, run_cli, write
 from tests.helpers import wait_for
-from tests.test_cli import HELLO, Server, check_error, cli_env, run_cli, write
-
-launch = test_cli.launch  # the fixture, under its name
+from tests.test_cli import check_error
 
 # GET /NAME answers os.environ[NAME] (or "unset"); /import what X was when the app was imported,
 # /both X now and then; /modules whether python-dotenv is loaded.

@@ -79,9 +79,11 @@ SERVER_OPTIONS: list[_Decorator] = [
     _option(
         "--host",
         metavar="HOST",
+        multiple=True,
         show_default=True,
-        callback=lambda ctx, param, value: _host(value),
-        help="Address to listen on: 0.0.0.0 or :: for every interface, ::1 for IPv6.",
+        callback=lambda ctx, param, value: _hosts(value),
+        help="Address to listen on, repeatable: 0.0.0.0 or :: for every interface, ::1 for "
+        "IPv6, localhost for both 127.0.0.1 and ::1.",
     ),
     _option(
         "--port",
@@ -90,6 +92,20 @@ SERVER_OPTIONS: list[_Decorator] = [
         type=click.IntRange(0, 65535),
         metavar="PORT",
         help="Port to listen on; 0 picks a free one (the banner shows it).",
+    ),
+    _option(
+        "--uds",
+        metavar="PATH",
+        type=click.Path(dir_okay=False),
+        config_path=True,
+        help="Listen on a unix socket instead of --host/--port (removed on exit).",
+    ),
+    _option(
+        "--fd",
+        metavar="N",
+        type=click.IntRange(min=0),
+        help="Serve on the listening socket inherited as file descriptor N instead of "
+        "--host/--port. Sockets passed by systemd (LISTEN_FDS) are used without it.",
     ),
     _option(
         "--color",
@@ -156,6 +172,21 @@ CONFIG_OPTIONS: list[_Decorator] = [
         "already set in the environment win. Needs simplewsgi[dotenv].",
     ),
 ]
+
+
+def _hosts(values: Sequence[str]) -> tuple[str, ...]:
+    """Each ``--host`` checked; one that another already covers is a mistake worth saying."""
+    hosts = tuple(_host(value) for value in values)
+    for wildcard, family in (("0.0.0.0", "IPv4"), ("::", "IPv4 and IPv6")):
+        covered = [
+            host for host in hosts if host != wildcard and (":" in host) <= (wildcard == "::")
+        ]
+        if wildcard in hosts and covered:
+            raise click.BadParameter(
+                f"{wildcard} already listens on every {family} address, {covered[0]} included: "
+                f"drop --host {covered[0]}"
+            )
+    return hosts
 
 
 def _host(value: str) -> str:
@@ -266,8 +297,23 @@ def demo_command(**params: Any) -> None:
 main.add_command(completion_command)
 
 
+def _check_listeners(options: ServeOptions) -> None:
+    """``--uds`` and ``--fd`` each replace TCP: asking for two kinds at once is a mistake."""
+    ctx = click.get_current_context()
+    chosen = [flag for flag in ("--uds", "--fd") if getattr(options, flag[2:]) is not None]
+    if len(chosen) > 1:
+        raise click.UsageError("--uds and --fd each name the socket to serve on: give one")
+    explicit = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    tcp = [f"--{name}" for name in ("host", "port") if ctx.get_parameter_source(name) in explicit]
+    if chosen and tcp:
+        raise click.UsageError(
+            f"{chosen[0]} is served on instead of --host/--port: drop {' and '.join(tcp)}"
+        )
+
+
 def _run(options: ServeOptions, hint: bool = False) -> None:
     """Serve, plainly or with the reloader, then exit with the status that says how it ended."""
+    _check_listeners(options)
     console = Console.decide(options.color)  # once: everything below gets the decision
     line_buffer_stdout()  # the app's print() shows at once in a pipe or a file
     if hint and options.app is None:
@@ -320,7 +366,7 @@ def _stopped_before_serving(signum: int, console: Console) -> None:
 def _report(error: Exception, console: Console) -> int | None:
     """Print an expected error as ``Error: ...``; its exit status, or None for a bug."""
     from simplewsgi.importer import AppImportError, AppRaisedOnImport
-    from simplewsgi.listen import ListenError, PortInUseError
+    from simplewsgi.listen import ListenError
 
     if isinstance(error, AppRaisedOnImport):
         # The user's traceback already shows where; the first line says what and which APP.
@@ -336,7 +382,7 @@ def _report(error: Exception, console: Console) -> int | None:
     if isinstance(error, WatcherError):
         console.error(str(error))  # a --reload-dir/--reload-include/--reload-exclude mistake
         return exits.USAGE
-    if isinstance(error, (PortInUseError, ListenError)):
+    if isinstance(error, ListenError):
         console.error(error.strerror or str(error))  # str() would add "[Errno 98]"
         return exits.CANNOT_LISTEN
     return None

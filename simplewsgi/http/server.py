@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import selectors
 import socket
 import sys
 import threading
@@ -36,12 +37,12 @@ from simplewsgi.http.limits import (
     STOP_POLL,
     default_max_connections,
 )
-from simplewsgi.http.net import WILDCARD_HOSTS, allow_dual_stack
+from simplewsgi.http.net import allow_dual_stack, server_name_port
 from simplewsgi.http.pool import ThreadPool
 from simplewsgi.http.tracking import AwaitingRequest, Member, Trouble
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -54,6 +55,7 @@ class WSGIServer(HTTPServer):
     allow_reuse_address = True
     multithread = True
     closing = False  # set by server_close(); a class default so socketless subclasses have it
+    several_listeners = False
     # False: every response ends its connection (the server is stopping, or handle_request()
     # serves its one request). Read by the handler for each request.
     keep_alive = True
@@ -80,12 +82,13 @@ class WSGIServer(HTTPServer):
         RequestHandlerClass: Callable[..., Any],
         bind_and_activate: bool = True,
         *,
-        sock: Optional[socket.socket] = None,
+        sockets: Sequence[socket.socket] = (),
     ) -> None:
-        """``sock``: serve on this already bound, listening socket (handed over by a supervisor)
-        instead of binding ``server_address``."""
-        if sock is not None:
-            self.address_family = sock.family
+        """``sockets``: serve on these already bound, listening sockets (TCP or unix; made by
+        the command, or handed over by a supervisor or systemd) instead of binding
+        ``server_address``; the first is ``self.socket``."""
+        if sockets:
+            self.address_family = sockets[0].family
         elif ":" in server_address[0]:
             self.address_family = socket.AF_INET6
         self.closing = False
@@ -104,10 +107,13 @@ class WSGIServer(HTTPServer):
             started=lambda: self._no_thread.ended("threads start again; serving new connections"),
         )
         super().__init__(server_address, RequestHandlerClass, bind_and_activate=False)
-        self._adopted = sock is not None
-        if sock is not None:
+        self._adopted = bool(sockets)
+        self._more_sockets = tuple(sockets[1:])  # listened to beside self.socket
+        self.several_listeners = bool(self._more_sockets)  # read by handlers
+        self._accepting: Optional[socket.socket] = None  # the one serve_forever found ready
+        if sockets:
             self.socket.close()
-            self.socket = sock
+            self.socket = sockets[0]
         if bind_and_activate:
             try:
                 self.server_bind()
@@ -123,10 +129,7 @@ class WSGIServer(HTTPServer):
         else:
             allow_dual_stack(self.socket, str(self.server_address[0]))
             super(HTTPServer, self).server_bind()  # TCPServer's: bind, without getfqdn()
-        host, port = self.server_address[:2]
-        # http.server calls socket.getfqdn() here, which can stall start-up on a DNS timeout.
-        self.server_name = socket.gethostname() if host in WILDCARD_HOSTS else str(host)
-        self.server_port = port
+        self.server_name, self.server_port = server_name_port(self.server_address)
         self.setup_environ()
 
     def setup_environ(self) -> None:
@@ -280,6 +283,8 @@ class WSGIServer(HTTPServer):
         self.closing = True
         self.keep_alive = False
         super().server_close()
+        for listener in getattr(self, "_more_sockets", ()):
+            listener.close()
         self._pool.close()
         while True:
             now = time.monotonic()
@@ -314,11 +319,34 @@ class WSGIServer(HTTPServer):
         sys.stderr.write(message + "\n")
         sys.stderr.flush()
 
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """socketserver's loop, over every listening socket when there are several (with the
+        same stop flag and shut-down event, so ``shutdown()`` and ``request_stop`` hold)."""
+        if not self._more_sockets:
+            super().serve_forever(poll_interval)
+            return
+        stopped: threading.Event = self._BaseServer__is_shut_down  # type: ignore[attr-defined]
+        stopped.clear()
+        try:
+            with selectors.DefaultSelector() as selector:
+                for listener in (self.socket, *self._more_sockets):
+                    selector.register(listener, selectors.EVENT_READ)
+                while not self._BaseServer__shutdown_request:
+                    for key, _ in selector.select(poll_interval):
+                        self._accepting = key.fileobj  # type: ignore[assignment]
+                        self._handle_request_noblock()  # type: ignore[attr-defined]
+                    self.service_actions()
+        finally:
+            self._accepting = None
+            self._BaseServer__shutdown_request = False
+            stopped.set()
+
     def get_request(self) -> tuple[Any, Any]:
         """``accept()``; out of file descriptors, pause the accept loop instead of letting it
         spin on a listening socket that stays readable, and say so once until it recovers."""
         try:
-            accepted = super().get_request()
+            listener = self._accepting
+            accepted = super().get_request() if listener is None else listener.accept()
         except OSError as error:
             if error.errno in _NO_DESCRIPTORS:
                 self._no_descriptor.happened(
