@@ -165,6 +165,27 @@ def test_a_run_from_a_subdirectory_takes_paths_relative_to_the_pyproject(
     assert (body_of(server, "/X"), body_of(server, "/Y")) == ("base", "local")
 
 
+@POSIX_ONLY
+def test_a_unix_socket_path_is_relative_to_the_pyproject(
+    tmp_path: Path, launch: Callable[..., Server]
+) -> None:
+    """--uds is marked config_path, as every option that takes a path must be."""
+    project(tmp_path, 'app = "hello:app"\nuds = "run/dev.sock"\n', **{"hello.py": HELLO})
+    (tmp_path / "run").mkdir()
+    (tmp_path / "sub").mkdir()
+    server = launch("serve", cwd=tmp_path / "sub")
+    server.wait_for(r"Press Ctrl\+C")
+    with socket.socket(socket.AF_UNIX) as client:
+        client.settimeout(10)
+        client.connect(str(tmp_path / "run" / "dev.sock"))
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := client.recv(4096):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"hello from hello")
+    assert not (tmp_path / "sub" / "run").exists()
+
+
 @pytest.mark.parametrize(
     ("app", "file"), [("pkg.envapp:app", "pkg/envapp.py"), ("web/envapp.py:app", "web/envapp.py")]
 )
