@@ -130,6 +130,16 @@ def test_option_precedence(
     assert (" GET /probe " in server.stderr) is logged
 
 
+@POSIX_ONLY
+def test_a_flag_the_table_turns_on_is_turned_off_on_the_command_line(
+    tmp_path: Path, launch: Callable[..., Server]
+) -> None:
+    project(tmp_path, "reload = true\nport = 0\n")
+    assert "Reload:" in launch("serve").wait_for(r"Press Ctrl\+C").string  # the control
+    plain = launch("serve", "--no-reload")
+    assert "Reload:" not in plain.wait_for(r"Press Ctrl\+C").string
+
+
 def test_port_precedence(tmp_path: Path, launch: Callable[..., Server]) -> None:
     """A port held by this test fails wherever it comes from; 0 serves on a free one."""
     with socket.socket() as busy:

@@ -17,6 +17,8 @@ Rules of this module:
   value that holds one), so that the table's value is relative to the pyproject's directory.
 - Start-up time is a feature: at import only click and our standard-library modules load; the
   importer is imported when there is an APP to import, watchdog only by the reloader.
+- Every flag has its ``--no-`` form, so that the command line can undo what pyproject.toml
+  (or a ``SIMPLEWSGI_*`` variable) turned on.
 - There is no ``--threads``: connections are served by a pool of threads that grows with
   them and shrinks when they are idle, so there is nothing to size.
 """
@@ -64,7 +66,10 @@ def _option(*decls: str, **attrs: Any) -> _Decorator:
 
 
 APP_OPTIONS: list[_Decorator] = [
-    _option("--factory", is_flag=True, help="APP names a function; call it to get the app."),
+    _option(
+        "--factory/--no-factory",
+        help="APP names a function; call it to get the app.",
+    ),
     _option(
         "--app-dir",
         show_default=True,
@@ -135,7 +140,10 @@ SERVER_OPTIONS: list[_Decorator] = [
     ),
 ]
 RELOAD_OPTIONS: list[_Decorator] = [
-    _option("--reload", is_flag=True, help="Restart the app when its files change."),
+    _option(
+        "--reload/--no-reload",
+        help="Restart the app when its files change.",
+    ),
     _option(
         "--reload-dir",
         "reload_dirs",
@@ -157,7 +165,10 @@ RELOAD_OPTIONS: list[_Decorator] = [
         metavar="GLOB",
         help="Ignore files or directories matching GLOB, e.g. 'logs/*'; repeatable.",
     ),
-    _option("--reload-poll", is_flag=True, help="Poll for changes (Docker, WSL, network mounts)."),
+    _option(
+        "--reload-poll/--no-reload-poll",
+        help="Poll for changes (Docker, WSL, network mounts).",
+    ),
 ]
 CONFIG_OPTIONS: list[_Decorator] = [
     _option(
