@@ -32,6 +32,11 @@ class ServeOptions(NamedTuple):
     reload_include: tuple[str, ...] = ()
     reload_exclude: tuple[str, ...] = ()
     reload_poll: bool = False
+    # The layers in front of the app (middleware/stack.py chooses them from these).
+    static: tuple[str, ...] = ()  # "/PREFIX=DIR", DIR absolute (middleware.static.parse_mount)
+    root_path: str = ""  # "" or "/prefix" (middleware.prefix.url_prefix)
+    proxy_headers: bool = False
+    forwarded_allow_ips: str = "127.0.0.1,::1,unix"  # middleware.proxy.TrustedPeers
 
     def to_json(self) -> str:
         import json  # here: the plain CLI start-up does not need it

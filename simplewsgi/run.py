@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 from simplewsgi.accesslog import handler_class
 from simplewsgi.http.server import WSGIServer, demo_app, make_server
 from simplewsgi.listen import bind_listener
+from simplewsgi.middleware.stack import wrap
 from simplewsgi.signals import STOP_SIGNALS, ForcedStop
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def build_server(
     sock: Optional[socket.socket] = None,
 ) -> WSGIServer:
     """The server, built through ``make_server`` on ``sock`` (a supervisor's), or on a socket
-    bound here."""
+    bound here, serving ``app`` behind the layers ``options`` ask for (``middleware.stack``)."""
     listener = sock if sock is not None else bind_listener(options.host, options.port)
 
     def server_class(address: tuple[str, int], handler: type) -> WSGIServer:
@@ -81,7 +82,7 @@ def build_server(
         keep_alive_timeout=options.timeout_keep_alive,
     )
     try:
-        return make_server(options.host, options.port, app, server_class, handler)
+        return make_server(options.host, options.port, wrap(app, options), server_class, handler)
     except BaseException:
         if sock is None:
             listener.close()

@@ -133,6 +133,37 @@ RELOAD_OPTIONS: list[_Decorator] = [
     ),
     _option("--reload-poll", is_flag=True, help="Poll for changes (Docker, WSL, network mounts)."),
 ]
+MIDDLEWARE_OPTIONS: list[_Decorator] = [
+    _option(
+        "--static",
+        multiple=True,
+        metavar="/PREFIX=DIR",
+        callback=lambda ctx, param, value: _static(value),
+        help="Serve the files in DIR at /PREFIX, in front of the app (GET and HEAD; what is "
+        "not a file goes to the app); repeatable. A relative DIR is from the current directory.",
+    ),
+    _option(
+        "--root-path",
+        metavar="/PREFIX",
+        callback=lambda ctx, param, value: _root_path(value),
+        help="The app is mounted at /PREFIX: SCRIPT_NAME says so, and /PREFIX is taken off "
+        "PATH_INFO when the request has it.",
+    ),
+    _option(
+        "--proxy-headers",
+        is_flag=True,
+        help="Take the client's address, scheme, host and prefix from X-Forwarded-For, -Proto, "
+        "-Host, -Prefix and Forwarded, when a trusted proxy sends them.",
+    ),
+    _option(
+        "--forwarded-allow-ips",
+        metavar="LIST",
+        show_default=True,
+        callback=lambda ctx, param, value: _allow_ips(value),
+        help="Peers --proxy-headers trusts, comma-separated: IP addresses, networks "
+        "(10.0.0.0/8), 'unix' (a unix-socket peer), '*' (any).",
+    ),
+]
 
 
 def _host(value: str) -> str:
@@ -161,6 +192,41 @@ def _app_spec(value: str | None) -> str | None:
         except AppSpecError as error:
             raise click.BadParameter(str(error)) from None
     return value
+
+
+def _static(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each ``/PREFIX=DIR`` checked and its DIR made absolute, before anything is served."""
+    if not values:
+        return values
+    from simplewsgi.middleware.static import StaticSpecError, parse_mount
+
+    base = os.getcwd()
+    try:
+        return tuple(str(parse_mount(value, base)) for value in values)
+    except StaticSpecError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _root_path(value: str) -> str:
+    if not value:
+        return value
+    from simplewsgi.middleware.prefix import PrefixError, url_prefix
+
+    try:
+        return url_prefix(value)
+    except PrefixError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _allow_ips(value: str) -> str:
+    if value == ServeOptions._field_defaults["forwarded_allow_ips"]:
+        return value  # the default needs no check (nor the ipaddress module)
+    from simplewsgi.middleware.proxy import TrustError, normalize
+
+    try:
+        return normalize(value)
+    except TrustError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def _apply(decorators: Sequence[_Decorator]) -> _Decorator:
@@ -197,7 +263,7 @@ def main() -> None:
     shell_complete=complete_app,
     callback=lambda ctx, param, value: _app_spec(value),
 )
-@_apply(APP_OPTIONS + SERVER_OPTIONS + RELOAD_OPTIONS)
+@_apply(APP_OPTIONS + SERVER_OPTIONS + RELOAD_OPTIONS + MIDDLEWARE_OPTIONS)
 def serve_command(**params: Any) -> None:
     """Serve the WSGI app APP (default: the demo app).
 
@@ -237,6 +303,10 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
     line_buffer_stdout()  # the app's print() shows at once in a pipe or a file
     if hint and options.app is None:
         _hint_at_project_app(options.app_dir, console)
+    if not options.proxy_headers and (
+        options.forwarded_allow_ips != ServeOptions._field_defaults["forwarded_allow_ips"]
+    ):
+        console.warn("--forwarded-allow-ips has no effect without --proxy-headers")
     for signum in signals.STOP_SIGNALS:
         if signum != signal.SIGINT:  # SIGINT already raises KeyboardInterrupt
             signal.signal(signum, signals.stop_before_serving)

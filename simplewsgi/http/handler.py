@@ -308,6 +308,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         if target[0] != "/" and "://" in target:
             # Absolute form (RFC 9112 §3.2.2): its authority replaces the Host header.
             env["HTTP_HOST"], target = parsing.split_absolute_form(target)
+        # The target as sent (werkzeug's dev server and gunicorn give it too): PATH_INFO is
+        # decoded, so only this shows an encoded slash (%2F) for what it is.
+        env["RAW_URI"] = env["REQUEST_URI"] = target
         path, _, query = target.partition("?")
         path = path.partition("#")[0]
         env["PATH_INFO"] = unquote(path, "latin-1") if "%" in path else path
