@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+from email.utils import mktime_tz, parsedate_tz
 from typing import TYPE_CHECKING, Optional, Union
 
 from simplewsgi.http.text import imf_fixdate
@@ -190,10 +191,7 @@ def _if_range_holds(value: str, etag: str, modified: int) -> bool:
 
 
 def _http_date(value: str) -> Optional[int]:
-    """Seconds since the epoch for an HTTP date, or None. :mod:`email.utils` is imported only
-    here: browsers revalidate with ``If-None-Match``, so most requests never parse a date."""
-    from email.utils import mktime_tz, parsedate_tz
-
+    """Seconds since the epoch for an HTTP date (the three forms of RFC 9110 §5.6.7), or None."""
     parsed = parsedate_tz(value)
     if parsed is None:
         return None

@@ -5,12 +5,14 @@ registry (``/etc/mime.types``, the Windows registry), and Windows maps ``.js`` t
 ``text/plain``, on which a browser refuses to run an ES module. The types follow the IANA
 registrations and the WHATWG specs (RFC 9239 for JavaScript, RFC 8259 for JSON, which has no
 charset parameter); text types say UTF-8, the encoding of the web. Other files get what
-:mod:`mimetypes` says, and ``application/octet-stream`` when it has no idea; a compressed file
-(``.gz``) is served as itself, never with a ``Content-Encoding`` the browser would undo.
+:mod:`mimetypes` says (it reads the registry on its first guess), ``application/octet-stream``
+when it has no idea; a compressed file (``.gz``) is served as itself, never with a
+``Content-Encoding`` the browser would undo.
 """
 
 from __future__ import annotations
 
+import mimetypes
 import os
 
 UTF8 = "; charset=utf-8"
@@ -59,8 +61,6 @@ def content_type(path: str) -> str:
     pinned = PINNED.get(extension)
     if pinned is not None:
         return pinned
-    import mimetypes  # here: only a file outside the pinned table pays for the registry
-
     guessed, encoding = mimetypes.guess_type(os.path.basename(path), strict=False)
     if guessed is None or encoding is not None:
         return DEFAULT
