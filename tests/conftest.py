@@ -20,7 +20,7 @@ class ServerStderr:
 
 # Tests that run the simplewsgi command, the reloader or a shell as real subprocesses: the slow
 # tier, deselected with -m "not e2e" for a fast run.
-E2E_MODULES = ("test_cli", "test_reloader", "test_faults", "test_load")
+E2E_MODULES = ("test_cli", "test_reloader", "test_faults", "test_load", "test_serving_layers")
 E2E_FIXTURES = ("shell_env",)
 
 
