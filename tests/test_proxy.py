@@ -278,13 +278,31 @@ def test_a_malformed_forwarded_element_is_no_client(value: str) -> None:
 
 
 def test_parse_forwarded() -> None:
-    hops = forwarded.parse_forwarded('for=1.2.3.4, for="[::1]";host="a.test:8080", for=unknown')
+    value = 'for=1.2.3.4, for="[::1]";host="a.test:8080", for=unknown'
+    hops = [forwarded.parse_element(text) for text in forwarded.forwarded_elements(value)]
     assert hops == [
         forwarded.Hop(forwarded.Node("1.2.3.4", None), None, None),
         forwarded.Hop(forwarded.Node("::1", None), None, "a.test:8080"),
         forwarded.Hop(None, None, None),
     ]
-    assert forwarded.parse_forwarded('host="a\\"b"') == [None]  # a host with a quote in it
+    assert forwarded.parse_element('host="a\\"b"') is None  # a host with a quote in it
+    assert forwarded.forwarded_elements('for="a, b", for=c') == ['for="a, b"', " for=c"]
+
+
+def test_a_long_chain_is_parsed_only_as_far_as_the_walk_goes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[str] = []
+    real = forwarded.parse_node
+
+    def counting(text: str) -> Any:
+        parsed.append(text)
+        return real(text)
+
+    monkeypatch.setattr("simplewsgi.middleware.proxy.parse_node", counting)
+    padding = ", ".join(["6.6.6.6"] * 5000)
+    result = proxied(environ(X_FORWARDED_FOR=f"{padding}, 203.0.113.7"))
+    assert result["REMOTE_ADDR"] == "203.0.113.7" and parsed == ["203.0.113.7"]
 
 
 # --- the trust list ----------------------------------------------------------------------------
@@ -292,7 +310,7 @@ def test_parse_forwarded() -> None:
 
 def test_trust_list_values() -> None:
     assert normalize(" 10.0.0.0/8 , ::1,unix ") == "10.0.0.0/8,::1,unix"
-    for bad in ("localhost", "10.0.0.1/8", "300.1.1.1", "10.0.0.0/33"):
+    for bad in ("localhost", "10.0.0.1/8", "300.1.1.1", "10.0.0.0/33", "", " , "):
         with pytest.raises(TrustError, match=repr(bad).replace("[", r"\[")):
             TrustedPeers(bad)
 

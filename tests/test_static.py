@@ -167,6 +167,9 @@ def test_under_the_root_prefix_a_refused_path_goes_to_the_app_never_to_disk(tree
     assert fetch(layer, "/api/a%2Fb").body == b"app:/api/a/b"
     assert fetch(layer, "/app.js").body == JS
     assert fetch(layer, "/").body == b"<h1>home</h1>"
+    # Not a path (the core lets "*" through for OPTIONS only, which goes to the app anyway).
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "*", "SCRIPT_NAME": ""}
+    assert layer(environ, lambda status, headers: None) == [b"app:*"]
 
 
 # --- what is served, and what goes to the app --------------------------------------------------
@@ -452,5 +455,5 @@ def test_safe_segments() -> None:
     assert safe_segments("/") == [""]
     assert safe_segments("/a/b.js") == ["a", "b.js"]
     assert safe_segments("/a/") == ["a", ""]
-    for bad in ("//a", "/a//b", "/..", "/.", "/.x", "/a\\b", "/c:", "/a\x00", "/a\x1b"):
+    for bad in ("*", "a", "//a", "/a//b", "/..", "/.", "/.x", "/a\\b", "/c:", "/a\x00", "/a\x1b"):
         assert safe_segments(bad) is None, bad

@@ -79,13 +79,14 @@ def parse_host(value: str) -> Optional[str]:
     return host if _HOST.match(host) else None
 
 
-def parse_forwarded(value: str) -> list[Optional[Hop]]:
-    """RFC 7239 §4: elements by ``,``, pairs by ``;``, values a token or a quoted string. An
-    element that does not parse is None (an unterminated quote makes the rest one bad element)."""
-    return [_element(text) for text in _split_outside_quotes(value, ",")]
+def forwarded_elements(value: str) -> list[str]:
+    """RFC 7239 §4: the elements of a ``Forwarded`` field, split at commas outside quoted
+    strings (an unterminated quote makes the rest one element, which will not parse)."""
+    return _split_outside_quotes(value, ",")
 
 
-def _element(text: str) -> Optional[Hop]:
+def parse_element(text: str) -> Optional[Hop]:
+    """One element: pairs by ``;``, each value a token or a quoted string; None if malformed."""
     params: dict[str, str] = {}
     for pair in _split_outside_quotes(text, ";"):
         if not pair.strip():

@@ -29,12 +29,13 @@ Rules of this module:
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 from urllib.parse import unquote
 
 from simplewsgi.middleware.forwarded import (
     Node,
-    parse_forwarded,
+    forwarded_elements,
+    parse_element,
     parse_host,
     parse_ip,
     parse_node,
@@ -66,6 +67,8 @@ class TrustedPeers:
         self.unix = False
         self.networks: list[_Network] = []
         self.entries = [item.strip() for item in spec.split(",") if item.strip()]
+        if not self.entries:
+            raise TrustError(f"{spec!r} names no peer: give addresses, networks, '*' or 'unix'")
         for entry in self.entries:
             if entry == ANY:
                 self.any = True
@@ -127,16 +130,18 @@ def apply_forwarded(environ: WSGIEnvironment, trusted: TrustedPeers) -> None:
     forwarded = environ.get("HTTP_FORWARDED")
     proto = host = None
     if xff is not None or xfp is not None or xfh is not None or forwarded is None:
-        nodes = [parse_node(item) for item in split_list(xff)] if xff is not None else []
-        distance, client = _walk(nodes, trusted)
+        entries = split_list(xff) if xff is not None else []
+        distance, client = _walk(entries, parse_node, trusted)
         if xfp is not None:
             proto = parse_scheme(_at(split_list(xfp), distance))
         if xfh is not None:
             host = parse_host(_at(split_list(xfh), distance))
     else:
-        hops = parse_forwarded(forwarded)
-        distance, client = _walk([hop.node if hop else None for hop in hops], trusted)
-        hop = hops[-1 - distance] if hops else None
+        elements = forwarded_elements(forwarded)
+        distance, client = _walk(elements, _element_node, trusted)
+        # The element at the client's hop was written by a trusted proxy (the walk got there),
+        # even when its for= is unknown: its proto and host are that proxy's word.
+        hop = parse_element(elements[-1 - distance])
         if hop is not None:
             proto, host = hop.proto, hop.host
     if client is not None:
@@ -156,12 +161,22 @@ def apply_forwarded(environ: WSGIEnvironment, trusted: TrustedPeers) -> None:
             environ["SCRIPT_NAME"] = prefix + environ.get("SCRIPT_NAME", "")
 
 
-def _walk(nodes: list[Optional[Node]], trusted: TrustedPeers) -> tuple[int, Optional[Node]]:
-    """(how far from the right the client's hop is, the client's address or None to keep the
-    peer's) for the hops ``nodes`` (client side first), the peer being trusted."""
+def _element_node(text: str) -> Optional[Node]:
+    hop = parse_element(text)
+    return hop.node if hop is not None else None
+
+
+def _walk(
+    entries: list[str], parse: Callable[[str], Optional[Node]], trusted: TrustedPeers
+) -> tuple[int, Optional[Node]]:
+    """Walk the hops ``entries`` (client side first) from the right, the peer being trusted:
+    (how far from the right the client's hop is, the last address reached, or None). Entries
+    are parsed only as far as the walk goes: a list a client padded costs nothing past the
+    first untrusted address."""
     reached: Optional[Node] = None
     distance = 0
-    for distance, node in enumerate(reversed(nodes)):
+    for distance, entry in enumerate(reversed(entries)):
+        node = parse(entry)
         if node is None:
             return distance, reached
         reached = node

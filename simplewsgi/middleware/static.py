@@ -121,6 +121,8 @@ def safe_segments(rest: str) -> Optional[list[str]]:
     directory, else None. A trailing ``/`` leaves a last empty segment (a directory asked for)."""
     if not rest:
         return []
+    if rest[0] != "/":  # "GET *" under "/"
+        return None
     segments = rest[1:].split("/")
     for index, segment in enumerate(segments):
         if not segment:
