@@ -36,11 +36,7 @@ class AccessLogHandler(WSGIRequestHandler):
 
     color = False
     access_log = True
-    environ: WSGIEnvironment = _NO_REQUEST  # the current request's, as the app left it
-
-    def get_environ(self) -> WSGIEnvironment:
-        self.environ = environ = super().get_environ()
-        return environ
+    environ: WSGIEnvironment = _NO_REQUEST  # the current request's, when the class keeps it
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         status = code if type(code) is int else _as_int(code)
@@ -103,8 +99,21 @@ def _size(size: int | str) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
-def handler_class(color: bool, access_log: bool, **settings: Any) -> type[WSGIRequestHandler]:
-    """The request handler class the CLI serves with; ``settings`` are more class attributes
-    (the deadlines)."""
+class EnvironAccessLogHandler(AccessLogHandler):
+    """Keeps each request's environ for its line: behind the layers of ``middleware`` the app
+    may have seen another ``REMOTE_ADDR``, or the request was a file (a call per request, so
+    only when a layer is in front of the app)."""
+
+    def get_environ(self) -> WSGIEnvironment:
+        self.environ = environ = super().get_environ()
+        return environ
+
+
+def handler_class(
+    color: bool, access_log: bool, keep_environ: bool = False, **settings: Any
+) -> type[WSGIRequestHandler]:
+    """The request handler class the CLI serves with; ``keep_environ`` when layers stand in
+    front of the app; ``settings`` are more class attributes (the deadlines)."""
     attrs = {"color": color, "access_log": access_log, **settings}
-    return type("AccessLogHandler", (AccessLogHandler,), attrs)
+    base = EnvironAccessLogHandler if keep_environ else AccessLogHandler
+    return type("AccessLogHandler", (base,), attrs)

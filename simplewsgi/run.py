@@ -75,14 +75,16 @@ def build_server(
     def server_class(address: tuple[str, int], handler: type) -> WSGIServer:
         return WSGIServer(address, handler, sock=listener)
 
-    handler = handler_class(
-        console.color,
-        options.access_log,
-        header_timeout=options.timeout_header,
-        keep_alive_timeout=options.timeout_keep_alive,
-    )
     try:
-        return make_server(options.host, options.port, wrap(app, options), server_class, handler)
+        served = wrap(app, options)
+        handler = handler_class(
+            console.color,
+            options.access_log,
+            keep_environ=served is not app,  # the log line reads what the layers decided
+            header_timeout=options.timeout_header,
+            keep_alive_timeout=options.timeout_keep_alive,
+        )
+        return make_server(options.host, options.port, served, server_class, handler)
     except BaseException:
         if sock is None:
             listener.close()
