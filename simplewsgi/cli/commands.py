@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import click
 
@@ -93,7 +93,7 @@ SERVER_OPTIONS: list[_Decorator] = [
     _option(
         "--fd",
         metavar="N",
-        type=click.IntRange(min=0),
+        type=click.IntRange(min=0, max=2**31 - 1),
         help="Serve on the listening socket inherited as file descriptor N instead of "
         "--host/--port. Sockets passed by systemd (LISTEN_FDS) are used without it.",
     ),
@@ -151,18 +151,7 @@ RELOAD_OPTIONS: list[_Decorator] = [
 
 
 def _hosts(values: Sequence[str]) -> tuple[str, ...]:
-    """Each ``--host`` checked; one that another already covers is a mistake worth saying."""
-    hosts = tuple(_host(value) for value in values)
-    for wildcard, family in (("0.0.0.0", "IPv4"), ("::", "IPv4 and IPv6")):
-        covered = [
-            host for host in hosts if host != wildcard and (":" in host) <= (wildcard == "::")
-        ]
-        if wildcard in hosts and covered:
-            raise click.BadParameter(
-                f"{wildcard} already listens on every {family} address, {covered[0]} included: "
-                f"drop --host {covered[0]}"
-            )
-    return hosts
+    return tuple(_host(value) for value in values)
 
 
 def _host(value: str) -> str:
@@ -262,13 +251,33 @@ main.add_command(completion_command)
 
 
 def _check_listeners(options: ServeOptions) -> None:
-    """``--uds`` and ``--fd`` each replace TCP: asking for two kinds at once is a mistake."""
+    """Each of socket activation, ``--fd`` and ``--uds`` replaces TCP on --host/--port: asking
+    for two kinds at once is a mistake, said before anything is opened."""
+    from simplewsgi.listen import activated_count
+
     ctx = click.get_current_context()
-    chosen = [flag for flag in ("--uds", "--fd") if getattr(options, flag[2:]) is not None]
+    source = click.core.ParameterSource
+
+    def given(name: str) -> Optional[str]:
+        """How the user set option ``name``: the flag, or the variable; None if not set."""
+        how = ctx.get_parameter_source(name)
+        if how == source.ENVIRONMENT:
+            return f"${ENV_PREFIX}{name.upper()}"
+        return f"--{name}" if how == source.COMMANDLINE else None
+
+    explicit = {name: given(name) for name in ("uds", "fd", "host", "port")}
+    chosen = [f"--{name}" for name in ("uds", "fd") if getattr(options, name) is not None]
+    if activated_count() is not None:
+        others = [flag for flag in explicit.values() if flag]
+        if others:
+            raise click.UsageError(
+                "sockets were passed by socket activation (LISTEN_FDS) and are served instead; "
+                f"drop {' and '.join(others)}"
+            )
+        return
     if len(chosen) > 1:
         raise click.UsageError("--uds and --fd each name the socket to serve on: give one")
-    explicit = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
-    tcp = [f"--{name}" for name in ("host", "port") if ctx.get_parameter_source(name) in explicit]
+    tcp = [flag for name, flag in explicit.items() if name in ("host", "port") and flag]
     if chosen and tcp:
         raise click.UsageError(
             f"{chosen[0]} is served on instead of --host/--port: drop {' and '.join(tcp)}"

@@ -360,8 +360,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} - - [{self.log_date_time_string()}] {message}\n")
 
     def address_string(self) -> str:
+        """The client's IP address; ``-`` for a unix socket's peer (its path is the client's
+        to choose, and must not reach the log)."""
         address = self.client_address
-        return str(address[0]) if isinstance(address, tuple) else str(address or "-")
+        return str(address[0]) if isinstance(address, tuple) else "-"
 
     def log_date_time_string(self) -> str:
         return log_time()

@@ -292,8 +292,9 @@ class Supervisor:
         elif isinstance(event, Exited):
             self._reap_outcome(event.worker, event.returncode)
         elif isinstance(event, Overdue) and event.worker.returncode is None:
-            self.console.warn(f"worker {event.worker.pid} did not finish its requests within "
-                     f"{RETIRE_TIMEOUT:g} s; killed it")  # fmt: skip
+            if not self.forced:  # asked to quit now: that is not the worker's fault
+                self.console.warn(f"worker {event.worker.pid} did not finish its requests "
+                                  f"within {RETIRE_TIMEOUT:g} s; killed it")  # fmt: skip
             self._kill(event.worker)
 
     def _serve_next(
