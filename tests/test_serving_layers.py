@@ -17,12 +17,8 @@ import pytest
 
 from simplewsgi import exits
 from simplewsgi.options import ServeOptions
-from tests import test_cli
+from tests.commandline import DEADLINE, Server, check_error, cli_env, run_cli, write
 from tests.helpers import Reply, WireReader, wait_for
-from tests.test_cli import DEADLINE, Server, check_error, cli_env, run_cli, write
-
-launch = test_cli.launch  # the fixtures: the real command, argument parsing
-parsed = test_cli.parsed
 
 APP = """\
 import json

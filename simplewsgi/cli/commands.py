@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import click
 
@@ -70,9 +70,11 @@ SERVER_OPTIONS: list[_Decorator] = [
     _option(
         "--host",
         metavar="HOST",
+        multiple=True,
         show_default=True,
-        callback=lambda ctx, param, value: _host(value),
-        help="Address to listen on: 0.0.0.0 or :: for every interface, ::1 for IPv6.",
+        callback=lambda ctx, param, value: _hosts(value),
+        help="Address to listen on, repeatable: 0.0.0.0 or :: for every interface, ::1 for "
+        "IPv6, localhost for both 127.0.0.1 and ::1.",
     ),
     _option(
         "--port",
@@ -81,6 +83,19 @@ SERVER_OPTIONS: list[_Decorator] = [
         type=click.IntRange(0, 65535),
         metavar="PORT",
         help="Port to listen on; 0 picks a free one (the banner shows it).",
+    ),
+    _option(
+        "--uds",
+        metavar="PATH",
+        type=click.Path(dir_okay=False),
+        help="Listen on a unix socket instead of --host/--port (removed on exit).",
+    ),
+    _option(
+        "--fd",
+        metavar="N",
+        type=click.IntRange(min=0, max=2**31 - 1),
+        help="Serve on the listening socket inherited as file descriptor N instead of "
+        "--host/--port. Sockets passed by systemd (LISTEN_FDS) are used without it.",
     ),
     _option(
         "--color",
@@ -164,6 +179,10 @@ MIDDLEWARE_OPTIONS: list[_Decorator] = [
         "(10.0.0.0/8), 'unix' (a unix-socket peer), '*' (any).",
     ),
 ]
+
+
+def _hosts(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(_host(value) for value in values)
 
 
 def _host(value: str) -> str:
@@ -297,8 +316,43 @@ def demo_command(**params: Any) -> None:
 main.add_command(completion_command)
 
 
+def _check_listeners(options: ServeOptions) -> None:
+    """Each of socket activation, ``--fd`` and ``--uds`` replaces TCP on --host/--port: asking
+    for two kinds at once is a mistake, said before anything is opened."""
+    from simplewsgi.listen import activated_count
+
+    ctx = click.get_current_context()
+    source = click.core.ParameterSource
+
+    def given(name: str) -> Optional[str]:
+        """How the user set option ``name``: the flag, or the variable; None if not set."""
+        how = ctx.get_parameter_source(name)
+        if how == source.ENVIRONMENT:
+            return f"${ENV_PREFIX}{name.upper()}"
+        return f"--{name}" if how == source.COMMANDLINE else None
+
+    explicit = {name: given(name) for name in ("uds", "fd", "host", "port")}
+    chosen = [f"--{name}" for name in ("uds", "fd") if getattr(options, name) is not None]
+    if activated_count() is not None:
+        others = [flag for flag in explicit.values() if flag]
+        if others:
+            raise click.UsageError(
+                "sockets were passed by socket activation (LISTEN_FDS) and are served instead; "
+                f"drop {' and '.join(others)}"
+            )
+        return
+    if len(chosen) > 1:
+        raise click.UsageError("--uds and --fd each name the socket to serve on: give one")
+    tcp = [flag for name, flag in explicit.items() if name in ("host", "port") and flag]
+    if chosen and tcp:
+        raise click.UsageError(
+            f"{chosen[0]} is served on instead of --host/--port: drop {' and '.join(tcp)}"
+        )
+
+
 def _run(options: ServeOptions, hint: bool = False) -> None:
     """Serve, plainly or with the reloader, then exit with the status that says how it ended."""
+    _check_listeners(options)
     console = Console.decide(options.color)  # once: everything below gets the decision
     line_buffer_stdout()  # the app's print() shows at once in a pipe or a file
     if hint and options.app is None:
@@ -347,7 +401,7 @@ def _stopped_before_serving(signum: int, console: Console) -> None:
 def _report(error: Exception, console: Console) -> int | None:
     """Print an expected error as ``Error: ...``; its exit status, or None for a bug."""
     from simplewsgi.importer import AppImportError, AppRaisedOnImport
-    from simplewsgi.listen import ListenError, PortInUseError
+    from simplewsgi.listen import ListenError
 
     if isinstance(error, AppRaisedOnImport):
         # The user's traceback already shows where; the first line says what and which APP.
@@ -363,7 +417,7 @@ def _report(error: Exception, console: Console) -> int | None:
     if isinstance(error, WatcherError):
         console.error(str(error))  # a --reload-dir/--reload-include/--reload-exclude mistake
         return exits.USAGE
-    if isinstance(error, (PortInUseError, ListenError)):
+    if isinstance(error, ListenError):
         console.error(error.strerror or str(error))  # str() would add "[Errno 98]"
         return exits.CANNOT_LISTEN
     return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from typing import Any
 
 # Hosts that mean "every address" rather than one interface.
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
@@ -22,3 +23,13 @@ def allow_dual_stack(sock: socket.socket, host: str) -> None:
 def host_port(host: str, port: int) -> str:
     """``127.0.0.1:8000``, ``[::1]:8000``: an IPv6 address in brackets, as in URLs."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def server_name_port(address: Any) -> tuple[str, int]:
+    """SERVER_NAME and SERVER_PORT for a listening address: a wildcard is this machine's name
+    (not ``socket.getfqdn()``, which can stall on a DNS timeout); a unix socket, whose address
+    is a path, is ``localhost`` port 80 (the name a client puts in Host for one)."""
+    if not isinstance(address, tuple):
+        return "localhost", 80
+    host, port = address[:2]
+    return (socket.gethostname() if host in WILDCARD_HOSTS else str(host)), int(port)

@@ -36,17 +36,18 @@ from simplewsgi.http.limits import (
     STOP_POLL,
     default_max_connections,
 )
-from simplewsgi.http.net import WILDCARD_HOSTS, allow_dual_stack
+from simplewsgi.http.listening import ListeningServer
+from simplewsgi.http.net import allow_dual_stack, server_name_port
 from simplewsgi.http.pool import ThreadPool
 from simplewsgi.http.tracking import AwaitingRequest, Member, Trouble
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
-class WSGIServer(HTTPServer):
+class WSGIServer(ListeningServer):
     """An HTTP server that runs a WSGI application on a pool of threads, one connection each
     at a time."""
 
@@ -80,12 +81,14 @@ class WSGIServer(HTTPServer):
         RequestHandlerClass: Callable[..., Any],
         bind_and_activate: bool = True,
         *,
-        sock: Optional[socket.socket] = None,
+        sockets: Sequence[socket.socket] = (),
     ) -> None:
-        """``sock``: serve on this already bound, listening socket (handed over by a supervisor)
-        instead of binding ``server_address``."""
-        if sock is not None:
-            self.address_family = sock.family
+        """``sockets``: serve on these already bound, listening sockets (TCP or unix; made by
+        the command, or handed over by a supervisor or systemd) instead of binding
+        ``server_address``; the first is ``self.socket``. With several, a subclass that
+        overrides ``get_request`` must accept through ``super().get_request()``."""
+        if sockets:
+            self.address_family = sockets[0].family
         elif ":" in server_address[0]:
             self.address_family = socket.AF_INET6
         self.closing = False
@@ -104,10 +107,9 @@ class WSGIServer(HTTPServer):
             started=lambda: self._no_thread.ended("threads start again; serving new connections"),
         )
         super().__init__(server_address, RequestHandlerClass, bind_and_activate=False)
-        self._adopted = sock is not None
-        if sock is not None:
-            self.socket.close()
-            self.socket = sock
+        self._adopted = bool(sockets)
+        if sockets:
+            self.listen_on(sockets)
         if bind_and_activate:
             try:
                 self.server_bind()
@@ -123,10 +125,7 @@ class WSGIServer(HTTPServer):
         else:
             allow_dual_stack(self.socket, str(self.server_address[0]))
             super(HTTPServer, self).server_bind()  # TCPServer's: bind, without getfqdn()
-        host, port = self.server_address[:2]
-        # http.server calls socket.getfqdn() here, which can stall start-up on a DNS timeout.
-        self.server_name = socket.gethostname() if host in WILDCARD_HOSTS else str(host)
-        self.server_port = port
+        self.server_name, self.server_port = server_name_port(self.server_address)
         self.setup_environ()
 
     def setup_environ(self) -> None:
