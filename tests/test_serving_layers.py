@@ -59,13 +59,20 @@ def project(root: Path) -> Path:
 
 
 def request(
-    server: Server | tuple[str, int], target: str, method: str = "GET", **headers: str
+    server: Server | tuple[str, int] | Path, target: str, method: str = "GET", **headers: str
 ) -> Reply:
-    """One raw request (the target sent byte for byte, as no client library would)."""
-    address = server if isinstance(server, tuple) else server.address
+    """One raw request (the target sent byte for byte, as no client library would); a Path
+    is a unix socket's."""
     fields = "".join(f"{name.replace('_', '-')}: {value}\r\n" for name, value in headers.items())
     head = f"{method} {target} HTTP/1.1\r\nHost: x\r\n{fields}Connection: close\r\n\r\n"
-    with socket.create_connection(address, timeout=DEADLINE) as sock:
+    if isinstance(server, Path):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(DEADLINE)
+        sock.connect(str(server))
+    else:
+        address = server if isinstance(server, tuple) else server.address
+        sock = socket.create_connection(address, timeout=DEADLINE)
+    with sock:
         sock.sendall(head.encode("latin-1"))
         reader = WireReader(sock)
         try:
@@ -273,6 +280,34 @@ def test_proxy_headers_from_a_trusted_peer(tmp_path: Path, launch: Callable[...,
         "4711",
         "https",
     )
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no unix sockets")
+@pytest.mark.parametrize("reload", [(), ("--reload",)])
+def test_behind_a_proxy_on_a_unix_socket(
+    tmp_path: Path, launch: Callable[..., Server], reload: tuple[str, ...]
+) -> None:
+    """nginx's usual set-up: a unix socket, trusted by default; files and the app both served
+    through it, and a narrower --forwarded-allow-ips leaves a unix peer untrusted."""
+    project(tmp_path)
+    path = tmp_path / "s.sock"
+    args = ("serve", "app:app", *reload, "--uds", str(path), "--static", "/static=public")
+    server = launch(*args, "--proxy-headers")
+    server.wait_for(r"Socket:")
+    result = seen(request(path, "/x", **FORWARDED_HEADERS))
+    assert (result["REMOTE_ADDR"], result["wsgi.url_scheme"], result["SCRIPT_NAME"]) == (
+        "203.0.113.7",
+        "https",
+        "/shop",
+    )
+    asset = request(path, "/static/app.js")
+    assert (asset.status, asset.body) == (200, JS)
+    assert server.stop() == exits.OK
+    assert not path.exists()
+    narrow = launch(*args, "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
+    narrow.wait_for(r"Socket:")
+    result = seen(request(path, "/x", **FORWARDED_HEADERS))
+    assert (result["REMOTE_ADDR"], result["wsgi.url_scheme"]) == ("", "http")
 
 
 def test_proxy_headers_from_an_untrusted_peer_change_nothing(
