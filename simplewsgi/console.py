@@ -17,11 +17,13 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import shlex
 import socket
 import sys
 from typing import IO, TYPE_CHECKING, Any, Optional
 
 from simplewsgi.http.net import WILDCARD_HOSTS, host_port
+from simplewsgi.http.text import CONTROL_CHAR_ESCAPES
 from simplewsgi.version import NAME, PYTHON_VERSION, __version__
 
 if TYPE_CHECKING:
@@ -179,9 +181,8 @@ class Console:
         rows: list[tuple[str, str]] = []
         exposed = []
         for address in addresses:
-            if not isinstance(address, tuple):  # a unix socket: its path
-                path = os.fsdecode(address) or "(unnamed)"
-                rows.append(("Socket:", f"{path}  (curl --unix-socket {path} http://localhost/)"))
+            if not isinstance(address, tuple):  # a unix socket
+                rows.append(("Socket:", unix_socket_row(address)))
                 continue
             host, port = str(address[0]), int(address[1])
             urls = server_urls(host, port)
@@ -201,6 +202,20 @@ class Console:
     def goodbye(self) -> None:
         """The last line after a graceful stop."""
         self.info("stopped, goodbye")
+
+
+def unix_socket_row(address: str | bytes) -> str:
+    """A unix socket's path and how to ask it something, ready to paste into a shell. An
+    abstract socket (Linux; its name starts with NUL) is written ``@name``."""
+    name = os.fsdecode(address)
+    abstract = name.startswith("\0")
+    if abstract:
+        name = name[1:]
+    shown = name.translate(CONTROL_CHAR_ESCAPES)
+    if shown != name or not name:  # control characters, or no name: nothing to paste
+        return ("@" if abstract else "") + (shown or "(unnamed)")
+    option = "--abstract-unix-socket" if abstract else "--unix-socket"
+    return f"{'@' if abstract else ''}{name}  (curl {option} {shlex.quote(name)} http://localhost/)"
 
 
 def server_urls(host: str, port: int) -> list[str]:

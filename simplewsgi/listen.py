@@ -18,14 +18,14 @@ dual-stack rule for ``::`` is :func:`~simplewsgi.http.net.allow_dual_stack` in b
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import socket
-import stat
 from typing import TYPE_CHECKING, Any, Optional
 
 from simplewsgi.http.limits import LISTEN_BACKLOG
 from simplewsgi.http.net import allow_dual_stack, host_port
-from simplewsgi.portholder import socket_holder, unix_socket_holder
+from simplewsgi.portholder import socket_holder
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -44,28 +44,27 @@ SHARED_PORT_ATTEMPTS = 10
 class ListenError(OSError):
     """The server cannot listen where it was asked; the message says what to do instead."""
 
-    def __init__(self, where: str, error: OSError, hint: Optional[str] = None) -> None:
-        text = f"cannot listen on {where}: {error.strerror or error}"
-        hint = hint or _LISTEN_HINTS.get(error.errno or 0)
-        super().__init__(error.errno, f"{text}; {hint}" if hint else text)
-
 
 class AddressInUseError(ListenError):
     """The address (a port, a unix socket) is taken; the message names the holder if known."""
 
-    def __init__(self, text: str) -> None:
-        OSError.__init__(self, errno.EADDRINUSE, text)
+
+def cannot_listen(where: str, error: OSError, hint: Optional[str] = None) -> ListenError:
+    text = f"cannot listen on {where}: {error.strerror or error}"
+    return ListenError(error.errno, f"{text}; {hint}" if hint else text)
 
 
 def port_in_use(host: str, port: int) -> AddressInUseError:
-    holder = socket_holder(port)
+    holder = socket_holder(host, port)
     text = f"port {port} is already in use on {host_port(host, port)}"
     text += f" by {holder}" if holder else ""
-    return AddressInUseError(text + "; pick another with --port, or --port 0 for any")
+    return AddressInUseError(
+        errno.EADDRINUSE, text + "; pick another with --port, or --port 0 for any"
+    )
 
 
-# Why binding failed, in words a user can act on (the OS message alone is cryptic).
-_LISTEN_HINTS = {
+# Why binding a TCP address failed, in words a user can act on (the OS message alone is cryptic).
+_TCP_HINTS = {
     errno.EACCES: "ports below 1024 need privileges; use a higher --port",
     errno.EADDRNOTAVAIL: "that address is not one of this machine's; try --host 127.0.0.1",
 }
@@ -112,40 +111,67 @@ def _opened(options: ServeOptions) -> Listeners:
     if options.fd is not None:
         return Listeners([adopt_inherited(options.fd, f"--fd {options.fd}")])
     if options.uds is not None:
-        return bind_unix(options.uds)
+        return _unix(options.uds)
     return Listeners(bind_tcp(options.host, options.port))
 
 
 def _activated() -> Optional[Listeners]:
     """The sockets systemd (or any socket activator) passed us, per sd_listen_fds(3); the
     variables are removed so that the app's own children do not take them for theirs."""
-    pid, count = os.environ.get("LISTEN_PID"), os.environ.get("LISTEN_FDS")
-    if pid is None or count is None or pid != str(os.getpid()):
+    count = activated_count()
+    if count is None:
         return None
     for name in SYSTEMD_VARIABLES:
         os.environ.pop(name, None)
-    if not count.isdigit() or int(count) == 0:
-        return None
-    fds = range(SYSTEMD_FIRST_FD, SYSTEMD_FIRST_FD + int(count))
+    if not (count.isascii() and count.isdigit()):
+        raise ListenError(
+            errno.EINVAL,
+            f"cannot use the sockets passed by socket activation: LISTEN_FDS={count!r} is not "
+            "a number of descriptors",
+        )
     sockets: list[socket.socket] = []
     try:
-        for fd in fds:
+        for fd in range(SYSTEMD_FIRST_FD, SYSTEMD_FIRST_FD + int(count)):
             sockets.append(adopt_inherited(fd, f"socket-activation descriptor {fd}"))
     except BaseException:
         for sock in sockets:
             sock.close()
         raise
-    return Listeners(sockets)
+    return Listeners(sockets) if sockets else None
+
+
+def activated_count() -> Optional[str]:
+    """``LISTEN_FDS`` when socket activation is meant for this process (``LISTEN_PID`` is
+    ours), else None."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return None
+    return os.environ.get("LISTEN_FDS")
 
 
 def expand_hosts(hosts: Iterable[str]) -> list[str]:
-    """The addresses to bind, in order, once each: ``localhost`` is 127.0.0.1 and ::1."""
-    addresses: list[str] = []
+    """The addresses to bind, in order: ``localhost`` is 127.0.0.1 and ::1; spellings of one
+    address count once (``0:0::1`` is ``::1``, ``""`` is ``0.0.0.0``); an address a wildcard
+    already covers is left out (``0.0.0.0`` covers IPv4, ``::`` everything), since binding it
+    too would fail."""
+    addresses: dict[str, str] = {}  # canonical form -> the spelling given first
     for host in hosts:
         for address in LOCALHOST_ADDRESSES if host == "localhost" else (host,):
-            if address not in addresses:
-                addresses.append(address)
-    return addresses
+            addresses.setdefault(_canonical(address), address)
+    if "::" in addresses:
+        return [addresses["::"]]
+    if "0.0.0.0" in addresses:
+        return [given for key, given in addresses.items() if key == "0.0.0.0" or ":" in key]
+    return list(addresses.values())
+
+
+def _canonical(host: str) -> str:
+    """One spelling per address: compressed IPv6, IPv4-mapped as IPv4; names lowercased."""
+    try:
+        address = ipaddress.ip_address(host or "0.0.0.0")
+    except ValueError:
+        return host.lower()
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped if mapped is not None else address)
 
 
 def bind_tcp(hosts: Iterable[str], port: int) -> list[socket.socket]:
@@ -178,7 +204,11 @@ def bind_tcp(hosts: Iterable[str], port: int) -> list[socket.socket]:
             raise
         for sock in sockets:
             sock.close()
-    raise port_in_use(addresses[-1], chosen)
+    raise AddressInUseError(
+        errno.EADDRINUSE,
+        f"no port was free on all of {', '.join(addresses)} in {SHARED_PORT_ATTEMPTS} tries; "
+        "give one with --port",
+    )
 
 
 # Binding ::1 fails with these where IPv6 is off.
@@ -193,7 +223,7 @@ def bind_listener(host: str, port: int, *, inheritable: bool = False) -> socket.
     try:
         sock = socket.socket(family, socket.SOCK_STREAM)
     except OSError as error:  # no IPv6 in this kernel
-        raise ListenError(host_port(host, port), error) from None
+        raise cannot_listen(host_port(host, port), error) from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         allow_dual_stack(sock, host)
@@ -202,7 +232,9 @@ def bind_listener(host: str, port: int, *, inheritable: bool = False) -> socket.
         except OSError as error:
             if is_addr_in_use(error):
                 raise port_in_use(host, port) from None
-            raise ListenError(host_port(host, port), error) from error
+            raise cannot_listen(
+                host_port(host, port), error, _TCP_HINTS.get(error.errno or 0)
+            ) from error
         sock.listen(LISTEN_BACKLOG)
         sock.set_inheritable(inheritable)
     except BaseException:
@@ -215,74 +247,50 @@ def is_addr_in_use(error: OSError) -> bool:
     return error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1))
 
 
-def bind_unix(path: str) -> Listeners:
-    """A listening unix socket at ``path``. A socket file nobody listens on (left by a server
-    that was killed) is replaced; a live one is an :class:`AddressInUseError` naming its
-    holder; any other file there is never touched."""
-    where = f"unix socket {path}"
-    path = os.path.abspath(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def _unix(path: str) -> Listeners:
+    from simplewsgi.unixsocket import UnixSocketError, UnixSocketInUse, bind_unix
+
     try:
-        try:
-            sock.bind(path)
-        except OSError as error:
-            if not is_addr_in_use(error):
-                raise ListenError(where, error) from error
-            _remove_stale(path, where)
-            try:
-                sock.bind(path)
-            except OSError as again:  # another server took it in between
-                raise ListenError(where, again) from again
-        sock.listen(LISTEN_BACKLOG)
-        inode = os.stat(path).st_ino
-    except BaseException:
-        sock.close()
-        raise
-    return Listeners([sock], [(path, inode)])
-
-
-def _remove_stale(path: str, where: str) -> None:
-    """Remove a unix socket file that nobody listens on; refuse anything else."""
-    if not stat.S_ISSOCK(os.lstat(path).st_mode):
-        raise ListenError(
-            where,
-            OSError(errno.EEXIST, "a file that is not a socket is there"),
-            "remove it or pick another --uds path",
-        )
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(path)
-        except ConnectionRefusedError:  # a socket file without a listener: stale
-            os.unlink(path)
-            return
-        except OSError:
-            pass
-    holder = unix_socket_holder(path)
-    text = f"unix socket {path} is in use" + (f" by {holder}" if holder else "")
-    raise AddressInUseError(text + "; stop that server or pick another --uds path")
+        sock, inode = bind_unix(path)
+    except UnixSocketInUse as error:
+        raise AddressInUseError(error.errno, error.strerror) from None
+    except UnixSocketError as error:
+        raise ListenError(error.errno, error.strerror) from None
+    return Listeners([sock], [(os.path.abspath(path), inode)])
 
 
 def adopt_inherited(fd: int, what: str) -> socket.socket:
     """A listening stream socket from an inherited descriptor (``--fd``, systemd); one that
-    is bound but not listening yet is made to listen."""
+    is bound but not listening yet is made to listen. An unbound one is refused: listen()
+    would bind it to every interface on a random port."""
     try:
         sock = socket.socket(fileno=fd)
-    except OSError as error:
+    except (OSError, ValueError, OverflowError) as error:
         hint = "pass the descriptor of a bound stream socket"
-        raise ListenError(what, error, hint) from None
+        if not isinstance(error, OSError):
+            error = OSError(errno.EBADF, "not a file descriptor")
+        raise cannot_listen(what, error, hint) from None
     try:
         if sock.type != socket.SOCK_STREAM:
-            raise ListenError(what, OSError(errno.EPROTOTYPE, "not a stream (TCP or unix) socket"))
+            raise OSError(errno.EPROTOTYPE, "not a stream (TCP or unix) socket")
+        if _unbound(sock.getsockname()):
+            raise OSError(errno.EDESTADDRREQ, "the socket is not bound to an address")
         accepting = getattr(socket, "SO_ACCEPTCONN", None)
         if accepting is None or not sock.getsockopt(socket.SOL_SOCKET, accepting):
             sock.listen(LISTEN_BACKLOG)
         sock.set_inheritable(False)
     except OSError as error:
         sock.detach()  # not ours to close: the descriptor stays as it was
-        if isinstance(error, ListenError):
-            raise
-        raise ListenError(what, error) from None
+        raise cannot_listen(
+            what, error, "bind it before passing it" if error.errno == errno.EDESTADDRREQ else None
+        ) from None
     return sock
+
+
+def _unbound(address: Any) -> bool:
+    if isinstance(address, tuple):
+        return int(address[1]) == 0
+    return not address  # an unnamed unix socket
 
 
 def adopt_listeners(fds: Iterable[int]) -> list[socket.socket]:

@@ -35,6 +35,11 @@ class ServeOptions(NamedTuple):
     # -- listeners: instead of TCP on host and port
     uds: Optional[str] = None  # a unix socket's path
     fd: Optional[int] = None  # an inherited listening socket's descriptor
+    # The layers in front of the app (middleware/stack.py chooses them from these).
+    static: tuple[str, ...] = ()  # "/PREFIX=DIR", DIR absolute (middleware.static.parse_mount)
+    root_path: str = ""  # "" or "/prefix" (middleware.prefix.url_prefix)
+    proxy_headers: bool = False
+    forwarded_allow_ips: str = "127.0.0.1,::1,unix"  # middleware.proxy.TrustedPeers
     # issue 11, configuration: dotenv files loaded, in order, by the process that imports the app
     env_files: tuple[str, ...] = ()
 

@@ -7,7 +7,9 @@ are usually unreadable; then we say nothing rather than guess.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -16,19 +18,31 @@ _TCP_LISTEN = "0A"  # the st column of /proc/net/tcp for LISTEN
 _UNIX_ACCEPTING = 0x10000  # __SO_ACCEPTCON in the Flags column of /proc/net/unix
 
 
-def socket_holder(port: int) -> Optional[str]:
-    """The process listening on TCP ``port`` (any address), described."""
-    inodes = set()
+def socket_holder(host: str, port: int) -> Optional[str]:
+    """The process listening on TCP ``host:port``, described: the one on that very address if
+    there is one, else another on that port (a wildcard conflicts with every address). Never
+    this process: with several hosts, its own sockets on the port are not the obstacle."""
+    wanted = _proc_address(host)
+    exact: set[str] = set()
+    same_port: set[str] = set()
     for line in _table("tcp") + _table("tcp6"):
         fields = line.split()
-        # local_address is HEXIP:HEXPORT
-        if (
-            len(fields) > 9
-            and fields[3] == _TCP_LISTEN
-            and int(fields[1].rsplit(":", 1)[1], 16) == port
-        ):
-            inodes.add(fields[9])
-    return _holder(inodes)
+        if len(fields) <= 9 or fields[3] != _TCP_LISTEN:
+            continue
+        address, _, hex_port = fields[1].rpartition(":")  # HEXIP:HEXPORT
+        if int(hex_port, 16) == port:
+            (exact if address == wanted else same_port).add(fields[9])
+    return _holder(exact) or _holder(same_port)
+
+
+def _proc_address(host: str) -> Optional[str]:
+    """``host`` as /proc/net/tcp{,6} writes it: 32-bit words in host byte order, in hex."""
+    try:
+        packed = ipaddress.ip_address(host or "0.0.0.0").packed
+    except ValueError:
+        return None  # a name
+    words = [packed[i : i + 4] for i in range(0, len(packed), 4)]
+    return "".join(f"{int.from_bytes(word, sys.byteorder):08X}" for word in words)
 
 
 def unix_socket_holder(path: str) -> Optional[str]:
@@ -52,8 +66,9 @@ def _holder(inodes: set[str]) -> Optional[str]:
     if not inodes:
         return None
     targets = {f"socket:[{inode}]" for inode in inodes}
+    me = str(os.getpid())
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
+        if not proc.name.isdigit() or proc.name == me:
             continue
         try:
             for fd in (proc / "fd").iterdir():

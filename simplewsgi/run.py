@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 from simplewsgi.accesslog import handler_class
 from simplewsgi.http.server import WSGIServer, demo_app, make_server
 from simplewsgi.listen import open_listeners
+from simplewsgi.middleware.stack import wrap
 from simplewsgi.signals import STOP_SIGNALS, ForcedStop
 
 if TYPE_CHECKING:
@@ -76,18 +77,21 @@ def build_server(
     console: Console,
     sockets: Sequence[socket.socket],
 ) -> WSGIServer:
-    """The server, built through ``make_server`` on ``sockets`` (already listening)."""
+    """The server, built through ``make_server`` on ``sockets`` (already listening), serving
+    ``app`` behind the layers ``options`` ask for (``middleware.stack``)."""
 
     def server_class(address: tuple[str, int], handler: type) -> WSGIServer:
         return WSGIServer(address, handler, sockets=sockets)
 
+    served = wrap(app, options)
     handler = handler_class(
         console.color,
         options.access_log,
+        keep_environ=served is not app,  # the log line reads what the layers decided
         header_timeout=options.timeout_header,
         keep_alive_timeout=options.timeout_keep_alive,
     )
-    return make_server(options.host[0], options.port, app, server_class, handler)
+    return make_server(options.host[0], options.port, served, server_class, handler)
 
 
 def serve_until_signal(

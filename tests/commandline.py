@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pytest
+from click.testing import CliRunner
 
-from simplewsgi import exits
+from simplewsgi import cli, exits, run
+from simplewsgi.options import ServeOptions
+from simplewsgi.reload import supervisor
 from tests.helpers import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -220,3 +223,29 @@ def serve_and_get(
 
 
 # --- argument parsing (in-process, CliRunner) ----------------------------------------------
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ServeOptions]:
+    """parsed(*args, **env) -> the ServeOptions the command hands to run or the reloader."""
+    seen: list[ServeOptions] = []
+    for module, name in ((run, "serve"), (supervisor, "supervise")):
+        monkeypatch.setattr(module, name, lambda options, console: seen.append(options))
+
+    def parse(*args: str, **env: str) -> ServeOptions:
+        result = CliRunner().invoke(cli.main, list(args), env=env)
+        assert result.exit_code == exits.OK, result.output
+        return seen.pop()
+
+    return parse
+
+
+def check_error(result: subprocess.CompletedProcess[str], status: int, *fragments: str) -> str:
+    err = result.stderr
+    assert result.returncode == status, err
+    assert PACKAGE_DIR not in err, err  # no simplewsgi frame, no simplewsgi path
+    assert len([line for line in err.splitlines() if line.startswith("Error: ")]) == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert result.stdout == ""
+    return err

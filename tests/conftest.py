@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from tests.commandline import launch  # noqa: F401 - the fixture that runs the command
+from tests.commandline import launch, parsed  # noqa: F401 - fixtures: the command, its parsing
 
 
 class ServerStderr:
@@ -22,7 +22,14 @@ class ServerStderr:
 
 # Tests that run the simplewsgi command, the reloader or a shell as real subprocesses: the slow
 # tier, deselected with -m "not e2e" for a fast run.
-E2E_MODULES = ("test_cli", "test_reloader", "test_faults", "test_load", "test_config_cli")
+E2E_MODULES = (
+    "test_cli",
+    "test_reloader",
+    "test_faults",
+    "test_load",
+    "test_config_cli",
+    "test_serving_layers",
+)
 E2E_FIXTURES = ("shell_env", "launch")
 
 

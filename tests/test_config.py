@@ -104,7 +104,7 @@ def test_the_path_options_are_marked() -> None:
         for key, param in config.config_params(_serve()).items()
         if getattr(param, "config_path", None) is not None
     }
-    assert marked == {"app", "app-dir", "reload-dir", "env-file", "uds"}
+    assert marked == {"app", "app-dir", "reload-dir", "env-file", "uds", "static"}
 
 
 @pytest.mark.parametrize(

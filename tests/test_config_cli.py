@@ -8,6 +8,7 @@ its teardown, which prints their output.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import socket
@@ -194,6 +195,28 @@ def test_a_unix_socket_path_is_relative_to_the_pyproject(
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"hello from hello")
     assert not (tmp_path / "sub" / "run").exists()
+
+
+def test_a_static_dir_is_relative_to_the_pyproject(
+    tmp_path: Path, launch: Callable[..., Server]
+) -> None:
+    """--static's DIR (the part after "=") is a path of the table; the command line's is the
+    current directory's."""
+    project(tmp_path, 'app = "hello:app"\nstatic = ["/assets=public"]\n', **{"hello.py": HELLO})
+    (tmp_path / "public").mkdir()
+    (tmp_path / "public" / "site.css").write_text("body { color: red }")
+    (tmp_path / "sub" / "public").mkdir(parents=True)
+    (tmp_path / "sub" / "public" / "site.css").write_text("/* the subdirectory's */")
+    server = launch("serve", "--port", "0", cwd=tmp_path / "sub")
+    host, port = server.address
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request("GET", "/assets/site.css")
+    response = conn.getresponse()
+    assert (response.status, response.read()) == (200, b"body { color: red }")
+    assert response.getheader("Content-Type", "").startswith("text/css")
+    conn.close()
+    given = launch("serve", "--port", "0", "--static", "/assets=public", cwd=tmp_path / "sub")
+    assert given.get("/assets/site.css") == (200, "/* the subdirectory's */")
 
 
 @pytest.mark.parametrize(

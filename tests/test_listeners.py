@@ -18,7 +18,9 @@ import pytest
 
 from simplewsgi import exits
 from simplewsgi.http.server import WSGIServer, make_server
-from tests.commandline import Server, run_cli, write
+from simplewsgi.listen import expand_hosts
+from simplewsgi.portholder import socket_holder
+from tests.commandline import Server, cli_env, run_cli, write
 from tests.helpers import DEADLINE, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="unix sockets, fd passing")
@@ -102,12 +104,22 @@ def test_localhost_listens_on_ipv4_and_ipv6(tmp_path: Path, launch: Callable[...
     assert server.stop() == exits.OK
 
 
-def test_a_wildcard_with_an_address_it_covers_is_a_usage_error(tmp_path: Path) -> None:
-    done = run_cli("demo", "--host", "0.0.0.0", "--host", "127.0.0.1", cwd=tmp_path)
-    assert done.returncode == exits.USAGE
-    assert "drop --host 127.0.0.1" in done.stderr and "Traceback" not in done.stderr
-    done = run_cli("demo", "--host", "::", "--host", "0.0.0.0", cwd=tmp_path)
-    assert done.returncode == exits.USAGE and "drop --host 0.0.0.0" in done.stderr
+def test_hosts_are_bound_once_each_and_never_beside_a_wildcard_that_covers_them() -> None:
+    """Spellings of one address count once; an address a wildcard covers is left out (binding
+    it too would fail with "address in use", naming ourselves)."""
+    assert expand_hosts(["localhost"]) == ["127.0.0.1", "::1"]
+    assert expand_hosts(["::1", "0:0::1", "localhost"]) == ["::1", "127.0.0.1"]
+    assert expand_hosts(["127.0.0.1", "::ffff:127.0.0.1"]) == ["127.0.0.1"]
+    assert expand_hosts(["", "127.0.0.1"]) == [""]
+    assert expand_hosts(["0.0.0.0", "localhost"]) == ["0.0.0.0", "::1"]  # ::1 is not IPv4
+    assert expand_hosts(["127.0.0.1", "::", "0.0.0.0", "localhost"]) == ["::"]
+    assert expand_hosts(["Example.test", "example.test"]) == ["Example.test"]
+
+
+def test_the_holder_of_a_port_is_never_ourselves() -> None:
+    """With several hosts, our own socket on the same port is not what is in the way."""
+    with _listening_socket() as sock:
+        assert socket_holder("::1", sock.getsockname()[1]) is None
 
 
 @pytest.mark.parametrize("reload", RELOAD)
@@ -175,6 +187,9 @@ def test_a_file_that_is_not_a_socket_is_never_replaced(
 def test_uds_with_host_or_fd_is_a_usage_error(tmp_path: Path) -> None:
     done = run_cli("demo", "--uds", str(tmp_path / "s"), "--port", "9000", cwd=tmp_path)
     assert done.returncode == exits.USAGE and "drop --port" in done.stderr
+    env = cli_env(SIMPLEWSGI_PORT="9000")  # named as the user set it
+    done = run_cli("demo", "--uds", str(tmp_path / "s"), cwd=tmp_path, env=env)
+    assert done.returncode == exits.USAGE and "drop $SIMPLEWSGI_PORT" in done.stderr
     done = run_cli("demo", "--uds", str(tmp_path / "s"), "--fd", "3", cwd=tmp_path)
     assert done.returncode == exits.USAGE and "give one" in done.stderr
 
@@ -291,3 +306,176 @@ def test_a_unix_socket_on_a_path_too_long(tmp_path: Path) -> None:
         done.stderr.startswith("Error: cannot listen on unix socket")
         and "Traceback" not in done.stderr
     )
+
+
+def test_a_busy_unix_socket_does_not_hang_the_start(tmp_path: Path) -> None:
+    """A live server whose backlog is full does not answer connect() at once: it is in use,
+    not a reason to wait forever."""
+    path = str(tmp_path / "busy.sock")
+    with socket.socket(socket.AF_UNIX) as busy:
+        busy.bind(path)
+        busy.listen(0)
+        waiting = []
+        try:
+            while True:  # fill the backlog
+                client = socket.socket(socket.AF_UNIX)
+                client.setblocking(False)
+                waiting.append(client)
+                client.connect(path)
+        except BlockingIOError:
+            pass
+        try:
+            done = run_cli("demo", "--uds", path, cwd=tmp_path)
+        finally:
+            for client in waiting:
+                client.close()
+    assert done.returncode == exits.CANNOT_LISTEN
+    assert "is in use" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_starts_racing_for_one_unix_socket_take_turns(tmp_path: Path) -> None:
+    """The probe, removal, bind and listen() hold a lock on the directory: a second start
+    waits for it instead of removing the first one's fresh socket."""
+    import fcntl
+
+    from simplewsgi.unixsocket import bind_unix
+
+    path = str(tmp_path / "app.sock")
+    result: list[Any] = []
+    directory = os.open(str(tmp_path), os.O_RDONLY)
+    try:
+        fcntl.flock(directory, fcntl.LOCK_EX)
+        starter = threading.Thread(target=lambda: result.append(bind_unix(path)))
+        starter.start()
+        starter.join(0.5)
+        assert starter.is_alive() and not os.path.exists(path), "it waits for the lock"
+    finally:
+        os.close(directory)  # releases the lock
+    starter.join(DEADLINE)
+    sock, inode = result[0]
+    with sock:
+        assert os.stat(path).st_ino == inode
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="/proc/PID/cwd")
+def test_a_short_relative_unix_socket_path_in_a_deep_directory(
+    tmp_path: Path, launch: Callable[..., Server]
+) -> None:
+    """The kernel limits the path as bound (about 107 bytes), not its absolute form."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    assert len(str(deep / "a.sock")) > 108
+    server = launch("demo", "--uds", "a.sock", cwd=deep)
+    server.wait_for("Socket:\\s+a.sock")
+    # The client needs a short path too: the server's working directory through /proc.
+    assert get(UnixConnection(f"/proc/{server.proc.pid}/cwd/a.sock"))[0] == 200
+    assert server.stop() == exits.OK
+    assert not (deep / "a.sock").exists()
+
+
+def test_an_unbound_socket_is_refused(tmp_path: Path, launch: Callable[..., Server]) -> None:
+    """listen() on it would bind every interface on a random port."""
+    with socket.socket() as unbound:
+        fd = unbound.fileno()
+        server = launch("demo", "--fd", str(fd), pass_fds=(fd,))
+        assert server.wait() == exits.CANNOT_LISTEN
+    assert "not bound" in server.plain and "bind it before passing it" in server.plain
+
+
+def test_a_descriptor_number_beyond_any_is_a_usage_error(tmp_path: Path) -> None:
+    done = run_cli("demo", "--fd", str(2**31), cwd=tmp_path)
+    assert done.returncode == exits.USAGE and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "said"),
+    [
+        (("--port", "0"), exits.USAGE, "drop --port"),
+        (("--uds", "x.sock"), exits.USAGE, "drop --uds"),
+    ],
+)
+def test_socket_activation_with_another_listener_is_a_usage_error(
+    tmp_path: Path, launch: Callable[..., Server], extra: tuple[str, ...], status: int, said: str
+) -> None:
+    with _listening_socket() as sock:
+        fd = sock.fileno()
+        server = launch(
+            str(fd), "demo", *extra, command=(sys.executable, "-c", ACTIVATE), pass_fds=(fd,)
+        )
+        assert server.wait() == status
+    assert "socket activation" in server.plain and said in server.plain
+
+
+def test_malformed_socket_activation_is_an_error(
+    tmp_path: Path, launch: Callable[..., Server]
+) -> None:
+    """sd_listen_fds() fails on it too; serving on a port of our own instead would hide it."""
+    with _listening_socket() as sock:
+        fd = sock.fileno()
+        activate = ACTIVATE.replace('"1"', '"one"')
+        server = launch(str(fd), "demo", command=(sys.executable, "-c", activate), pass_fds=(fd,))
+        assert server.wait() == exits.CANNOT_LISTEN
+    assert "LISTEN_FDS='one'" in server.plain and "Traceback" not in server.plain
+
+
+def test_handle_request_waits_on_every_socket() -> None:
+    """A one-request script (an OAuth redirect) on 127.0.0.1 and ::1 sees the browser
+    whichever it connects to."""
+    first = _listening_socket()
+    second = socket.socket(socket.AF_INET6)
+    second.bind(("::1", 0))
+    second.listen(16)
+
+    def make(address: Any, handler: Any) -> WSGIServer:
+        return WSGIServer(address, handler, sockets=[first, second])
+
+    server = make_server("127.0.0.1", 0, hello, server_class=make)
+    server.timeout = DEADLINE
+    port = second.getsockname()[1]
+    replies: list[tuple[int, str]] = []
+    client = threading.Thread(
+        target=lambda: replies.append(
+            get(http.client.HTTPConnection("::1", port, timeout=DEADLINE))
+        )
+    )
+    client.start()
+    try:
+        server.handle_request()
+    finally:
+        server.server_close()
+    client.join(DEADLINE)
+    assert replies == [(200, "hello")]
+
+
+def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+
+
+def test_a_unix_peer_cannot_write_into_the_log(tmp_path: Path, stderr: Any) -> None:
+    """Its bound path is the client's to choose: it never reaches the log."""
+    path = str(tmp_path / "s.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(4)
+
+    def make(address: Any, handler: Any) -> WSGIServer:
+        return WSGIServer(address, handler, sockets=[listener])
+
+    server = make_server("127.0.0.1", 0, hello, server_class=make)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.bind(str(tmp_path / "c\n127.0.0.1 forged \x1b[41m"))
+            client.settimeout(DEADLINE)
+            client.connect(path)
+            client.sendall(b"GARBAGE\r\n\r\n")
+            assert b" 400 " in client.recv(100)
+        wait_for(lambda: "GARBAGE" in stderr.getvalue(), what="the 400 line")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(DEADLINE)
+    (line,) = [line for line in stderr.getvalue().splitlines() if line]
+    assert line.startswith("- - - [") and "forged" not in line and "\x1b" not in line

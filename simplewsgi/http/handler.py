@@ -317,6 +317,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         if target[0] != "/" and "://" in target:
             # Absolute form (RFC 9112 §3.2.2): its authority replaces the Host header.
             env["HTTP_HOST"], target = parsing.split_absolute_form(target)
+        # The target as sent (werkzeug's dev server and gunicorn give it too): PATH_INFO is
+        # decoded, so only this shows an encoded slash (%2F) for what it is.
+        env["RAW_URI"] = env["REQUEST_URI"] = target
         path, _, query = target.partition("?")
         path = path.partition("#")[0]
         env["PATH_INFO"] = unquote(path, "latin-1") if "%" in path else path
@@ -360,8 +363,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} - - [{self.log_date_time_string()}] {message}\n")
 
     def address_string(self) -> str:
+        """The client's IP address; ``-`` for a unix socket's peer (its path is the client's
+        to choose, and must not reach the log)."""
         address = self.client_address
-        return str(address[0]) if isinstance(address, tuple) else str(address or "-")
+        return str(address[0]) if isinstance(address, tuple) else "-"
 
     def log_date_time_string(self) -> str:
         return log_time()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import selectors
 import socket
 import sys
 import threading
@@ -37,6 +36,7 @@ from simplewsgi.http.limits import (
     STOP_POLL,
     default_max_connections,
 )
+from simplewsgi.http.listening import ListeningServer
 from simplewsgi.http.net import allow_dual_stack, server_name_port
 from simplewsgi.http.pool import ThreadPool
 from simplewsgi.http.tracking import AwaitingRequest, Member, Trouble
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
-class WSGIServer(HTTPServer):
+class WSGIServer(ListeningServer):
     """An HTTP server that runs a WSGI application on a pool of threads, one connection each
     at a time."""
 
@@ -55,7 +55,6 @@ class WSGIServer(HTTPServer):
     allow_reuse_address = True
     multithread = True
     closing = False  # set by server_close(); a class default so socketless subclasses have it
-    several_listeners = False
     # False: every response ends its connection (the server is stopping, or handle_request()
     # serves its one request). Read by the handler for each request.
     keep_alive = True
@@ -86,7 +85,8 @@ class WSGIServer(HTTPServer):
     ) -> None:
         """``sockets``: serve on these already bound, listening sockets (TCP or unix; made by
         the command, or handed over by a supervisor or systemd) instead of binding
-        ``server_address``; the first is ``self.socket``."""
+        ``server_address``; the first is ``self.socket``. With several, a subclass that
+        overrides ``get_request`` must accept through ``super().get_request()``."""
         if sockets:
             self.address_family = sockets[0].family
         elif ":" in server_address[0]:
@@ -108,12 +108,8 @@ class WSGIServer(HTTPServer):
         )
         super().__init__(server_address, RequestHandlerClass, bind_and_activate=False)
         self._adopted = bool(sockets)
-        self._more_sockets = tuple(sockets[1:])  # listened to beside self.socket
-        self.several_listeners = bool(self._more_sockets)  # read by handlers
-        self._accepting: Optional[socket.socket] = None  # the one serve_forever found ready
         if sockets:
-            self.socket.close()
-            self.socket = sockets[0]
+            self.listen_on(sockets)
         if bind_and_activate:
             try:
                 self.server_bind()
@@ -283,8 +279,6 @@ class WSGIServer(HTTPServer):
         self.closing = True
         self.keep_alive = False
         super().server_close()
-        for listener in getattr(self, "_more_sockets", ()):
-            listener.close()
         self._pool.close()
         while True:
             now = time.monotonic()
@@ -319,34 +313,11 @@ class WSGIServer(HTTPServer):
         sys.stderr.write(message + "\n")
         sys.stderr.flush()
 
-    def serve_forever(self, poll_interval: float = 0.5) -> None:
-        """socketserver's loop, over every listening socket when there are several (with the
-        same stop flag and shut-down event, so ``shutdown()`` and ``request_stop`` hold)."""
-        if not self._more_sockets:
-            super().serve_forever(poll_interval)
-            return
-        stopped: threading.Event = self._BaseServer__is_shut_down  # type: ignore[attr-defined]
-        stopped.clear()
-        try:
-            with selectors.DefaultSelector() as selector:
-                for listener in (self.socket, *self._more_sockets):
-                    selector.register(listener, selectors.EVENT_READ)
-                while not self._BaseServer__shutdown_request:
-                    for key, _ in selector.select(poll_interval):
-                        self._accepting = key.fileobj  # type: ignore[assignment]
-                        self._handle_request_noblock()  # type: ignore[attr-defined]
-                    self.service_actions()
-        finally:
-            self._accepting = None
-            self._BaseServer__shutdown_request = False
-            stopped.set()
-
     def get_request(self) -> tuple[Any, Any]:
         """``accept()``; out of file descriptors, pause the accept loop instead of letting it
         spin on a listening socket that stays readable, and say so once until it recovers."""
         try:
-            listener = self._accepting
-            accepted = super().get_request() if listener is None else listener.accept()
+            accepted = super().get_request()
         except OSError as error:
             if error.errno in _NO_DESCRIPTORS:
                 self._no_descriptor.happened(

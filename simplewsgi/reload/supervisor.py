@@ -135,6 +135,7 @@ class Supervisor:
     def close(self) -> None:
         """Stop every worker (gracefully, then by force), then release everything."""
         self._closing = True
+        self._catch_up()
         # Refuse new connections now, as plain serving does (the workers' copies close with
         # their servers); the unix socket's file goes with the cleanups.
         for sock in self.listeners.sockets:
@@ -159,6 +160,18 @@ class Supervisor:
                 cleanup()
         if self.served and not self.forced:
             self.console.goodbye()
+
+    def _catch_up(self) -> None:
+        """Take in a READY already sent. A worker says it before its first accept(), so a stop
+        signal read in the same wake-up (or queued before it) may come after requests it
+        served: it has served, and is retired gracefully, not killed as one still importing."""
+        with contextlib.suppress(OSError):
+            for key, _ in self._selector.select(0):
+                if self._selector.get_map().get(key.fd) is key:
+                    key.data(key.fd)
+        for event in [event for event in self._events if isinstance(event, Ready)]:
+            self._events.remove(event)
+            self.handle(event)
 
     def _end_lingering(self) -> None:
         """At a stop: wait (at most the grace) for what the workers started to end, then
@@ -293,8 +306,9 @@ class Supervisor:
         elif isinstance(event, Exited):
             self._reap_outcome(event.worker, event.returncode)
         elif isinstance(event, Overdue) and event.worker.returncode is None:
-            self.console.warn(f"worker {event.worker.pid} did not finish its requests within "
-                     f"{RETIRE_TIMEOUT:g} s; killed it")  # fmt: skip
+            if not self.forced:  # asked to quit now: that is not the worker's fault
+                self.console.warn(f"worker {event.worker.pid} did not finish its requests "
+                                  f"within {RETIRE_TIMEOUT:g} s; killed it")  # fmt: skip
             self._kill(event.worker)
 
     def _serve_next(
