@@ -98,6 +98,15 @@ def test_every_serve_option_is_a_key_named_as_typed() -> None:
             assert f"--{key}" in param.opts, key
 
 
+def test_every_flag_can_be_turned_off_on_the_command_line() -> None:
+    """What the table (or a SIMPLEWSGI_* variable) turns on, the command line can undo."""
+    flags = [p for p in _serve().params if isinstance(p, click.Option) and p.is_flag]
+    assert len(flags) >= 5
+    for flag in flags:
+        if flag.name not in ("help", "version"):
+            assert any(name.startswith("--no-") for name in flag.secondary_opts), flag.opts
+
+
 def test_the_path_options_are_marked() -> None:
     marked = {
         key

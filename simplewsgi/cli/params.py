@@ -187,8 +187,7 @@ MIDDLEWARE_OPTIONS: list[Decorator] = [
         "PATH_INFO when the request has it.",
     ),
     _option(
-        "--proxy-headers",
-        is_flag=True,
+        "--proxy-headers/--no-proxy-headers",
         help="Take the client's address, scheme, host and prefix from X-Forwarded-For, -Proto, "
         "-Host, -Prefix and Forwarded, when a trusted proxy sends them.",
     ),
