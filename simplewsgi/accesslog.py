@@ -6,19 +6,27 @@
 - :meth:`AccessLogHandler.log_request` runs once per request: one f-string, one write.
 - Anything the client sent is escaped before it is written (no forged lines, no terminal codes).
 - Without ``--access-log`` only server errors (5xx) and protocol messages are written.
+- The address is the environ's ``REMOTE_ADDR`` as the app saw it (behind ``--proxy-headers``,
+  the client's, not the proxy's); a file the static layer served is painted dimmer, so the app's
+  own requests stand out.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simplewsgi.console import BOLD, CYAN, DIM, GREEN, RED, RESET, YELLOW, write_stderr
 from simplewsgi.http.handler import WSGIRequestHandler
 from simplewsgi.http.text import CONTROL_CHAR_ESCAPES
+from simplewsgi.middleware import STATIC_FILE
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 # Status class (code // 100) -> color: 2xx green, 3xx cyan, 4xx yellow, 5xx red.
 STATUS_COLORS = {1: DIM, 2: GREEN, 3: CYAN, 4: YELLOW, 5: RED}
+_NO_REQUEST: WSGIEnvironment = {}  # never written: a handler's environ before its first request
 
 
 class AccessLogHandler(WSGIRequestHandler):
@@ -29,6 +37,7 @@ class AccessLogHandler(WSGIRequestHandler):
     color = False
     access_log = True
     tls_hint = ", or serve HTTPS with --certfile or --tls-self-signed"
+    environ: WSGIEnvironment = _NO_REQUEST  # the current request's, when the class keeps it
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         status = code if type(code) is int else _as_int(code)
@@ -38,13 +47,25 @@ class AccessLogHandler(WSGIRequestHandler):
         duration = f"{elapsed:.1f} ms" if elapsed < 1000.0 else f"{elapsed / 1000.0:.2f} s"
         amount = _size(size)
         target = self.path if self.path.isascii() else self.path.translate(CONTROL_CHAR_ESCAPES)
-        address = self.client_address[0] if isinstance(self.client_address, tuple) else "-"
+        environ = self.environ
+        address = environ.get("REMOTE_ADDR") or (
+            self.client_address[0] if isinstance(self.client_address, tuple) else "-"
+        )
+        if not address.isprintable():  # an app's own proxy fix may copy a header into it
+            address = address.translate(CONTROL_CHAR_ESCAPES)
         if self.color:
             painted = STATUS_COLORS.get(status // 100, "")
-            line = (
-                f"{DIM}{address}{RESET} {BOLD}{self.command} {target}{RESET} "
-                f"{self.request_version} {painted}{status}{RESET} {amount} {DIM}{duration}{RESET}\n"
-            )
+            if STATIC_FILE in environ:  # a file: the whole line dim, the status still by class
+                line = (
+                    f"{DIM}{address} {self.command} {target} {self.request_version} "
+                    f"{painted}{status}{RESET}{DIM} {amount} {duration}{RESET}\n"
+                )
+            else:
+                line = (
+                    f"{DIM}{address}{RESET} {BOLD}{self.command} {target}{RESET} "
+                    f"{self.request_version} {painted}{status}{RESET} {amount} "
+                    f"{DIM}{duration}{RESET}\n"
+                )
         else:
             line = (
                 f"{address} {self.command} {target} {self.request_version} "
@@ -79,8 +100,21 @@ def _size(size: int | str) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
-def handler_class(color: bool, access_log: bool, **settings: Any) -> type[WSGIRequestHandler]:
-    """The request handler class the CLI serves with; ``settings`` are more class attributes
-    (the deadlines)."""
+class EnvironAccessLogHandler(AccessLogHandler):
+    """Keeps each request's environ for its line: behind the layers of ``middleware`` the app
+    may have seen another ``REMOTE_ADDR``, or the request was a file (a call per request, so
+    only when a layer is in front of the app)."""
+
+    def get_environ(self) -> WSGIEnvironment:
+        self.environ = environ = super().get_environ()
+        return environ
+
+
+def handler_class(
+    color: bool, access_log: bool, keep_environ: bool = False, **settings: Any
+) -> type[WSGIRequestHandler]:
+    """The request handler class the CLI serves with; ``keep_environ`` when layers stand in
+    front of the app; ``settings`` are more class attributes (the deadlines)."""
     attrs = {"color": color, "access_log": access_log, **settings}
-    return type("AccessLogHandler", (AccessLogHandler,), attrs)
+    base = EnvironAccessLogHandler if keep_environ else AccessLogHandler
+    return type("AccessLogHandler", (base,), attrs)

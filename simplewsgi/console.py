@@ -17,14 +17,18 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import shlex
 import socket
 import sys
 from typing import IO, TYPE_CHECKING, Any, Optional
 
 from simplewsgi.http.net import WILDCARD_HOSTS, host_port
+from simplewsgi.http.text import CONTROL_CHAR_ESCAPES
 from simplewsgi.version import NAME, PYTHON_VERSION, __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from simplewsgi.options import ServeOptions
 
 NO_COLOR_ENV = "NO_COLOR"
@@ -44,7 +48,7 @@ PREFIXES = {"info": ("Info:", CYAN), "warn": ("Warning:", YELLOW), "error": ("Er
 DEMO_LABEL = "demo app"
 QUIT_HINT = "Press Ctrl+C to quit"
 PRODUCTION_HINT = (
-    "{host} is reachable from other machines; this is a development server, "
+    "listening on {host}, reachable from other machines; this is a development server, "
     "in production use gunicorn or waitress"
 )
 LOOPBACK_NAMES = ("localhost", "::1")
@@ -159,30 +163,41 @@ class Console:
         """One error line on stderr (``Error: msg``); ``msg`` may carry more, indented lines."""
         self._message("error", msg)
 
-    def banner(self, options: ServeOptions, address: Any, reloader: Optional[str] = None) -> None:
-        """The start-up lines: version, what is served, URLs, reloader backend, how to quit.
+    def banner(
+        self, options: ServeOptions, addresses: Sequence[Any], reloader: Optional[str] = None
+    ) -> None:
+        """The start-up lines: version, what is served, where, reloader backend, how to quit.
 
-        ``address`` is the bound ``(host, port)`` (the real port when 0 was asked);
-        ``reloader`` names the active file-watching backend when reloading.
+        ``addresses`` are the listening sockets' own addresses (``getsockname()``: the real
+        port when 0 was asked; a path for a unix socket); ``reloader`` names the active
+        file-watching backend when reloading.
         """
         on = self.color
-        host, port = str(address[0]), int(address[1])
         served = options.app if options.app is not None else DEMO_LABEL
         if options.factory:
             served += " (factory)"
         title = paint(f"{NAME} {__version__}", BOLD, on)
         lines = [f"{title} serving {served} (Python {PYTHON_VERSION})"]
         scheme = "https" if options.certfile else "http"
-        urls = server_urls(options.host or host, port, scheme)
-        rows = [("Local:", urls[0])] + [("Network:", url) for url in urls[1:]]
+        rows: list[tuple[str, str]] = []
+        exposed = []
+        for address in addresses:
+            if not isinstance(address, tuple):  # a unix socket
+                rows.append(("Socket:", unix_socket_row(address, scheme)))
+                continue
+            host, port = str(address[0]), int(address[1])
+            urls = server_urls(host, port, scheme)
+            rows += [("Local:", urls[0])] + [("Network:", url) for url in urls[1:]]
+            if not is_loopback(host):  # the bound address: what was typed may be a name
+                exposed.append(host)
         if options.tls_self_signed and options.certfile:
             rows += _self_signed_rows(options.certfile)
         lines += [f"  {label:<9}{paint(url, CYAN, on)}" for label, url in rows]
         if reloader:
             lines.append(f"  {'Reload:':<9}{reloader}")
-        if not is_loopback(host):  # the bound address: what was typed may be a name
+        if exposed:
             prefix, color = PREFIXES["warn"]
-            hint = PRODUCTION_HINT.format(host=options.host or "0.0.0.0")
+            hint = PRODUCTION_HINT.format(host=" and ".join(exposed))
             lines.append(f"{paint(prefix, color + BOLD, on)} {hint}")
         lines.append(QUIT_HINT)
         write_stderr("\n".join(lines) + "\n")
@@ -190,6 +205,21 @@ class Console:
     def goodbye(self) -> None:
         """The last line after a graceful stop."""
         self.info("stopped, goodbye")
+
+
+def unix_socket_row(address: str | bytes, scheme: str = "http") -> str:
+    """A unix socket's path and how to ask it something, ready to paste into a shell. An
+    abstract socket (Linux; its name starts with NUL) is written ``@name``."""
+    name = os.fsdecode(address)
+    abstract = name.startswith("\0")
+    if abstract:
+        name = name[1:]
+    shown = name.translate(CONTROL_CHAR_ESCAPES)
+    if shown != name or not name:  # control characters, or no name: nothing to paste
+        return ("@" if abstract else "") + (shown or "(unnamed)")
+    option = "--abstract-unix-socket" if abstract else "--unix-socket"
+    curl = f"curl {option} {shlex.quote(name)} {scheme}://localhost/"
+    return f"{'@' if abstract else ''}{name}  ({curl})"
 
 
 def server_urls(host: str, port: int, scheme: str = "http") -> list[str]:

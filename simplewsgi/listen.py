@@ -1,11 +1,16 @@
 """The one place where the command creates or adopts listening sockets.
 
-Plain serving and the reloader's supervisor both bind with :func:`bind_listener`; plain
-serving then builds the server through ``make_server`` on that socket, and the supervisor hands
-it to each worker as an inherited file descriptor named in :data:`LISTEN_FD_ENV`, where
-:func:`adopt_listener` picks it up and the worker builds its server on it. A port already in
-use is a :class:`PortInUseError` that names who holds it (from ``/proc`` on Linux); any other
-bind failure is a :class:`ListenError` saying what to try instead.
+:func:`open_listeners` decides what to listen on, in this order: the sockets systemd passed
+(``LISTEN_FDS``, when ``LISTEN_PID`` is ours), an inherited descriptor (``--fd``), a unix socket
+(``--uds``), else TCP on every ``--host`` at one ``--port`` (``localhost`` means both
+``127.0.0.1`` and ``::1``, as browsers try ``::1`` first). Plain serving builds its server on
+them through ``make_server``; the reloader's supervisor opens them once and every worker
+inherits them, their numbers in :data:`LISTEN_FD_ENV`, and adopts them with
+:func:`adopt_listeners`. Only the process that opened them closes them for good, and removes
+the unix socket's file (:meth:`Listeners.close`).
+
+An address in use is an :class:`AddressInUseError` that names who holds it (from ``/proc`` on
+Linux); any other failure is a :class:`ListenError` saying what to try instead.
 (``WSGIServer`` used as a library binds in its own ``server_bind``, as wsgiref's does; the
 dual-stack rule for ``::`` is :func:`~simplewsgi.http.net.allow_dual_stack` in both.)
 """
@@ -13,53 +18,212 @@ dual-stack rule for ``::`` is :func:`~simplewsgi.http.net.allow_dual_stack` in b
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import socket
-from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from simplewsgi.http.limits import LISTEN_BACKLOG
 from simplewsgi.http.net import allow_dual_stack, host_port
+from simplewsgi.portholder import socket_holder
 
-LISTEN_FD_ENV = "SIMPLEWSGI_LISTEN_FD"
-MAX_SHOWN_COMMAND = 200  # of the port holder's command line: enough to recognise it
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from simplewsgi.options import ServeOptions
+
+LISTEN_FD_ENV = "SIMPLEWSGI_LISTEN_FDS"  # "3,4": the listening sockets a worker inherits
+SYSTEMD_FIRST_FD = 3  # sd_listen_fds(3): passed sockets start at descriptor 3
+SYSTEMD_VARIABLES = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+LOCALHOST_ADDRESSES = ("127.0.0.1", "::1")
+# With --port 0 and several addresses, the first picks a port and the others take the same;
+# when one of them has it taken already, everything is tried again on a new port.
+SHARED_PORT_ATTEMPTS = 10
 
 
-class PortInUseError(OSError):
-    """The address is taken; ``holder`` describes the process holding it, when we can tell."""
-
-    def __init__(self, host: str, port: int, holder: Optional[str]) -> None:
-        self.host, self.port, self.holder = host, port, holder
-        text = f"port {port} is already in use on {host_port(host, port)}"
-        if holder:
-            text += f" by {holder}"
-        super().__init__(errno.EADDRINUSE, text + "; pick another with --port, or --port 0 for any")
+class ListenError(OSError):
+    """The server cannot listen where it was asked; the message says what to do instead."""
 
 
-# Why binding failed, in words a user can act on (the OS message alone is cryptic).
-_LISTEN_HINTS = {
+class AddressInUseError(ListenError):
+    """The address (a port, a unix socket) is taken; the message names the holder if known."""
+
+
+def cannot_listen(where: str, error: OSError, hint: Optional[str] = None) -> ListenError:
+    text = f"cannot listen on {where}: {error.strerror or error}"
+    return ListenError(error.errno, f"{text}; {hint}" if hint else text)
+
+
+def port_in_use(host: str, port: int) -> AddressInUseError:
+    holder = socket_holder(host, port)
+    text = f"port {port} is already in use on {host_port(host, port)}"
+    text += f" by {holder}" if holder else ""
+    return AddressInUseError(
+        errno.EADDRINUSE, text + "; pick another with --port, or --port 0 for any"
+    )
+
+
+# Why binding a TCP address failed, in words a user can act on (the OS message alone is cryptic).
+_TCP_HINTS = {
     errno.EACCES: "ports below 1024 need privileges; use a higher --port",
     errno.EADDRNOTAVAIL: "that address is not one of this machine's; try --host 127.0.0.1",
 }
 
 
-class ListenError(OSError):
-    """The server could not listen on host:port for a reason other than the port being taken."""
+class Listeners:
+    """The listening sockets of this process, and the unix socket files it made."""
 
-    def __init__(self, host: str, port: int, error: OSError) -> None:
-        text = f"cannot listen on {host_port(host, port)}: {error.strerror or error}"
-        hint = _LISTEN_HINTS.get(error.errno or 0)
-        super().__init__(error.errno, f"{text}; {hint}" if hint else text)
+    def __init__(self, sockets: list[socket.socket], made: Iterable[tuple[str, int]] = ()):
+        self.sockets = sockets
+        self._made = list(made)  # (path, inode) of unix sockets bound here, removed by close()
+
+    def addresses(self) -> list[Any]:
+        """Each socket's own address: ``(host, port, ...)``, or a unix socket's path."""
+        return [sock.getsockname() for sock in self.sockets]
+
+    def close(self) -> None:
+        """Close every socket, and remove the files of the unix sockets made here, unless
+        another server has replaced them since."""
+        for sock in self.sockets:
+            sock.close()
+        for path, inode in self._made:
+            try:
+                if os.lstat(path).st_ino == inode:
+                    os.unlink(path)
+            except OSError:
+                pass
+        self._made = []
 
 
-def is_addr_in_use(error: OSError) -> bool:
-    return error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1))
+def open_listeners(options: ServeOptions, *, inheritable: bool = False) -> Listeners:
+    """The sockets to serve ``options`` on (``inheritable``: by the reloader's workers)."""
+    listeners = _activated() or _opened(options)
+    try:
+        for sock in listeners.sockets:
+            sock.set_inheritable(inheritable)
+    except BaseException:
+        listeners.close()
+        raise
+    return listeners
+
+
+def _opened(options: ServeOptions) -> Listeners:
+    if options.fd is not None:
+        return Listeners([adopt_inherited(options.fd, f"--fd {options.fd}")])
+    if options.uds is not None:
+        return _unix(options.uds)
+    return Listeners(bind_tcp(options.host, options.port))
+
+
+def _activated() -> Optional[Listeners]:
+    """The sockets systemd (or any socket activator) passed us, per sd_listen_fds(3); the
+    variables are removed so that the app's own children do not take them for theirs."""
+    count = activated_count()
+    if count is None:
+        return None
+    for name in SYSTEMD_VARIABLES:
+        os.environ.pop(name, None)
+    if not (count.isascii() and count.isdigit()):
+        raise ListenError(
+            errno.EINVAL,
+            f"cannot use the sockets passed by socket activation: LISTEN_FDS={count!r} is not "
+            "a number of descriptors",
+        )
+    sockets: list[socket.socket] = []
+    try:
+        for fd in range(SYSTEMD_FIRST_FD, SYSTEMD_FIRST_FD + int(count)):
+            sockets.append(adopt_inherited(fd, f"socket-activation descriptor {fd}"))
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return Listeners(sockets) if sockets else None
+
+
+def activated_count() -> Optional[str]:
+    """``LISTEN_FDS`` when socket activation is meant for this process (``LISTEN_PID`` is
+    ours), else None."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return None
+    return os.environ.get("LISTEN_FDS")
+
+
+def expand_hosts(hosts: Iterable[str]) -> list[str]:
+    """The addresses to bind, in order: ``localhost`` is 127.0.0.1 and ::1; spellings of one
+    address count once (``0:0::1`` is ``::1``, ``""`` is ``0.0.0.0``); an address a wildcard
+    already covers is left out (``0.0.0.0`` covers IPv4, ``::`` everything), since binding it
+    too would fail."""
+    addresses: dict[str, str] = {}  # canonical form -> the spelling given first
+    for host in hosts:
+        for address in LOCALHOST_ADDRESSES if host == "localhost" else (host,):
+            addresses.setdefault(_canonical(address), address)
+    if "::" in addresses:
+        return [addresses["::"]]
+    if "0.0.0.0" in addresses:
+        return [given for key, given in addresses.items() if key == "0.0.0.0" or ":" in key]
+    return list(addresses.values())
+
+
+def _canonical(host: str) -> str:
+    """One spelling per address: compressed IPv6, IPv4-mapped as IPv4; names lowercased."""
+    try:
+        address = ipaddress.ip_address(host or "0.0.0.0")
+    except ValueError:
+        return host.lower()
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped if mapped is not None else address)
+
+
+def bind_tcp(hosts: Iterable[str], port: int) -> list[socket.socket]:
+    """Listening TCP sockets on every host at one port (with ``port`` 0, one free port for
+    all). ``::1`` from ``localhost`` is skipped on a machine without IPv6."""
+    addresses = expand_hosts(hosts)
+    optional = {"::1"} if "::1" not in hosts else set()
+    for _ in range(SHARED_PORT_ATTEMPTS if port == 0 else 1):
+        sockets: list[socket.socket] = []
+        chosen = port
+        try:
+            for host in addresses:
+                try:
+                    sock = bind_listener(host, chosen)
+                except AddressInUseError:
+                    if port == 0 and sockets:
+                        break  # the port the first one picked is taken here: another port
+                    raise
+                except ListenError as error:
+                    if host in optional and error.errno in _NO_IPV6:
+                        continue
+                    raise
+                sockets.append(sock)
+                chosen = sock.getsockname()[1]
+            else:
+                return sockets
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
+        for sock in sockets:
+            sock.close()
+    raise AddressInUseError(
+        errno.EADDRINUSE,
+        f"no port was free on all of {', '.join(addresses)} in {SHARED_PORT_ATTEMPTS} tries; "
+        "give one with --port",
+    )
+
+
+# Binding ::1 fails with these where IPv6 is off.
+_NO_IPV6 = frozenset(
+    getattr(errno, name) for name in ("EADDRNOTAVAIL", "EAFNOSUPPORT") if hasattr(errno, name)
+)
 
 
 def bind_listener(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
     """A listening TCP socket on ``host:port`` (``inheritable``: by child processes)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as error:  # no IPv6 in this kernel
+        raise cannot_listen(host_port(host, port), error) from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         allow_dual_stack(sock, host)
@@ -67,8 +231,10 @@ def bind_listener(host: str, port: int, *, inheritable: bool = False) -> socket.
             sock.bind((host, port))
         except OSError as error:
             if is_addr_in_use(error):
-                raise PortInUseError(host, port, describe_port_holder(port)) from None
-            raise ListenError(host, port, error) from error
+                raise port_in_use(host, port) from None
+            raise cannot_listen(
+                host_port(host, port), error, _TCP_HINTS.get(error.errno or 0)
+            ) from error
         sock.listen(LISTEN_BACKLOG)
         sock.set_inheritable(inheritable)
     except BaseException:
@@ -77,46 +243,56 @@ def bind_listener(host: str, port: int, *, inheritable: bool = False) -> socket.
     return sock
 
 
-def adopt_listener(fd: int) -> socket.socket:
-    """The listening socket a supervisor handed us as file descriptor ``fd``."""
-    sock = socket.socket(fileno=fd)
-    sock.set_inheritable(False)
+def is_addr_in_use(error: OSError) -> bool:
+    return error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1))
+
+
+def _unix(path: str) -> Listeners:
+    from simplewsgi.unixsocket import UnixSocketError, UnixSocketInUse, bind_unix
+
+    try:
+        sock, inode = bind_unix(path)
+    except UnixSocketInUse as error:
+        raise AddressInUseError(error.errno, error.strerror) from None
+    except UnixSocketError as error:
+        raise ListenError(error.errno, error.strerror) from None
+    return Listeners([sock], [(os.path.abspath(path), inode)])
+
+
+def adopt_inherited(fd: int, what: str) -> socket.socket:
+    """A listening stream socket from an inherited descriptor (``--fd``, systemd); one that
+    is bound but not listening yet is made to listen. An unbound one is refused: listen()
+    would bind it to every interface on a random port."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except (OSError, ValueError, OverflowError) as error:
+        hint = "pass the descriptor of a bound stream socket"
+        if not isinstance(error, OSError):
+            error = OSError(errno.EBADF, "not a file descriptor")
+        raise cannot_listen(what, error, hint) from None
+    try:
+        if sock.type != socket.SOCK_STREAM:
+            raise OSError(errno.EPROTOTYPE, "not a stream (TCP or unix) socket")
+        if _unbound(sock.getsockname()):
+            raise OSError(errno.EDESTADDRREQ, "the socket is not bound to an address")
+        accepting = getattr(socket, "SO_ACCEPTCONN", None)
+        if accepting is None or not sock.getsockopt(socket.SOL_SOCKET, accepting):
+            sock.listen(LISTEN_BACKLOG)
+        sock.set_inheritable(False)
+    except OSError as error:
+        sock.detach()  # not ours to close: the descriptor stays as it was
+        raise cannot_listen(
+            what, error, "bind it before passing it" if error.errno == errno.EDESTADDRREQ else None
+        ) from None
     return sock
 
 
-def describe_port_holder(port: int) -> Optional[str]:
-    """``"PID 123 (python app.py)"`` for the process listening on ``port``; None if unknown.
+def _unbound(address: Any) -> bool:
+    if isinstance(address, tuple):
+        return int(address[1]) == 0
+    return not address  # an unnamed unix socket
 
-    Linux only: finds the socket's inode in /proc/net/tcp{,6}, then the process whose fd
-    points at it. Processes of other users are usually unreadable; then we say nothing.
-    """
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            # local_address is HEXIP:HEXPORT; state 0A is LISTEN.
-            if (
-                len(fields) > 9
-                and fields[3] == "0A"
-                and int(fields[1].rsplit(":", 1)[1], 16) == port
-            ):
-                inodes.add(fields[9])
-    if not inodes:
-        return None
-    targets = {f"socket:[{inode}]" for inode in inodes}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in targets:
-                    raw = (proc / "cmdline").read_bytes().decode(errors="replace")
-                    cmdline = " ".join(raw.replace("\0", " ").split())  # one line, always
-                    return f"PID {proc.name} ({cmdline[:MAX_SHOWN_COMMAND]})"
-        except OSError:
-            continue
-    return None
+
+def adopt_listeners(fds: Iterable[int]) -> list[socket.socket]:
+    """A worker's listening sockets, from the descriptors its supervisor passed."""
+    return [socket.socket(fileno=fd) for fd in fds]

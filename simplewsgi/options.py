@@ -21,7 +21,7 @@ class ServeOptions(NamedTuple):
     app: Optional[str] = None  # "module:attr" and friends; None serves demo_app
     factory: bool = False
     app_dir: str = "."
-    host: str = "127.0.0.1"
+    host: tuple[str, ...] = ("127.0.0.1",)  # each is listened on; "localhost" is two
     port: int = 8000
     color: str = "auto"
     access_log: bool = True
@@ -32,6 +32,16 @@ class ServeOptions(NamedTuple):
     reload_include: tuple[str, ...] = ()
     reload_exclude: tuple[str, ...] = ()
     reload_poll: bool = False
+    # -- listeners: instead of TCP on host and port
+    uds: Optional[str] = None  # a unix socket's path
+    fd: Optional[int] = None  # an inherited listening socket's descriptor
+    # The layers in front of the app (middleware/stack.py chooses them from these).
+    static: tuple[str, ...] = ()  # "/PREFIX=DIR", DIR absolute (middleware.static.parse_mount)
+    root_path: str = ""  # "" or "/prefix" (middleware.prefix.url_prefix)
+    proxy_headers: bool = False
+    forwarded_allow_ips: str = "127.0.0.1,::1,unix"  # middleware.proxy.TrustedPeers
+    # issue 11, configuration: dotenv files loaded, in order, by the process that imports the app
+    env_files: tuple[str, ...] = ()
     # TLS (issue 11). The password never reaches a worker's argv or environment: the supervisor
     # blanks it here and sends it through the worker's control pipe.
     certfile: Optional[str] = None

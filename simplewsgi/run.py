@@ -1,9 +1,9 @@
 """ServeOptions -> a running server: load the app, bind, build the server, serve until a signal.
 
 The CLI calls :func:`serve` for plain serving; the reloader's workers call
-:func:`serve_on_socket` with the socket their supervisor bound. This module never imports
+:func:`serve_on_sockets` with the sockets their supervisor opened. This module never imports
 :mod:`simplewsgi.reload` (the CLI chooses between the two) and never exits: an address that
-cannot be bound is a ``listen.PortInUseError`` or ``listen.ListenError``, an app that cannot be
+cannot be listened on is a ``listen.ListenError``, an app that cannot be
 loaded an ``importer.AppImportError``, and a second stop signal a ``signals.ForcedStop``, which the
 caller turns into an exit.
 """
@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from simplewsgi.accesslog import handler_class
 from simplewsgi.http.server import WSGIServer, demo_app, make_server
-from simplewsgi.listen import bind_listener
+from simplewsgi.listen import open_listeners
+from simplewsgi.middleware.stack import wrap
 from simplewsgi.signals import STOP_SIGNALS, ForcedStop
 
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Sequence
 
     from _typeshed.wsgi import WSGIApplication
 
@@ -35,25 +37,33 @@ POLL_INTERVAL = 0.2
 def serve(options: ServeOptions, console: Console) -> None:
     """Serve ``options.app`` until a stop signal, then stop gracefully.
 
-    The address is bound before the app is imported: a port in use is said at once, before
-    the app's start-up code runs, and requests sent while it imports wait in the backlog."""
-    listener = bind_listener(options.host, options.port)
+    The sockets are opened before the app is imported: an address in use is said at once,
+    before the app's start-up code runs, and requests sent while it imports wait in the
+    backlog. A unix socket's file is removed when serving ends."""
+    listeners = open_listeners(options)
     try:
-        app = load_app(options)
-        server = build_server(options, app, console, listener)
-    except BaseException:
-        listener.close()
-        raise
-    serve_until_signal(
-        server,
-        ready=lambda server: console.banner(options, server.server_address[:2]),
-        goodbye=console.goodbye,
-        say=console.info,
-    )
+        app = load_app(options, console.warn)
+        server = build_server(options, app, console, listeners.sockets)
+        serve_until_signal(
+            server,
+            ready=lambda server: console.banner(options, listeners.addresses()),
+            goodbye=console.goodbye,
+            say=console.info,
+        )
+    finally:
+        listeners.close()
 
 
-def load_app(options: ServeOptions) -> WSGIApplication:
-    """The WSGI callable ``options`` names (raises ``importer.AppImportError``), or demo_app."""
+def load_app(
+    options: ServeOptions, warn: Optional[Callable[[str], None]] = None
+) -> WSGIApplication:
+    """The WSGI callable ``options`` names (raises ``importer.AppImportError``), or demo_app,
+    after loading ``options.env_files`` into this process's environment (``warn`` hears of
+    the lines that could not be parsed): the app's import-time code sees them."""
+    if options.env_files:
+        from simplewsgi import envfile  # here: python-dotenv only for those who use it
+
+        envfile.load(options.env_files, warn)
     if options.app is None:
         return demo_app
     from simplewsgi.importer import import_app
@@ -65,32 +75,29 @@ def build_server(
     options: ServeOptions,
     app: WSGIApplication,
     console: Console,
-    sock: Optional[socket.socket] = None,
+    sockets: Sequence[socket.socket],
 ) -> WSGIServer:
-    """The server, built through ``make_server`` on ``sock`` (a supervisor's), or on a socket
-    bound here; serving HTTPS when ``options`` has a certificate."""
+    """The server, built through ``make_server`` on ``sockets`` (already listening), serving
+    ``app`` behind the layers ``options`` ask for (``middleware.stack``); HTTPS when
+    ``options`` has a certificate."""
     context = None
     if options.certfile:  # ssl loads only for TLS
         from simplewsgi.certificates import server_context
 
         context = server_context(options)
-    listener = sock if sock is not None else bind_listener(options.host, options.port)
 
     def server_class(address: tuple[str, int], handler: type) -> WSGIServer:
-        return WSGIServer(address, handler, sock=listener, ssl_context=context)
+        return WSGIServer(address, handler, sockets=sockets, ssl_context=context)
 
+    served = wrap(app, options)
     handler = handler_class(
         console.color,
         options.access_log,
+        keep_environ=served is not app,  # the log line reads what the layers decided
         header_timeout=options.timeout_header,
         keep_alive_timeout=options.timeout_keep_alive,
     )
-    try:
-        return make_server(options.host, options.port, app, server_class, handler)
-    except BaseException:
-        if sock is None:
-            listener.close()
-        raise
+    return make_server(options.host[0], options.port, served, server_class, handler)
 
 
 def serve_until_signal(
@@ -139,12 +146,13 @@ def serve_until_signal(
         goodbye()
 
 
-def serve_on_socket(
+def serve_on_sockets(
     options: ServeOptions,
     app: WSGIApplication,
     console: Console,
-    sock: socket.socket,
+    sockets: Sequence[socket.socket],
     ready: Callable[[WSGIServer], None] | None = None,
 ) -> None:
-    """A reloader worker's main loop: serve ``app`` on the inherited ``sock`` until a signal."""
-    serve_until_signal(build_server(options, app, console, sock), ready=ready)
+    """A reloader worker's main loop: serve ``app`` on the inherited ``sockets`` until a
+    signal."""
+    serve_until_signal(build_server(options, app, console, sockets), ready=ready)

@@ -4,6 +4,8 @@ from typing import Any
 
 import pytest
 
+from tests.commandline import launch, parsed  # noqa: F401 - fixtures: the command, its parsing
+
 
 class ServerStderr:
     """What server threads wrote to sys.stderr (access log, tracebacks), via pytest's capsys,
@@ -20,8 +22,16 @@ class ServerStderr:
 
 # Tests that run the simplewsgi command, the reloader or a shell as real subprocesses: the slow
 # tier, deselected with -m "not e2e" for a fast run.
-E2E_MODULES = ("test_cli", "test_reloader", "test_faults", "test_load", "test_tls_cli")
-E2E_FIXTURES = ("shell_env",)
+E2E_MODULES = (
+    "test_cli",
+    "test_reloader",
+    "test_faults",
+    "test_load",
+    "test_config_cli",
+    "test_serving_layers",
+    "test_tls_cli",
+)
+E2E_FIXTURES = ("shell_env", "launch")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

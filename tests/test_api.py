@@ -199,7 +199,7 @@ def test_server_adopts_a_listening_socket() -> None:
     port = sock.getsockname()[1]
 
     def make(address: Any, handler: Any) -> WSGIServer:
-        return WSGIServer(address, handler, sock=sock)
+        return WSGIServer(address, handler, sockets=[sock])
 
     server = make_server("127.0.0.1", port, hello_app, server_class=make)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})

@@ -197,7 +197,7 @@ def test_no_access_log_keeps_errors(logged: Callable[..., tuple[Any, Captured]])
 
 def _banner(capture: Captured, address: Any, reloader: Optional[str] = None, **opts: Any) -> str:
     options = ServeOptions(**opts)
-    Console.decide(options.color).banner(options, address, reloader=reloader)
+    Console.decide(options.color).banner(options, [address], reloader=reloader)
     return capture.getvalue()
 
 
@@ -210,14 +210,14 @@ def test_banner_loopback(stderr: Captured) -> None:
 
 
 def test_banner_app_ipv6_reloader(stderr: Captured) -> None:
-    text = _banner(stderr, ("::1", 8001, 0, 0), "inotify", app="pkg.web:app", host="::1")
+    text = _banner(stderr, ("::1", 8001, 0, 0), "inotify", app="pkg.web:app", host=("::1",))
     assert "serving pkg.web:app" in text
     assert "http://[::1]:8001/" in text
     assert re.search(r"Reload:\s+inotify", text)
 
 
 def test_banner_wildcard_warns_and_shows_the_local_url(stderr: Captured) -> None:
-    text = _banner(stderr, ("0.0.0.0", 8002), host="0.0.0.0", color="always")
+    text = _banner(stderr, ("0.0.0.0", 8002), host=("0.0.0.0",), color="always")
     assert "http://127.0.0.1:8002/" in text
     (warning,) = [line for line in text.splitlines() if "Warning" in line]
     assert "development server" in warning and "gunicorn" in warning
@@ -243,9 +243,11 @@ def test_is_loopback() -> None:
 
 def test_the_banner_decides_the_warning_from_the_bound_address(stderr: Captured) -> None:
     """What was typed may be a name or an unusual spelling; the bound address is the fact."""
-    assert "Warning" not in _banner(stderr, ("127.0.0.1", 80), host="my-laptop", color="never")
-    assert "Warning" not in _banner(stderr, ("::ffff:127.0.0.1", 80, 0, 0), host="::ffff:127.0.0.1")
-    assert "Warning" in _banner(stderr, ("0.0.0.0", 80), host="0.0.0.0", color="never")
+    assert "Warning" not in _banner(stderr, ("127.0.0.1", 80), host=("my-laptop",), color="never")
+    assert "Warning" not in _banner(
+        stderr, ("::ffff:127.0.0.1", 80, 0, 0), host=("::ffff:127.0.0.1",)
+    )
+    assert "Warning" in _banner(stderr, ("0.0.0.0", 80), host=("0.0.0.0",), color="never")
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,20 @@ def test_the_readme_exit_status_table_is_the_one_table() -> None:
     assert rows == [(str(value), meaning) for value, meaning in exits.TABLE]
 
 
+def test_every_key_of_the_table_is_in_the_man_page(page: str) -> None:
+    """FILES lists each [tool.simplewsgi] key, from the tree: a new option appears there."""
+    serve = cli.main.get_command(click.Context(cli.main), "serve")
+    assert serve is not None
+    section = page.split(".SH FILES")[1].split(".SH ")[0]
+    keys = re.findall(r"^\.TP 20\n\\fB\\%(.+?)\\fR$", section, re.MULTILINE)
+    assert [key.replace("\\-", "-") for key in keys] == [
+        param.opts[0].lstrip("-") if isinstance(param, click.Option) else param.name
+        for param in serve.params
+        if param.expose_value and not (isinstance(param, click.Option) and param.hidden)
+    ]
+    assert "port" in keys and "env\\-file" in keys
+
+
 def test_sections(page: str) -> None:
     sections = re.findall(r'^\.SH "?([A-Z ]+)"?$', page, re.MULTILINE)
     assert sections == [
@@ -103,6 +117,7 @@ def test_sections(page: str) -> None:
         "OPTIONS",
         "APP",
         "ENVIRONMENT",
+        "FILES",
         "EXIT STATUS",
         "EXAMPLES",
         "SEE ALSO",

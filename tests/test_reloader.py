@@ -13,6 +13,7 @@ import importlib.util
 import os
 import py_compile
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -443,7 +444,8 @@ def test_signal_stops_supervisor_and_workers(
     pids = [server.proc.pid, *server.descendants()]
     if how == "ctrl-c":  # the terminal signals the whole foreground group
         for pid in pids:
-            os.kill(pid, signal.SIGINT)
+            with contextlib.suppress(ProcessLookupError):  # gone since it was listed
+                os.kill(pid, signal.SIGINT)
     else:  # a container runtime signals the main process only
         server.proc.terminate()
     assert server.proc.wait(STOP_DEADLINE) == 0
@@ -757,6 +759,33 @@ def test_a_callback_that_closes_another_descriptor_of_the_same_batch(tmp_path: P
         supervisor.close()
         for fd in (first_r, first_w, second_r, second_w):
             os.close(fd)
+
+
+def test_a_ready_worker_is_not_taken_for_one_still_importing_at_a_stop(tmp_path: Path) -> None:
+    """A worker sends READY before its first accept(); a stop signal read in the same wake-up
+    used to be handled first, so a worker that had served was killed as still importing and
+    the command said "interrupted before serving started" (exit 130; CI caught it with
+    socket activation, where a request is answered as soon as the worker accepts)."""
+    from simplewsgi.console import Console
+    from simplewsgi.options import ServeOptions
+    from simplewsgi.reload.supervisor import Supervisor
+
+    write(tmp_path / "app.py", APP.format(version="one"))
+    options = ServeOptions(
+        app="app:app", app_dir=str(tmp_path), port=0, reload=True, reload_dirs=(str(tmp_path),)
+    )
+    supervisor = Supervisor(options, Console(color=False))
+    try:
+        supervisor.start()
+        worker = supervisor.pending
+        assert worker is not None
+        # READY is in the pipe, unread: what the supervisor finds when a stop wakes it.
+        readable, _, _ = select.select([worker.status], [], [], DEADLINE)
+        assert readable, "the worker never said it was ready"
+    finally:
+        supervisor.close()
+    assert supervisor.served
+    assert worker.returncode == 0, "retired gracefully, not killed"
 
 
 def test_a_file_app_found_through_app_dir_is_watched(

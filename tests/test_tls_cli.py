@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import re
 import socket
@@ -23,12 +24,9 @@ import trustme
 
 from simplewsgi import exits
 from simplewsgi.certificates import SELF_SIGNED, SELF_SIGNED_CRT
+from tests.commandline import DEADLINE, Server, cli_env, run_cli, write
 from tests.helpers import wait_for
-from tests.test_cli import Server, cli_env, launch, run_cli, write
 
-__all__ = ["launch"]  # the fixture, shared with test_cli
-
-DEADLINE = 10.0
 HTTPS_RE = re.compile(r"Local:\s+https://(\[[^\]]+\]|[^/:\s]+):(\d+)/")
 FINGERPRINT_RE = re.compile(r"SHA-256:\s+((?:[0-9A-F]{2}:){31}[0-9A-F]{2})")
 PASSWORD = "correct horse battery staple"
@@ -314,3 +312,75 @@ def test_the_man_page_and_help_list_the_tls_options() -> None:
     for flag in ("--certfile", "--keyfile", "--keyfile-password", "--tls-self-signed"):
         assert flag in text
     assert "SIMPLEWSGI_KEYFILE_PASSWORD" in text
+
+
+WHERE_APP = """\
+import json
+
+
+def app(environ, start_response):
+    keys = ("wsgi.url_scheme", "HTTPS", "SERVER_NAME", "SERVER_PORT")
+    body = json.dumps({key: environ.get(key) for key in keys}).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+"""
+
+
+def _https_get(
+    context: ssl.SSLContext, path: str, host: str = "localhost", port: int = 443, unix: str = ""
+) -> tuple[int, bytes]:
+    """One GET over TLS, on TCP or (``unix``) on a unix socket."""
+    conn = http.client.HTTPSConnection(host, port, timeout=DEADLINE, context=context)
+    if unix:
+        raw = socket.socket(socket.AF_UNIX)
+        raw.settimeout(DEADLINE)
+        raw.connect(unix)
+        conn.sock = context.wrap_socket(raw, server_hostname="localhost")
+    try:
+        conn.request("GET", path)
+        reply = conn.getresponse()
+        return reply.status, reply.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("reload", [(), ("--reload",)])
+def test_https_on_every_listener(
+    launch: Callable[..., Server],
+    tmp_path: Path,
+    certs: dict[str, Path],
+    reload: tuple[str, ...],
+) -> None:
+    """TLS on each of several addresses (localhost is two) and on a unix socket, where the
+    port the app is told is https's; a static file is sent through the TLS session."""
+    write(tmp_path / "where.py", WHERE_APP)
+    (tmp_path / "public").mkdir()
+    (tmp_path / "public" / "big.bin").write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+    tls = ("--certfile", str(certs["cert"]), "--keyfile", str(certs["key"]))
+    static = ("--static", "/files=public")
+    context = ssl.create_default_context(cafile=str(certs["ca"]))
+    server = launch("serve", "where:app", *reload, "--host", "localhost", "-p", "0", *tls, *static)
+    port = address(server)[1]
+    hosts = [m.group(1).strip("[]") for m in HTTPS_RE.finditer(server.wait_for("Press").string)]
+    assert hosts[0] == "127.0.0.1" and set(hosts) <= {"127.0.0.1", "::1"}
+    for host in hosts:
+        status, body = _https_get(context, "/", host, port)
+        seen = json.loads(body)
+        assert (status, seen["wsgi.url_scheme"], seen["HTTPS"]) == (200, "https", "on")
+        assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == (host, str(port))
+        assert _https_get(context, "/files/big.bin", host, port) == (200, bytes(range(256)) * 4096)
+    assert server.stop() == exits.OK
+
+    path = str(tmp_path / "s.sock")
+    server = launch("serve", "where:app", *reload, "--uds", path, *tls, *static)
+    server.wait_for("Socket:")
+    assert f"curl --unix-socket {path} https://localhost/" in server.plain
+    status, body = _https_get(context, "/", unix=path)
+    seen = json.loads(body)
+    assert (seen["wsgi.url_scheme"], seen["SERVER_NAME"], seen["SERVER_PORT"]) == (
+        "https",
+        "localhost",
+        "443",
+    )
+    assert _https_get(context, "/files/big.bin", unix=path) == (200, bytes(range(256)) * 4096)
+    assert server.stop() == exits.OK

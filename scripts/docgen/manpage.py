@@ -21,6 +21,7 @@ import click
 from scripts.docgen.roff import bold, escape, help_paragraphs, inline, italic, line, prose, quoted
 from simplewsgi import console, exits
 from simplewsgi.cli.completion import COMPLETE_VAR, PROG_NAME
+from simplewsgi.cli.config import documented_keys
 from simplewsgi.version import __version__
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ DESCRIPTION = [
     "call flag; file paths are simplewsgi's own. The banner warns when the server listens on "
     "an address other than loopback.",
     "Every option can also be set with an environment variable, named in the option's entry "
-    "below; an option given on the command line wins.",
+    "below, or in the project's pyproject.toml (see FILES). The command line wins over the "
+    "environment, which wins over pyproject.toml, which wins over the built-in default.",
 ]
 
 APP_FORMS: list[str | tuple[str, str]] = [
@@ -118,6 +120,38 @@ COLOR_ENVIRONMENT: list[tuple[str, str]] = [
         console.FORCE_COLOR_ENV,
         "When set and not empty, turn color on even when stderr is not a terminal "
         f"(https://force-color.org). {console.NO_COLOR_ENV} and an explicit --color win.",
+    ),
+]
+
+FILES: list[str | tuple[str, str]] = [
+    (
+        "pyproject.toml",
+        "The first pyproject.toml found from the current directory upward (the search stops "
+        "there, with or without a table). Its [tool.simplewsgi] table gives defaults to the "
+        "options of serve and APP, and to those of demo that demo has; a key is an option's "
+        "long name, as typed, and takes the TOML type listed below. Paths are relative to the "
+        "file's directory, and in a project with the table --app-dir defaults to that "
+        "directory, so serve works from any subdirectory. An unknown key or a value of the "
+        "wrong type is an error naming the file and the key (exit status 2). Without the "
+        "table the file is not parsed.",
+    ),
+    "$ [tool.simplewsgi]",
+    '$ app = "myapp:app"',
+    "$ port = 9000",
+    "$ reload = true",
+    '$ reload-dir = ["src", "templates"]',
+    '$ env-file = ".env"',
+    "The keys, and what each takes:",
+]
+ENV_FILES: list[str | tuple[str, str]] = [
+    (
+        "--env-file files",
+        "Lines of NAME=value in the dotenv format (python-dotenv's: quotes, export, comments, "
+        "${NAME} references), loaded into the environment of the process that imports APP, "
+        "before it does; with --reload, by each new worker, so a reload reads them again. "
+        "Several files act as one made of them in order: a later file wins. Variables already "
+        "in the environment win over every file. Needs the dotenv extra: "
+        "pip install 'simplewsgi[dotenv]'.",
     ),
 ]
 
@@ -298,11 +332,22 @@ def environment(docs: Sequence[CommandDoc]) -> list[str]:
     return out
 
 
+def files(cli: click.Command) -> list[str]:
+    """pyproject.toml (each key of the table, from the tree) and the env files."""
+    serve = cli.get_command(click.Context(cli), "serve") if isinstance(cli, click.Group) else None
+    out = prose(FILES)[1:]
+    out.append(".RS 4")
+    for key, text in documented_keys(serve) if serve is not None else ():
+        out += [".TP 20", bold(key), escape(text)]
+    out.append(".RE")
+    return out + prose(ENV_FILES)
+
+
 def check_prose_options(cli: click.Command) -> None:
     """Fail when the hand-written prose names an option the tree does not have."""
     known = all_option_names(cli)
     texts: list[str] = [*DESCRIPTION, *(text for _, text in COLOR_ENVIRONMENT)]
-    for item in [*APP_FORMS, *EXAMPLES]:
+    for item in [*APP_FORMS, *EXAMPLES, *FILES, *ENV_FILES]:
         texts += list(item) if isinstance(item, tuple) else [item]
     mentioned = {m for text in texts for m in re.findall(r"(?<![\w-])--[a-z][\w-]*", text)}
     unknown = sorted(mentioned - known)
@@ -337,6 +382,7 @@ def man_page(cli: click.Command) -> str:
         out += [line for option in options_of(doc) for line in option_entry(option, doc.ctx)]
     out += [".SH APP", *prose(APP_FORMS)[1:]]
     out += [".SH ENVIRONMENT", *environment(docs)]
+    out += [".SH FILES", *files(cli)]
     out.append(".SH EXIT STATUS")
     for value, meaning in exits.TABLE:
         out += [".TP", bold(str(value)), line(inline(meaning[:1].upper() + meaning[1:] + "."))]

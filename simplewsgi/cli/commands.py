@@ -8,14 +8,9 @@ Rules of this module:
   place). Every failure we expect (the APP cannot be loaded, the address cannot be bound) becomes
   an ``Error: ...`` line on stderr and a status of :mod:`simplewsgi.exits`, never a traceback of
   our frames; an unexpected exception is a bug and keeps its traceback.
-- Every option is spelled once, in the option lists below, under the name of its
-  :class:`ServeOptions` field, and is also read from ``SIMPLEWSGI_<NAME>`` (``--port`` ->
-  ``SIMPLEWSGI_PORT``): the names are set explicitly because click's ``auto_envvar_prefix``
-  would add the command name (``SIMPLEWSGI_SERVE_PORT``).
+- The options themselves, their defaults, variables and checks are in :mod:`.params`.
 - Start-up time is a feature: at import only click and our standard-library modules load; the
   importer is imported when there is an APP to import, watchdog only by the reloader.
-- There is no ``--threads``: connections are served by a pool of threads that grows with
-  them and shrinks when they are idle, so there is nothing to size.
 """
 
 from __future__ import annotations
@@ -23,182 +18,28 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Optional
 
 import click
 
 from simplewsgi import exits, signals
 from simplewsgi.cli.completion import complete_app, completion_command
+from simplewsgi.cli.config import ConfigArgument, ConfiguredCommand, app_path
+from simplewsgi.cli.params import (
+    APP_ENV,
+    DEMO_OPTIONS,
+    ENV_PREFIX,
+    SERVE_OPTIONS,
+    apply_options,
+    check_app_spec,
+)
 from simplewsgi.console import Console, line_buffer_stdout
-from simplewsgi.options import COLOR_CHOICES, ServeOptions
+from simplewsgi.options import ServeOptions
 from simplewsgi.version import NAME, PYTHON_VERSION, __version__
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 # Files whose presence makes "serve" without APP worth a hint.
 PROJECT_APP_FILES = ("app.py", "wsgi.py", "main.py")
-ENV_PREFIX = "SIMPLEWSGI_"
-APP_ENV = ENV_PREFIX + "APP"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-_Command = Callable[..., Any]
-_Decorator = Callable[[_Command], _Command]
-
-
-def _option(*decls: str, **attrs: Any) -> _Decorator:
-    """A click option also read from ``SIMPLEWSGI_<NAME>``, NAME from its first long flag, with
-    the default of its :class:`ServeOptions` field (the one place defaults are written)."""
-    flag = next(decl for decl in decls if decl.startswith("--"))
-    name = flag[2:].split("/")[0].upper().replace("-", "_")
-    field = next((decl for decl in decls if not decl.startswith("-")), name.lower())
-    attrs.setdefault("default", ServeOptions._field_defaults[field])
-    return click.option(*decls, envvar=ENV_PREFIX + name, show_envvar=True, **attrs)
-
-
-APP_OPTIONS: list[_Decorator] = [
-    _option("--factory", is_flag=True, help="APP names a function; call it to get the app."),
-    _option(
-        "--app-dir",
-        show_default=True,
-        metavar="DIR",
-        type=click.Path(exists=True, file_okay=False),
-        help="Directory put first on sys.path to import APP from.",
-    ),
-]
-SERVER_OPTIONS: list[_Decorator] = [
-    _option(
-        "--host",
-        metavar="HOST",
-        show_default=True,
-        callback=lambda ctx, param, value: _host(value),
-        help="Address to listen on: 0.0.0.0 or :: for every interface, ::1 for IPv6.",
-    ),
-    _option(
-        "--port",
-        "-p",
-        show_default=True,
-        type=click.IntRange(0, 65535),
-        metavar="PORT",
-        help="Port to listen on; 0 picks a free one (the banner shows it).",
-    ),
-    _option(
-        "--color",
-        type=click.Choice(COLOR_CHOICES),
-        show_default=True,
-        help="Color stderr; auto: only a terminal, NO_COLOR turns off, FORCE_COLOR turns on.",
-    ),
-    _option(
-        "--access-log/--no-access-log",
-        show_default=True,
-        help="One line per request; errors are logged either way.",
-    ),
-    _option(
-        "--timeout-header",
-        type=click.FloatRange(min=0, min_open=True),
-        show_default=True,
-        metavar="SECONDS",
-        help="A request head must arrive within this from its first byte (else 408); also how "
-        "long a new connection may stay silent.",
-    ),
-    _option(
-        "--timeout-keep-alive",
-        type=click.FloatRange(min=0, min_open=True),
-        show_default=True,
-        metavar="SECONDS",
-        help="Close a keep-alive connection idle this long.",
-    ),
-]
-TLS_OPTIONS: list[_Decorator] = [
-    _option(
-        "--certfile",
-        metavar="FILE",
-        type=click.Path(exists=True, dir_okay=False),
-        help="Serve HTTPS with this certificate (PEM, the chain after it; the key too unless "
-        "--keyfile).",
-    ),
-    _option(
-        "--keyfile",
-        metavar="FILE",
-        type=click.Path(exists=True, dir_okay=False),
-        help="The certificate's private key (PEM).",
-    ),
-    _option(
-        "--keyfile-password",
-        metavar="TEXT",
-        help="Password of an encrypted key; prefer the variable, as other users can read "
-        "command lines.",
-    ),
-    _option(
-        "--tls-self-signed",
-        is_flag=True,
-        help="Serve HTTPS with a certificate made for localhost, 127.0.0.1 and ::1, kept in the "
-        "user's cache directory and reused (needs simplewsgi[tls]).",
-    ),
-]
-RELOAD_OPTIONS: list[_Decorator] = [
-    _option("--reload", is_flag=True, help="Restart the app when its files change."),
-    _option(
-        "--reload-dir",
-        "reload_dirs",
-        multiple=True,
-        metavar="DIR",
-        type=click.Path(exists=True, file_okay=False),
-        help="Directory to watch, repeatable (default: --app-dir).",
-    ),
-    _option(
-        "--reload-include",
-        multiple=True,
-        metavar="GLOB",
-        help="Also reload on files matching GLOB, e.g. '*.html'; repeatable.",
-    ),
-    _option(
-        "--reload-exclude",
-        multiple=True,
-        metavar="GLOB",
-        help="Ignore files or directories matching GLOB, e.g. 'logs/*'; repeatable.",
-    ),
-    _option("--reload-poll", is_flag=True, help="Poll for changes (Docker, WSL, network mounts)."),
-]
-
-
-def _host(value: str) -> str:
-    """``[::1]`` as typed in URLs means ``::1``; ``host:port`` is two options."""
-    if value.startswith("[") and value.endswith("]") and value.count("[") == value.count("]") == 1:
-        return value[1:-1]
-    if "[" in value or "]" in value:
-        raise click.BadParameter(
-            f"--host {value!r} has an unmatched or misplaced bracket: write an IPv6 address "
-            "as ::1 or [::1]"
-        )
-    name, colon, port = value.rpartition(":")
-    if colon and name.count(":") == 0 and port.isdigit():
-        raise click.BadParameter(f"{value!r} includes a port: use --host {name} --port {port}")
-    return value
-
-
-def _app_spec(value: str | None) -> str | None:
-    """A malformed APP string is a usage error, found before anything is imported or served
-    (with --reload, no edit of a file could fix it)."""
-    if value is not None:
-        from simplewsgi.appspec import AppSpecError, parse_spec
-
-        try:
-            parse_spec(value)
-        except AppSpecError as error:
-            raise click.BadParameter(str(error)) from None
-    return value
-
-
-def _apply(decorators: Sequence[_Decorator]) -> _Decorator:
-    """Apply option decorators so that ``--help`` lists them in the order written."""
-
-    def decorate(function: _Command) -> _Command:
-        for decorator in reversed(decorators):
-            function = decorator(function)
-        return function
-
-    return decorate
 
 
 def _version_message() -> str:
@@ -216,15 +57,17 @@ def main() -> None:
     """
 
 
-@main.command("serve")
+@main.command("serve", cls=ConfiguredCommand)
 @click.argument(
     "app",
+    cls=ConfigArgument,
     required=False,
     envvar=APP_ENV,
     shell_complete=complete_app,
-    callback=lambda ctx, param, value: _app_spec(value),
+    callback=lambda ctx, param, value: check_app_spec(value),
+    config_path=app_path,
 )
-@_apply(APP_OPTIONS + SERVER_OPTIONS + TLS_OPTIONS + RELOAD_OPTIONS)
+@apply_options(SERVE_OPTIONS)
 def serve_command(**params: Any) -> None:
     """Serve the WSGI app APP (default: the demo app).
 
@@ -235,6 +78,12 @@ def serve_command(**params: Any) -> None:
       module:factory(args)    myapp:create_app('dev', debug=True), literals only
       path/to/file.py[:attr]  a file, imported as a module
     A plain module:attr also works with gunicorn and waitress-serve.
+
+    Every option, and APP, may also be set in the [tool.simplewsgi] table of the project's
+    pyproject.toml (the first one found from the current directory upward), under its long
+    name: app = "myapp:app", port = 9000, reload-dir = ["src"], access-log = false. Paths
+    there are relative to that file. Precedence: command line, then environment
+    (SIMPLEWSGI_*), then pyproject.toml, then the built-in default.
     """
     _run(ServeOptions(**params), hint=True)
 
@@ -248,22 +97,73 @@ def _hint_at_project_app(app_dir: str, console: Console) -> None:
             return
 
 
-@main.command("demo")
-@_apply(SERVER_OPTIONS + TLS_OPTIONS)
+@main.command("demo", cls=ConfiguredCommand, schema=serve_command)
+@apply_options(DEMO_OPTIONS)
 def demo_command(**params: Any) -> None:
-    """Serve the demo app: hello world and the request's environ."""
+    """Serve the demo app: hello world and the request's environ.
+
+    Its options also come from [tool.simplewsgi] in pyproject.toml, as for serve (the keys of
+    serve's other options are checked, not used); the command line and SIMPLEWSGI_* win.
+    """
     _run(ServeOptions(app=None, **params))
 
 
 main.add_command(completion_command)
 
 
+def _check_listeners(options: ServeOptions) -> None:
+    """Each of socket activation, ``--fd`` and ``--uds`` replaces TCP on --host/--port: asking
+    for two kinds at once is a mistake, said before anything is opened."""
+    from simplewsgi.listen import activated_count
+
+    ctx = click.get_current_context()
+    source = click.core.ParameterSource
+
+    def given(name: str) -> Optional[str]:
+        """How the user set option ``name``: the flag, or the variable; None if not set."""
+        how = ctx.get_parameter_source(name)
+        if how == source.ENVIRONMENT:
+            return f"${ENV_PREFIX}{name.upper()}"
+        return f"--{name}" if how == source.COMMANDLINE else None
+
+    explicit = {name: given(name) for name in ("uds", "fd", "host", "port")}
+    chosen = [f"--{name}" for name in ("uds", "fd") if getattr(options, name) is not None]
+    if activated_count() is not None:
+        others = [flag for flag in explicit.values() if flag]
+        if others:
+            raise click.UsageError(
+                "sockets were passed by socket activation (LISTEN_FDS) and are served instead; "
+                f"drop {' and '.join(others)}"
+            )
+        return
+    if len(chosen) > 1:
+        raise click.UsageError("--uds and --fd each name the socket to serve on: give one")
+    tcp = [flag for name, flag in explicit.items() if name in ("host", "port") and flag]
+    if chosen and tcp:
+        raise click.UsageError(
+            f"{chosen[0]} is served on instead of --host/--port: drop {' and '.join(tcp)}"
+        )
+
+
 def _run(options: ServeOptions, hint: bool = False) -> None:
     """Serve, plainly or with the reloader, then exit with the status that says how it ended."""
+    _check_listeners(options)
     console = Console.decide(options.color)  # once: everything below gets the decision
     line_buffer_stdout()  # the app's print() shows at once in a pipe or a file
     if hint and options.app is None:
         _hint_at_project_app(options.app_dir, console)
+    if not options.proxy_headers and (
+        options.forwarded_allow_ips != ServeOptions._field_defaults["forwarded_allow_ips"]
+    ):
+        console.warn("--forwarded-allow-ips has no effect without --proxy-headers")
+    if options.env_files:  # a missing extra is a usage error, said before anything starts
+        from simplewsgi.envfile import EnvFileError, check_available
+
+        try:
+            check_available()
+        except EnvFileError as error:
+            console.error(str(error))
+            sys.exit(exits.USAGE)
     for signum in signals.STOP_SIGNALS:
         if signum != signal.SIGINT:  # SIGINT already raises KeyboardInterrupt
             signal.signal(signum, signals.stop_before_serving)
@@ -329,7 +229,7 @@ def _stopped_before_serving(signum: int, console: Console) -> None:
 def _report(error: Exception, console: Console) -> int | None:
     """Print an expected error as ``Error: ...``; its exit status, or None for a bug."""
     from simplewsgi.importer import AppImportError, AppRaisedOnImport
-    from simplewsgi.listen import ListenError, PortInUseError
+    from simplewsgi.listen import ListenError
 
     if isinstance(error, AppRaisedOnImport):
         # The user's traceback already shows where; the first line says what and which APP.
@@ -352,7 +252,7 @@ def _report(error: Exception, console: Console) -> int | None:
         hint = " with --keyfile-password" if str(error).endswith("give its password") else ""
         console.error(f"{error}{hint}")
         return exits.USAGE
-    if isinstance(error, (PortInUseError, ListenError)):
+    if isinstance(error, ListenError):
         console.error(error.strerror or str(error))  # str() would add "[Errno 98]"
         return exits.CANNOT_LISTEN
     return None

@@ -49,7 +49,7 @@ from simplewsgi.http.limits import (
     MAX_DRAIN_BYTES,
     MAX_LOGGED_LINE,
 )
-from simplewsgi.http.net import TLS_HANDSHAKE_RECORD, host_port
+from simplewsgi.http.net import TLS_HANDSHAKE_RECORD, host_port, server_name_port
 from simplewsgi.http.response import ERROR_BODY, ERROR_HEADERS, ERROR_STATUS, Response
 from simplewsgi.http.text import CONTROL_CHAR_ESCAPES, log_time
 
@@ -117,6 +117,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     # The server's contexts for this connection: waiting for the next head, for the first,
     # and serving a request (made once per connection, entered for every request).
     _contexts: Optional[tuple[AbstractContextManager[bool], ...]] = None
+    # SERVER_NAME and SERVER_PORT of the listener that accepted this connection, when the
+    # server has several (else base_environ's are right).
+    _local_environ: Optional[dict[str, str]] = None
 
     def setup(self) -> None:
         """StreamRequestHandler's, with rfile read through the deadlines' reader; over TLS
@@ -137,6 +140,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # sendfile() is only safe when wfile is the socket writer setup() created: a subclass
         # that replaces wfile after this (to capture or transform output) must see every byte.
         self._socket_wfile = self.wfile
+        if getattr(self.server, "several_listeners", False):  # which one took this connection
+            name, port = server_name_port(self.connection.getsockname(), context is not None)
+            self._local_environ = {"SERVER_NAME": name, "SERVER_PORT": str(port)}
 
     def _secure(self, context: ssl.SSLContext) -> None:
         """The TLS handshake, within ``header_timeout``; a failure ends the connection
@@ -361,12 +367,17 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     def get_environ(self) -> WSGIEnvironment:
         """A new CGI/WSGI environ for the current request (PEP 3333), without ``wsgi.input``."""
         env: dict[str, Any] = self.server.base_environ.copy()
+        if self._local_environ is not None:
+            env.update(self._local_environ)
         env["SERVER_PROTOCOL"] = self.request_version
         env["REQUEST_METHOD"] = self.command
         target = self.path
         if target[0] != "/" and "://" in target:
             # Absolute form (RFC 9112 §3.2.2): its authority replaces the Host header.
             env["HTTP_HOST"], target = parsing.split_absolute_form(target)
+        # The target as sent (werkzeug's dev server and gunicorn give it too): PATH_INFO is
+        # decoded, so only this shows an encoded slash (%2F) for what it is.
+        env["RAW_URI"] = env["REQUEST_URI"] = target
         path, _, query = target.partition("?")
         path = path.partition("#")[0]
         env["PATH_INFO"] = unquote(path, "latin-1") if "%" in path else path
@@ -375,6 +386,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         if isinstance(address, tuple):
             env["REMOTE_ADDR"] = address[0]
             env["REMOTE_PORT"] = str(address[1])
+        else:  # a unix socket's peer has no address; CGI still wants the variable
+            env["REMOTE_ADDR"] = ""
         headers: dict[str, str] = {}
         fields = (
             self.headers._fields
@@ -408,8 +421,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} - - [{self.log_date_time_string()}] {message}\n")
 
     def address_string(self) -> str:
+        """The client's IP address; ``-`` for a unix socket's peer (its path is the client's
+        to choose, and must not reach the log)."""
         address = self.client_address
-        return str(address[0]) if isinstance(address, tuple) else str(address or "-")
+        return str(address[0]) if isinstance(address, tuple) else "-"
 
     def log_date_time_string(self) -> str:
         return log_time()

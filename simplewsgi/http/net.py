@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from typing import Any
 
 # Hosts that mean "every address" rather than one interface.
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
@@ -26,3 +27,14 @@ def allow_dual_stack(sock: socket.socket, host: str) -> None:
 def host_port(host: str, port: int) -> str:
     """``127.0.0.1:8000``, ``[::1]:8000``: an IPv6 address in brackets, as in URLs."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def server_name_port(address: Any, https: bool = False) -> tuple[str, int]:
+    """SERVER_NAME and SERVER_PORT for a listening address: a wildcard is this machine's name
+    (not ``socket.getfqdn()``, which can stall on a DNS timeout); a unix socket, whose address
+    is a path, is ``localhost`` and the scheme's default port (the URL a client uses for one:
+    ``http://localhost/``)."""
+    if not isinstance(address, tuple):
+        return "localhost", 443 if https else 80
+    host, port = address[:2]
+    return (socket.gethostname() if host in WILDCARD_HOSTS else str(host)), int(port)

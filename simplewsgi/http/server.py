@@ -39,18 +39,19 @@ from simplewsgi.http.limits import (
     STOP_POLL,
     default_max_connections,
 )
-from simplewsgi.http.net import WILDCARD_HOSTS, allow_dual_stack
+from simplewsgi.http.listening import ListeningServer
+from simplewsgi.http.net import allow_dual_stack, server_name_port
 from simplewsgi.http.pool import ThreadPool
 from simplewsgi.http.tracking import AwaitingRequest, Member, Trouble
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
-class WSGIServer(HTTPServer):
+class WSGIServer(ListeningServer):
     """An HTTP server that runs a WSGI application on a pool of threads, one connection each
     at a time."""
 
@@ -85,16 +86,18 @@ class WSGIServer(HTTPServer):
         RequestHandlerClass: Callable[..., Any],
         bind_and_activate: bool = True,
         *,
-        sock: Optional[socket.socket] = None,
+        sockets: Sequence[socket.socket] = (),
         ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
-        """``sock``: serve on this already bound, listening socket (handed over by a supervisor)
-        instead of binding ``server_address``. ``ssl_context``: serve HTTPS (see
-        :attr:`ssl_context`)."""
+        """``sockets``: serve on these already bound, listening sockets (TCP or unix; made by
+        the command, or handed over by a supervisor or systemd) instead of binding
+        ``server_address``; the first is ``self.socket``. With several, a subclass that
+        overrides ``get_request`` must accept through ``super().get_request()``.
+        ``ssl_context``: serve HTTPS (see :attr:`ssl_context`)."""
         if ssl_context is not None:
             self.ssl_context = ssl_context
-        if sock is not None:
-            self.address_family = sock.family
+        if sockets:
+            self.address_family = sockets[0].family
         elif ":" in server_address[0]:
             self.address_family = socket.AF_INET6
         self.closing = False
@@ -113,10 +116,9 @@ class WSGIServer(HTTPServer):
             started=lambda: self._no_thread.ended("threads start again; serving new connections"),
         )
         super().__init__(server_address, RequestHandlerClass, bind_and_activate=False)
-        self._adopted = sock is not None
-        if sock is not None:
-            self.socket.close()
-            self.socket = sock
+        self._adopted = bool(sockets)
+        if sockets:
+            self.listen_on(sockets)
         if bind_and_activate:
             try:
                 self.server_bind()
@@ -137,9 +139,8 @@ class WSGIServer(HTTPServer):
     @ssl_context.setter
     def ssl_context(self, context: Optional[ssl.SSLContext]) -> None:
         self._ssl_context = context
-        environ = getattr(self, "base_environ", None)
-        if environ is not None:
-            _set_scheme(environ, context is not None)
+        if getattr(self, "base_environ", None) is not None:
+            self._set_scheme()
 
     def server_bind(self) -> None:
         """Bind (unless a socket was handed over), then record names and build the environ."""
@@ -148,10 +149,7 @@ class WSGIServer(HTTPServer):
         else:
             allow_dual_stack(self.socket, str(self.server_address[0]))
             super(HTTPServer, self).server_bind()  # TCPServer's: bind, without getfqdn()
-        host, port = self.server_address[:2]
-        # http.server calls socket.getfqdn() here, which can stall start-up on a DNS timeout.
-        self.server_name = socket.gethostname() if host in WILDCARD_HOSTS else str(host)
-        self.server_port = port
+        self.server_name, self.server_port = server_name_port(self.server_address)
         self.setup_environ()
 
     def setup_environ(self) -> None:
@@ -171,7 +169,21 @@ class WSGIServer(HTTPServer):
             "wsgi.input_terminated": True,
             "wsgi.file_wrapper": FileWrapper,
         }
-        _set_scheme(self.base_environ, self.ssl_context is not None)
+        self._set_scheme()
+
+    def _set_scheme(self) -> None:
+        """``wsgi.url_scheme``, and ``HTTPS=on`` as CGI servers set it, for every request; on a
+        unix socket, whose port is the scheme's, SERVER_PORT too."""
+        https = self.ssl_context is not None
+        environ = self.base_environ
+        environ["wsgi.url_scheme"] = "https" if https else "http"
+        if https:
+            environ["HTTPS"] = "on"
+        else:
+            environ.pop("HTTPS", None)
+        if not isinstance(self.server_address, tuple):
+            self.server_name, self.server_port = server_name_port(self.server_address, https)
+            environ["SERVER_PORT"] = str(self.server_port)
 
     def get_app(self) -> Optional[WSGIApplication]:
         return self.application
@@ -366,15 +378,6 @@ _NO_DESCRIPTORS = frozenset(
     for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
     if hasattr(errno, name)
 )
-
-
-def _set_scheme(environ: dict[str, Any], https: bool) -> None:
-    """``wsgi.url_scheme``, and ``HTTPS=on`` as CGI servers set it, for every request."""
-    environ["wsgi.url_scheme"] = "https" if https else "http"
-    if https:
-        environ["HTTPS"] = "on"
-    else:
-        environ.pop("HTTPS", None)
 
 
 def _shutdown(conn: Any) -> None:

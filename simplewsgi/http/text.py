@@ -35,7 +35,7 @@ class PerSecond:
         return cache[1]
 
 
-def _imf_fixdate(now: int) -> str:
+def imf_fixdate(now: int) -> str:
     """RFC 9110 §5.6.7: ``Sun, 06 Nov 1994 08:49:37 GMT`` (locale-independent)."""
     t = time.gmtime(now)
     return (
@@ -53,5 +53,5 @@ def _common_log_time(now: int) -> str:
     )
 
 
-http_date = PerSecond(_imf_fixdate)
+http_date = PerSecond(imf_fixdate)
 log_time = PerSecond(_common_log_time)

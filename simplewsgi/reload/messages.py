@@ -1,7 +1,7 @@
 """What a supervisor and its workers say to each other: a leaf module both ends import.
 
-A worker is ``sys.executable -c BOOTSTRAP`` with three inherited descriptors, named in the
-environment: the listening socket (``listen.LISTEN_FD_ENV``), the read end of the control pipe
+A worker is ``sys.executable -c BOOTSTRAP`` with inherited descriptors, named in the
+environment: the listening sockets (``listen.LISTEN_FD_ENV``), the read end of the control pipe
 (:data:`CONTROL_FD_ENV`: commands, supervisor -> worker) and the write end of the status pipe
 (:data:`STATUS_FD_ENV`: events, worker -> supervisor). Each message is one JSON object on one
 line, ``{"kind": ..., ...}``.

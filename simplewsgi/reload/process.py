@@ -6,7 +6,7 @@
   supervisor's interpreter flags (``-W``, ``-X``...), never a re-run of ``sys.argv``: how the
   supervisor was launched (``simplewsgi``, ``python -m simplewsgi``, a venv's script) does not
   matter.
-- It inherits exactly three descriptors (``pass_fds``): the listening socket and its ends of
+- It inherits exactly these descriptors (``pass_fds``): the listening sockets and its ends of
   the control and status pipes; the supervisor keeps the other ends, non-blocking.
 - It starts with the stop signals blocked: a Ctrl+C or a closing terminal during its interpreter
   start-up waits until it has installed its own handlers, instead of killing it or printing a
@@ -36,6 +36,7 @@ from simplewsgi.signals import STOP_SIGNALS
 
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Sequence
 
     from simplewsgi.options import ServeOptions
 
@@ -63,22 +64,22 @@ class WorkerProcess:
         self._buffer = b""
 
     @classmethod
-    def spawn(cls, sock: socket.socket, options: ServeOptions) -> WorkerProcess:
+    def spawn(cls, sockets: Sequence[socket.socket], options: ServeOptions) -> WorkerProcess:
         control_r, control_w = os.pipe()
         status_r, status_w = os.pipe()
-        listen_fd = sock.fileno()
+        listen_fds = tuple(sock.fileno() for sock in sockets)
         env = dict(os.environ)
         env.update({
-            LISTEN_FD_ENV: str(listen_fd), messages.CONTROL_FD_ENV: str(control_r),
-            messages.STATUS_FD_ENV: str(status_w), messages.OPTIONS_ENV: options.to_json(),
-            messages.SUPERVISOR_PID_ENV: str(os.getpid()),
+            LISTEN_FD_ENV: ",".join(map(str, listen_fds)),
+            messages.CONTROL_FD_ENV: str(control_r), messages.STATUS_FD_ENV: str(status_w),
+            messages.OPTIONS_ENV: options.to_json(), messages.SUPERVISOR_PID_ENV: str(os.getpid()),
         })  # fmt: skip
         argv = [sys.executable, *interpreter_flags(), "-c", messages.BOOTSTRAP, _PACKAGE_PARENT]
         # The signal mask survives exec; the worker unblocks them once its handlers are set.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             popen = subprocess.Popen(
-                argv, env=env, pass_fds=(listen_fd, control_r, status_w), start_new_session=True
+                argv, env=env, pass_fds=(*listen_fds, control_r, status_w), start_new_session=True
             )
         except BaseException:
             os.close(control_w)

@@ -3,8 +3,8 @@ imports the app.
 
 Rules, and why:
 
-- The listening socket is bound once, here, and inherited by every worker: requests that arrive
-  while a worker is replaced wait in the backlog; nothing is refused.
+- The listening sockets are opened once, here, and inherited by every worker: requests that
+  arrive while a worker is replaced wait in the backlog; nothing is refused.
 - The new worker must report ``ready`` before the serving one is told to stop, and a stopping
   worker finishes its in-flight requests. Somebody is always accepting.
 - A warm spare worker (simplewsgi imported, the app not) is kept waiting, so a reload costs one
@@ -34,7 +34,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from simplewsgi.http.limits import GRACEFUL_TIMEOUT
-from simplewsgi.listen import bind_listener
+from simplewsgi.listen import open_listeners
 from simplewsgi.reload import messages
 from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Stop
 from simplewsgi.reload.failure import crash_report, summary
@@ -111,11 +111,13 @@ class Supervisor:
             include=include,
             exclude=options.reload_exclude,
             poll=options.reload_poll,
+            files=options.env_files,  # the app's environment: a change reloads, wherever it is
             on_change=self._on_change,
         )
-        self.sock = bind_listener(options.host, options.port, inheritable=True)
-        self.sock.setblocking(False)  # shared by the workers: see worker.py
-        self._cleanups: list[Callable[[], object]] = [self._selector.close, self.sock.close]
+        self.listeners = open_listeners(options, inheritable=True)
+        for sock in self.listeners.sockets:
+            sock.setblocking(False)  # shared by the workers: see worker.py
+        self._cleanups: list[Callable[[], object]] = [self._selector.close, self.listeners.close]
 
     # -- set-up and tear-down ---------------------------------------------------------------
 
@@ -130,14 +132,17 @@ class Supervisor:
         backend = self.watcher.backend
         if self.watcher.fallback_reason:
             backend += f" (fell back to polling: {self.watcher.fallback_reason})"
-        self.console.banner(self.options, self.sock.getsockname()[:2], reloader=backend)
+        self.console.banner(self.options, self.listeners.addresses(), reloader=backend)
         self._serve_next(APP, self.spare, since=time.perf_counter())
 
     def close(self) -> None:
         """Stop every worker (gracefully, then by force), then release everything."""
         self._closing = True
-        self.sock.close()  # refuse new connections now, as plain serving does (workers'
-        # copies close with their servers)
+        self._catch_up()
+        # Refuse new connections now, as plain serving does (the workers' copies close with
+        # their servers); the unix socket's file goes with the cleanups.
+        for sock in self.listeners.sockets:
+            sock.close()
         if self.current is not None:
             self._retire(self.current)
         for worker in (self.pending, self.spare):
@@ -158,6 +163,18 @@ class Supervisor:
                 cleanup()
         if self.served and not self.forced:
             self.console.goodbye()
+
+    def _catch_up(self) -> None:
+        """Take in a READY already sent. A worker says it before its first accept(), so a stop
+        signal read in the same wake-up (or queued before it) may come after requests it
+        served: it has served, and is retired gracefully, not killed as one still importing."""
+        with contextlib.suppress(OSError):
+            for key, _ in self._selector.select(0):
+                if self._selector.get_map().get(key.fd) is key:
+                    key.data(key.fd)
+        for event in [event for event in self._events if isinstance(event, Ready)]:
+            self._events.remove(event)
+            self.handle(event)
 
     def _end_lingering(self) -> None:
         """At a stop: wait (at most the grace) for what the workers started to end, then
@@ -292,8 +309,9 @@ class Supervisor:
         elif isinstance(event, Exited):
             self._reap_outcome(event.worker, event.returncode)
         elif isinstance(event, Overdue) and event.worker.returncode is None:
-            self.console.warn(f"worker {event.worker.pid} did not finish its requests within "
-                     f"{RETIRE_TIMEOUT:g} s; killed it")  # fmt: skip
+            if not self.forced:  # asked to quit now: that is not the worker's fault
+                self.console.warn(f"worker {event.worker.pid} did not finish its requests "
+                                  f"within {RETIRE_TIMEOUT:g} s; killed it")  # fmt: skip
             self._kill(event.worker)
 
     def _serve_next(
@@ -388,7 +406,7 @@ class Supervisor:
         self._events.append(Exited(worker, returncode))
 
     def _spawn(self) -> WorkerProcess:
-        worker = WorkerProcess.spawn(self.sock, self._worker_options)
+        worker = WorkerProcess.spawn(self.listeners.sockets, self._worker_options)
         self._wake_on(lambda fd: self._on_status(worker, fd), worker.status)
         if worker.pidfd is not None:
             self._wake_on(lambda fd: self._exited(worker), worker.pidfd)

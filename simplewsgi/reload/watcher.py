@@ -17,6 +17,9 @@ Rules, and why:
   editor's "write temp file, rename onto app.py" reports ``app.py``.
 - ``watch_file`` adds one exact path regardless of patterns (the file that failed to import,
   so that fixing it reloads); its directory is watched non-recursively if not already covered.
+  ``files`` given to the constructor are watched the same way for as long as the watcher runs
+  (the ``--env-file`` files: the app's environment, wherever they are); ``clear_extra_files``
+  forgets only the ``watch_file`` paths.
 - Events are debounced, trailing: a batch is delivered once ``debounce`` has passed without a
   relevant event, so a formatter or ``git checkout`` rewriting a tree file by file (or an editor
   writing in several steps) is one reload, not one per fragment, each importing a half-written
@@ -118,6 +121,7 @@ class Watcher:
         poll: bool = False,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         debounce: float = DEFAULT_DEBOUNCE,
+        files: Sequence[str] = (),
         on_change: Callable[[list[str]], None],
     ) -> None:
         self._filter = PathFilter(dirs, include, exclude)
@@ -136,6 +140,7 @@ class Watcher:
         self._first_at = self._last_at = 0.0  # of the pending batch's events
         self._state = "new"  # -> "running" -> "stopped"
         self._extra: set[str] = set()
+        self._files = frozenset(os.path.realpath(path) for path in files)  # always watched
         self._extra_watches: dict[str, ObservedWatch] = {}
         self._handler = _Handler(self._on_event)
         self._observer: BaseObserver | None = None
@@ -197,10 +202,13 @@ class Watcher:
                 self._fall_back(exc, repr(path))
 
     def clear_extra_files(self) -> None:
-        """Forget every path given to :meth:`watch_file` and unwatch their directories."""
+        """Forget every path given to :meth:`watch_file` and unwatch their directories (but
+        those of the constructor's ``files``)."""
+        keep = {os.path.dirname(path) for path in self._files}
         with self._cond:
             self._extra.clear()
-            watches, self._extra_watches = self._extra_watches, {}
+            watches = {d: w for d, w in self._extra_watches.items() if d not in keep}
+            self._extra_watches = {d: w for d, w in self._extra_watches.items() if d in keep}
             observer = self._observer
         if observer is not None:
             for watch in watches.values():
@@ -228,7 +236,7 @@ class Watcher:
             for root in roots:
                 self._schedule(observer, root, recursive=True)
             with self._cond:
-                extra = sorted(self._extra)
+                extra = sorted(self._extra | self._files)
             for path in extra:
                 self._watch_parent(observer, os.path.dirname(path))
         except BaseException:
@@ -320,7 +328,7 @@ class Watcher:
         return linked
 
     def _wanted(self, path: str) -> bool:
-        return path in self._extra or self._filter.wanted(path)
+        return path in self._extra or path in self._files or self._filter.wanted(path)
 
     def _on_event(self, event: ev.FileSystemEvent) -> None:
         """Runs on watchdog's dispatch thread: filter, then hand over to the worker."""

@@ -37,7 +37,7 @@ import traceback
 from typing import IO, TYPE_CHECKING, Any
 
 from simplewsgi.importer import AppImportError, AppRaisedOnImport, one_line, user_location
-from simplewsgi.listen import LISTEN_FD_ENV, adopt_listener
+from simplewsgi.listen import LISTEN_FD_ENV, adopt_listeners
 from simplewsgi.reload import messages
 from simplewsgi.reload.messages import FailureReport
 from simplewsgi.signals import STOP_SIGNALS, ForcedStop
@@ -186,14 +186,15 @@ def main() -> None:
     try:
         control_fd = int(os.environ.pop(messages.CONTROL_FD_ENV))
         status_fd = int(os.environ.pop(messages.STATUS_FD_ENV))
-        listen_fd = int(os.environ.pop(LISTEN_FD_ENV))
+        listen_fds = [int(fd) for fd in os.environ.pop(LISTEN_FD_ENV).split(",")]
         options_json = os.environ.pop(messages.OPTIONS_ENV)
         supervisor_pid = int(os.environ.pop(messages.SUPERVISOR_PID_ENV))
     except (KeyError, ValueError):
         sys.stderr.write(f"{__name__}: start it through 'simplewsgi serve --reload'\n")
         raise SystemExit(messages.EXIT_PROTOCOL) from None
     # Before any user code runs: the app's own subprocesses must never hold the port.
-    os.set_inheritable(listen_fd, False)
+    for fd in listen_fds:
+        os.set_inheritable(fd, False)
     _die_with(supervisor_pid)
     # Python-level (not SIG_IGN), so that the app's subprocesses get the default back at exec;
     # the supervisor spawned us with them blocked until these handlers are in place.
@@ -221,23 +222,24 @@ def main() -> None:
     app: WSGIApplication
     try:
         if command["kind"] == messages.SERVE:
-            app = run.load_app(options)
+            app = run.load_app(options, console.warn)
         else:
             app = error_app(command["report"])
     except (Exception, SystemExit) as exc:
         channel.send({"kind": messages.FAILED, "report": failure_report(exc)})
         _exit_now(messages.EXIT_APP_FAILED)
-    sock = adopt_listener(listen_fd)
-    # Several processes accept() on this socket during a swap: whoever loses the race must not
-    # block in accept(), or it could not notice its own shutdown.
-    sock.setblocking(False)
+    sockets = adopt_listeners(listen_fds)
+    # Several processes accept() on these sockets during a swap: whoever loses the race must
+    # not block in accept(), or it could not notice its own shutdown.
+    for sock in sockets:
+        sock.setblocking(False)
 
     def ready(server: WSGIServer) -> None:
         lifecycle.attach(server)
         channel.send({"kind": messages.READY, "pid": os.getpid()})
 
     try:
-        run.serve_on_socket(options, app, console, sock, ready=ready)
+        run.serve_on_sockets(options, app, console, sockets, ready=ready)
     except ForcedStop:
         _exit_now(messages.EXIT_FORCED)
     except Exception as exc:

@@ -1,0 +1,36 @@
+"""The one place the layers are chosen: ``ServeOptions`` -> the app wrapped in them.
+
+Outermost first: proxy headers, root path, static files, then the app (the package docstring
+says why). A layer whose option is unused is neither built nor imported, so plain serving pays
+nothing for them. Values were checked by the CLI; they are parsed again here because a reloader
+worker gets them as JSON, and a DIR that vanished since is only a directory with no files.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+    from simplewsgi.options import ServeOptions
+
+
+def wrap(app: WSGIApplication, options: ServeOptions) -> WSGIApplication:
+    """``app`` behind the layers ``options`` ask for (``app`` itself when none)."""
+    if options.static:
+        from simplewsgi.middleware.static import StaticFiles, load_mount
+
+        app = StaticFiles(app, [load_mount(spec) for spec in options.static])
+    if options.root_path:
+        from simplewsgi.middleware.prefix import url_prefix, wsgi_form
+        from simplewsgi.middleware.rootpath import RootPath
+
+        root = url_prefix(options.root_path)
+        if root:
+            app = RootPath(app, wsgi_form(root))
+    if options.proxy_headers:
+        from simplewsgi.middleware.proxy import ProxyHeaders, TrustedPeers
+
+        app = ProxyHeaders(app, TrustedPeers(options.forwarded_allow_ips))
+    return app

@@ -1,0 +1,81 @@
+"""Who holds an address we could not take: "PID 123 (python app.py)", or None.
+
+Linux only (``/proc``): a listening socket is found by its inode in ``/proc/net/tcp{,6}`` or
+``/proc/net/unix``, then the process with a descriptor on that inode. Processes of other users
+are usually unreadable; then we say nothing rather than guess.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+MAX_SHOWN_COMMAND = 200  # of the holder's command line: enough to recognise it
+_TCP_LISTEN = "0A"  # the st column of /proc/net/tcp for LISTEN
+_UNIX_ACCEPTING = 0x10000  # __SO_ACCEPTCON in the Flags column of /proc/net/unix
+
+
+def socket_holder(host: str, port: int) -> Optional[str]:
+    """The process listening on TCP ``host:port``, described: the one on that very address if
+    there is one, else another on that port (a wildcard conflicts with every address). Never
+    this process: with several hosts, its own sockets on the port are not the obstacle."""
+    wanted = _proc_address(host)
+    exact: set[str] = set()
+    same_port: set[str] = set()
+    for line in _table("tcp") + _table("tcp6"):
+        fields = line.split()
+        if len(fields) <= 9 or fields[3] != _TCP_LISTEN:
+            continue
+        address, _, hex_port = fields[1].rpartition(":")  # HEXIP:HEXPORT
+        if int(hex_port, 16) == port:
+            (exact if address == wanted else same_port).add(fields[9])
+    return _holder(exact) or _holder(same_port)
+
+
+def _proc_address(host: str) -> Optional[str]:
+    """``host`` as /proc/net/tcp{,6} writes it: 32-bit words in host byte order, in hex."""
+    try:
+        packed = ipaddress.ip_address(host or "0.0.0.0").packed
+    except ValueError:
+        return None  # a name
+    words = [packed[i : i + 4] for i in range(0, len(packed), 4)]
+    return "".join(f"{int.from_bytes(word, sys.byteorder):08X}" for word in words)
+
+
+def unix_socket_holder(path: str) -> Optional[str]:
+    """The process listening on the unix socket at ``path``, described."""
+    inodes = set()
+    for line in _table("unix"):
+        fields = line.split(maxsplit=7)
+        if len(fields) == 8 and fields[7] == path and int(fields[3], 16) & _UNIX_ACCEPTING:
+            inodes.add(fields[6])
+    return _holder(inodes)
+
+
+def _table(name: str) -> list[str]:
+    try:
+        return Path("/proc/net", name).read_text().splitlines()[1:]
+    except OSError:
+        return []
+
+
+def _holder(inodes: set[str]) -> Optional[str]:
+    if not inodes:
+        return None
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    me = str(os.getpid())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or proc.name == me:
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in targets:
+                    raw = (proc / "cmdline").read_bytes().decode(errors="replace")
+                    cmdline = " ".join(raw.replace("\0", " ").split())  # one line, always
+                    return f"PID {proc.name} ({cmdline[:MAX_SHOWN_COMMAND]})"
+        except OSError:
+            continue
+    return None
