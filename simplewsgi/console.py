@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import shlex
 import socket
 import sys
 from typing import IO, TYPE_CHECKING, Any, Optional
@@ -218,6 +217,8 @@ def unix_socket_row(address: str | bytes, scheme: str = "http") -> str:
     if shown != name or not name:  # control characters, or no name: nothing to paste
         return ("@" if abstract else "") + (shown or "(unnamed)")
     option = "--abstract-unix-socket" if abstract else "--unix-socket"
+    import shlex  # here: only a unix socket's row needs it
+
     curl = f"curl {option} {shlex.quote(name)} {scheme}://localhost/"
     return f"{'@' if abstract else ''}{name}  ({curl})"
 

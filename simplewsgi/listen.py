@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from simplewsgi.http.limits import LISTEN_BACKLOG
 from simplewsgi.http.net import allow_dual_stack, host_port
-from simplewsgi.portholder import socket_holder
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -55,6 +54,8 @@ def cannot_listen(where: str, error: OSError, hint: Optional[str] = None) -> Lis
 
 
 def port_in_use(host: str, port: int) -> AddressInUseError:
+    from simplewsgi.portholder import socket_holder  # here: only a refusal needs it
+
     holder = socket_holder(host, port)
     text = f"port {port} is already in use on {host_port(host, port)}"
     text += f" by {holder}" if holder else ""
