@@ -48,6 +48,8 @@ class ServeOptions(NamedTuple):
     keyfile: Optional[str] = None
     keyfile_password: Optional[str] = None
     tls_self_signed: bool = False
+    # issue 12, lint: the app behind a PEP 3333 checker (middleware/lint.py)
+    lint: bool = False
 
     def to_json(self) -> str:
         import json  # here: the plain CLI start-up does not need it

@@ -89,7 +89,7 @@ def build_server(
     def server_class(address: tuple[str, int], handler: type) -> WSGIServer:
         return WSGIServer(address, handler, sockets=sockets, ssl_context=context)
 
-    served = wrap(app, options)
+    served = wrap(app, options, console.warn)
     handler = handler_class(
         console.color,
         options.access_log,

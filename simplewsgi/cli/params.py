@@ -228,6 +228,13 @@ MIDDLEWARE_OPTIONS: list[Decorator] = [
         "(10.0.0.0/8), 'unix' (a unix-socket peer), '*' (any).",
     ),
 ]
+LINT_OPTIONS: list[Decorator] = [
+    _option(
+        "--lint/--no-lint",
+        help="Check the app against PEP 3333 (WSGI) and say what it does wrong, once per rule "
+        "and route, as warnings; requests are answered as without it.",
+    ),
+]
 
 # serve's options in --help order; demo serves no APP, so it takes only the server's.
 SERVE_OPTIONS = (
@@ -237,6 +244,7 @@ SERVE_OPTIONS = (
     + RELOAD_OPTIONS
     + MIDDLEWARE_OPTIONS
     + CONFIG_OPTIONS
+    + LINT_OPTIONS
 )
 DEMO_OPTIONS = SERVER_OPTIONS + TLS_OPTIONS
 

@@ -1,4 +1,5 @@
-"""WSGI layers the command puts in front of the app: proxy headers, root path, static files.
+"""WSGI layers the command puts in front of the app: proxy headers, root path, static files,
+the lint checker.
 
 One function, :func:`simplewsgi.middleware.stack.wrap`, chooses them from ``ServeOptions``;
 ``run.build_server`` calls it, so plain serving and every reloader worker serve the same stack.
@@ -12,7 +13,9 @@ The order, outermost first, and why:
 3. ``static`` (``--static``): its prefixes are matched against ``PATH_INFO`` after the root
    path is taken off, like the app's own routes, so ``--root-path /app --static /static=DIR``
    serves ``/app/static/...``.
-4. the app, which answers everything the layers pass on.
+4. ``lint`` (``--lint``): closest to the app, so that it checks the app's own status, headers
+   and body, not what the layers above made of them.
+5. the app, which answers everything the layers pass on.
 
 Each layer is imported only when its option is used (start-up time is a feature), mutates the
 environ in place (so the server's access log sees what the app saw), and uses the standard

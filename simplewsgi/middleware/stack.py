@@ -1,14 +1,15 @@
 """The one place the layers are chosen: ``ServeOptions`` -> the app wrapped in them.
 
-Outermost first: proxy headers, root path, static files, then the app (the package docstring
-says why). A layer whose option is unused is neither built nor imported, so plain serving pays
-nothing for them. Values were checked by the CLI; they are parsed again here because a reloader
-worker gets them as JSON, and a DIR that vanished since is only a directory with no files.
+Outermost first: proxy headers, root path, static files, the lint checker, then the app (the
+package docstring says why). A layer whose option is unused is neither built nor imported, so
+plain serving pays nothing for them. Values were checked by the CLI; they are parsed again here
+because a reloader worker gets them as JSON, and a DIR that vanished since is only a directory
+with no files.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Optional
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -16,8 +17,15 @@ if TYPE_CHECKING:
     from simplewsgi.options import ServeOptions
 
 
-def wrap(app: WSGIApplication, options: ServeOptions) -> WSGIApplication:
-    """``app`` behind the layers ``options`` ask for (``app`` itself when none)."""
+def wrap(
+    app: WSGIApplication, options: ServeOptions, warn: Optional[Callable[[str], None]] = None
+) -> WSGIApplication:
+    """``app`` behind the layers ``options`` ask for (``app`` itself when none); ``warn``
+    hears the lint layer's complaints (stderr when None)."""
+    if options.lint:  # closest to the app: it checks the app's own values
+        from simplewsgi.middleware.lint import Lint, to_stderr
+
+        app = Lint(app, warn or to_stderr)
     if options.static:
         from simplewsgi.middleware.static import StaticFiles, load_mount
 
