@@ -261,7 +261,7 @@ CASES: list[tuple[str, App, bytes, list[str]]] = [
         "header-value-int",
         responder(headers=[("Content-Length", 2)]),
         GET,
-        [R + "the header ('Content-Length', 2) has a int value; PEP 3333 requires str: str(2)"],
+        [R + "the header ('Content-Length', 2) has an int value; PEP 3333 requires str: str(2)"],
     ),
     (
         "header-name-bytes",
@@ -407,7 +407,7 @@ CASES: list[tuple[str, App, bytes, list[str]]] = [
         responder(body=42),
         GET,
         [
-            R + "the application returned a int, which is not iterable; PEP 3333 requires an "
+            R + "the application returned an int, which is not iterable; PEP 3333 requires an "
             "iterable of bytes, e.g. [body]"
         ],
     ),
@@ -445,6 +445,15 @@ CASES: list[tuple[str, App, bytes, list[str]]] = [
         [
             R + "start_response() was called with keyword arguments (status, headers); PEP 3333 "
             "names no parameters: pass status, headers and exc_info by position"
+        ],
+    ),
+    (
+        "start-response-arguments",
+        lambda environ, start_response: start_response("200 OK") or [b"x"],
+        GET,
+        [
+            R + "start_response() got 1 argument; PEP 3333: start_response(status, headers) or "
+            "(status, headers, exc_info)"
         ],
     ),
     (
@@ -892,3 +901,26 @@ def test_input_terminated_is_kept_for_a_chunked_body_only() -> None:
     run_in_memory(Lint(app, print), CHUNKED.replace(b"POST", b"PUT"))
     run_in_memory(Lint(app, print), POST)
     assert seen == {"PUT": True, "POST": None}
+
+
+def raises(environ: dict[str, Any], start_response: Any) -> Any:
+    start_response("200 OK", TEXT)
+    raise LookupError("the app's own bug")
+
+
+def test_an_exception_of_the_app_goes_to_the_server_unchanged() -> None:
+    assert linted(raises) == []
+    said: list[str] = []
+    _, log = run_in_memory(Lint(raises, said.append), GET)
+    assert "LookupError: the app's own bug" in log and said == []
+
+
+def test_the_stream_observers_can_be_copied() -> None:
+    import copy
+
+    from simplewsgi.middleware.lintinput import ErrorsObserver, InputObserver
+
+    stream = InputObserver(io.BytesIO(b"abc"), 3, lambda *args: None)
+    assert copy.copy(stream).read(3) == b"abc"
+    errors = ErrorsObserver(io.StringIO(), lambda *args: None)
+    assert copy.copy(errors).write("x") == 1

@@ -264,7 +264,8 @@ class _Exchange:
             found.append(
                 Complaint(
                     "start-response-arguments",
-                    f"start_response() got {len(values)} arguments; PEP 3333: "
+                    f"start_response() got {len(values)} argument{'' if len(values) == 1 else 's'}"
+                    "; PEP 3333: "
                     "start_response(status, headers) or (status, headers, exc_info)",
                 )
             )

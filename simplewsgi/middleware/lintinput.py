@@ -50,6 +50,8 @@ class InputObserver:
         self._check = check
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_stream":  # not set yet (copy.copy makes one without __init__)
+            raise AttributeError(name)
         return getattr(self._stream, name)
 
     def read(self, *args: Any, **kwargs: Any) -> Any:
@@ -132,6 +134,8 @@ class ErrorsObserver:
         self._check = check
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_stream":  # not set yet (copy.copy makes one without __init__)
+            raise AttributeError(name)
         return getattr(self._stream, name)
 
     def write(self, text: Any) -> Any:
@@ -156,7 +160,7 @@ def _errors_text(text: object) -> list[Complaint]:
     return [
         Complaint(
             "errors-type",
-            f"wsgi.errors.write() got a {kind(text)} ({shown(text)}); PEP 3333 makes it a text "
+            f"wsgi.errors.write() got {kind(text)} ({shown(text)}); PEP 3333 makes it a text "
             f"stream: write str{fix}",
         )
     ]
@@ -209,7 +213,7 @@ def wsgi_keys_changed(environ: WSGIEnvironment, before: dict[str, Any]) -> list[
         found.append(
             Complaint(
                 "environ-input",
-                f"the application replaced wsgi.input with a {kind(stream)}, which lacks "
+                f"the application replaced wsgi.input with {kind(stream)}, which lacks "
                 "read(), readline(), readlines() or iteration that PEP 3333 requires",
             )
         )

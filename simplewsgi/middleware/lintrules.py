@@ -45,7 +45,9 @@ def shown(value: object) -> str:
 
 
 def kind(value: object) -> str:
-    return type(value).__name__
+    """The type's name after "a" or "an": ``an int``, ``a str``."""
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def check_status(status: object) -> list[Complaint]:
@@ -57,8 +59,8 @@ def check_status(status: object) -> list[Complaint]:
         return [
             Complaint(
                 "status-type",
-                f"start_response() got the status as {kind(status)}{sub}; PEP 3333 requires a "
-                f"native str such as '200 OK'{fix}",
+                f"start_response() got the status as {type(status).__name__}{sub}; PEP 3333 "
+                f"requires a native str such as '200 OK'{fix}",
             )
         ]
     found = []
@@ -122,7 +124,7 @@ def check_headers(headers: object) -> list[Complaint]:
         found = [
             Complaint(
                 "headers-type",
-                f"start_response() got headers as a {kind(headers)}{sub}; PEP 3333 requires a list",
+                f"start_response() got headers as {kind(headers)}{sub}; PEP 3333 requires a list",
             )
         ]
         if not isinstance(headers, (list, tuple)):
@@ -159,7 +161,7 @@ def check_header(item: object) -> list[Complaint]:
         return [
             Complaint(
                 "header-item",
-                f"the header {shown(item)} is a {kind(item)}"
+                f"the header {shown(item)} is {kind(item)}"
                 f"{'' if type(item) is not tuple else f' of {len(item)}'}; PEP 3333 requires "
                 "(name, value) tuples",
             )
@@ -172,8 +174,7 @@ def check_header(item: object) -> list[Complaint]:
             found.append(
                 Complaint(
                     f"header-{what}-type",
-                    f"the header {shown(item)} has a {kind(part)} {what}; PEP 3333 requires str"
-                    f"{fix}",
+                    f"the header {shown(item)} has {kind(part)} {what}; PEP 3333 requires str{fix}",
                 )
             )
     if found:
@@ -257,7 +258,7 @@ def check_body_item(item: object, where: str) -> list[Complaint]:
     return [
         Complaint(
             "body-type" if where == "the body" else "write-type",
-            f"{where} gave a {kind(item)} ({shown(item)}); PEP 3333 requires bytes{fix}",
+            f"{where} gave {kind(item)} ({shown(item)}); PEP 3333 requires bytes{fix}",
         )
     ]
 
@@ -284,15 +285,15 @@ def check_body(result: object) -> list[Complaint]:
         return [
             Complaint(
                 "body-string",
-                f"the application returned {kind(result)} ({shown(result)}) as its body, which "
-                "is iterated one byte at a time, as ints; return a list: [body]",
+                f"the application returned {type(result).__name__} ({shown(result)}) as its body, "
+                "which is iterated one byte at a time, as ints; return a list: [body]",
             )
         ]
     if not hasattr(result, "__iter__") and not hasattr(result, "__getitem__"):
         return [
             Complaint(
                 "body-not-iterable",
-                f"the application returned a {kind(result)}, which is not iterable; PEP 3333 "
+                f"the application returned {kind(result)}, which is not iterable; PEP 3333 "
                 "requires an iterable of bytes, e.g. [body]",
             )
         ]
