@@ -924,3 +924,27 @@ def test_the_stream_observers_can_be_copied() -> None:
     assert copy.copy(stream).read(3) == b"abc"
     errors = ErrorsObserver(io.StringIO(), lambda *args: None)
     assert copy.copy(errors).write("x") == 1
+
+
+def test_many_threads_on_one_route_say_it_once() -> None:
+    import threading
+
+    from tests.helpers import connect, serving
+
+    said: list[str] = []
+    app = Lint(gen("text"), said.append)  # a str item: the server cuts the connection
+    with serving(app) as server:
+
+        def client() -> None:
+            with connect(server) as sock:
+                sock.sendall(b"GET /same HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                while sock.recv(4096):
+                    pass
+
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    assert said == ["lint: GET /same: the body gave a str ('text'); PEP 3333 requires bytes: "
+                    "encode it, 'text'.encode('utf-8')"]  # fmt: skip

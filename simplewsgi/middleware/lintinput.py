@@ -5,7 +5,9 @@ Rules of this module:
 - An observer forwards every call, with its arguments, to the server's stream and returns
   what it returned; anything else (``fileno``, ``readinto`` when present) passes through by
   ``__getattr__``, and what the stream lacks is missing from the observer too (werkzeug looks
-  for ``readinto``). Checks run before the call, through the exchange's guarded ``check``.
+  for ``readinto``); dunder names are not forwarded, so that ``copy.copy`` copies the
+  observer, not the stream's state. Checks run before the call, through the exchange's guarded
+  ``check``.
 - PEP 3333: "The application should not attempt to read more data than is specified by the
   CONTENT_LENGTH variable"; a missing CONTENT_LENGTH means no body (a server need not answer
   a read of it with EOF: wsgiref waits for the client). ``readline()``'s size argument is not
@@ -50,7 +52,7 @@ class InputObserver:
         self._check = check
 
     def __getattr__(self, name: str) -> Any:
-        if name == "_stream":  # not set yet (copy.copy makes one without __init__)
+        if name == "_stream" or name.startswith("__"):  # copy.copy's probes: ours, not its
             raise AttributeError(name)
         return getattr(self._stream, name)
 
@@ -134,7 +136,7 @@ class ErrorsObserver:
         self._check = check
 
     def __getattr__(self, name: str) -> Any:
-        if name == "_stream":  # not set yet (copy.copy makes one without __init__)
+        if name == "_stream" or name.startswith("__"):  # copy.copy's probes: ours, not its
             raise AttributeError(name)
         return getattr(self._stream, name)
 
