@@ -430,6 +430,15 @@ CASES: list[tuple[str, App, bytes, list[str]]] = [
         ],
     ),
     (
+        "no-start-response-list",
+        lambda environ, start_response: [b"body"],
+        GET,
+        [
+            R + "the application never called start_response(); PEP 3333 requires it, once, "
+            "before the body ends"
+        ],
+    ),
+    (
         "start-response-twice",
         twice,
         GET,
