@@ -957,3 +957,36 @@ def test_many_threads_on_one_route_say_it_once() -> None:
             thread.join(10)
     assert said == ["lint: GET /same: the body gave a str ('text'); PEP 3333 requires bytes: "
                     "encode it, 'text'.encode('utf-8')"]  # fmt: skip
+
+
+class Loud(list):  # type: ignore[type-arg]
+    """A body whose own __iter__ counts its calls."""
+
+    calls = 0
+
+    def __iter__(self) -> Any:
+        Loud.calls += 1
+        return super().__iter__()
+
+
+def test_a_list_subclass_body_is_iterated_by_the_server_only() -> None:
+    app = responder(body=Loud([b"a", b"b"]))
+    run_in_memory(app, GET)
+    alone, Loud.calls = Loud.calls, 0
+    assert linted(app, GET) == [] and Loud.calls == 2 * alone  # with and without the checker
+
+
+class Evil(list):  # type: ignore[type-arg]
+    def __iter__(self) -> Any:
+        raise RuntimeError("line one\n\x1b[2Jline two " + "x" * 100)
+
+
+def test_a_complaint_is_one_line_without_terminal_codes() -> None:
+    (line,) = linted(responder(headers=Evil(TEXT)))
+    assert "\n" not in line and "\x1b" not in line
+    assert line == (
+        R
+        + "the checker failed (RuntimeError: line one\\x0a\\x1b[2Jline two "
+        + "x" * 38
+        + "...); this request went on unchecked"
+    )

@@ -37,6 +37,7 @@ from simplewsgi.middleware.lintrules import (
     check_body_item,
     check_headers,
     check_status,
+    cut,
     declared_length,
     length_mismatch,
     shown,
@@ -78,7 +79,8 @@ class Lint:
                 self._said[key] = None
                 if len(self._said) > MAX_REMEMBERED:
                     self._said.popitem(last=False)
-            self.report(f"{PREFIX}: {route}: {complaint.sentence}")
+            line = f"{PREFIX}: {route}: {complaint.sentence}"
+            self.report(line.translate(CONTROL_CHAR_ESCAPES))  # one line, no terminal codes
 
 
 def to_stderr(line: str) -> None:
@@ -122,8 +124,8 @@ class _Exchange:
             complaints = [
                 Complaint(
                     "lint-failed",
-                    f"the checker failed ({type(error).__name__}: {error}); this request went "
-                    "on unchecked",
+                    f"the checker failed ({type(error).__name__}: {cut(str(error))}); "
+                    "this request went on unchecked",
                 )
             ]
         if complaints:
@@ -183,7 +185,10 @@ class _Exchange:
 
     def whole_body(self, result: list[object] | tuple[object, ...]) -> list[Complaint]:
         found = []
-        for item in result:  # a list was made before it was returned: "never called" says all
+        # The stored items, not a subclass's own __iter__ (the server may call it once more).
+        # A list was made before it was returned: "never called" says all about the order.
+        items = list.__iter__(result) if isinstance(result, list) else tuple.__iter__(result)
+        for item in items:
             found += check_body_item(item, "the body")
             if type(item) is bytes:
                 self.sent += len(item)

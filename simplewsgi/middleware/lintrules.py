@@ -41,6 +41,11 @@ def shown(value: object) -> str:
         text = repr(value)
     except Exception:  # an app's own __repr__ may fail: the complaint must not
         text = f"<{type(value).__name__}>"
+    return cut(text)
+
+
+def cut(text: str) -> str:
+    """``text`` cut to :data:`MAX_SHOWN` characters."""
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
@@ -142,7 +147,8 @@ def check_headers(headers: object) -> list[Complaint]:
         found.append(
             Complaint(
                 "content-length-twice",
-                f"the headers hold Content-Length {lengths[0]!r} and {lengths[1]!r}; send one",
+                f"the headers hold Content-Length {shown(lengths[0])} and "
+                f"{shown(lengths[1])}; send one",
             )
         )
     elif lengths and content_length(lengths[0]) is None:
