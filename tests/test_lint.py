@@ -987,6 +987,6 @@ def test_a_complaint_is_one_line_without_terminal_codes() -> None:
     assert line == (
         R
         + "the checker failed (RuntimeError: line one\\x0a\\x1b[2Jline two "
-        + "x" * 38
+        + "x" * 35
         + "...); this request went on unchecked"
     )
