@@ -751,6 +751,7 @@ def proxy_fixed(environ: dict[str, Any], start_response: Any) -> Any:
     environ["wsgi.input"] = io.BytesIO(body)  # buffered for a second reader
     environ["wsgi.url_scheme"] = "https"  # as werkzeug's ProxyFix does
     environ["SCRIPT_NAME"] = "/mounted"
+    del environ["wsgi.file_wrapper"]  # optional: a layer may take it away
     start_response("200 OK", TEXT)
     return [environ["wsgi.input"].read()]
 

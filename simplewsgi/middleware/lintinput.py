@@ -13,8 +13,9 @@ Rules of this module:
   a read of it with EOF: wsgiref waits for the client). ``readline()``'s size argument is not
   a complaint: PEP 3333 says servers should support it, and the cgi module relied on it.
 - The app may change the environ as it likes (PEP 3333), replace ``wsgi.input`` with a buffer
-  or ``wsgi.url_scheme`` as a proxy fix does; what it may not is delete the ``wsgi.*`` keys
-  or change those that describe the server (version, threading, file wrapper).
+  or ``wsgi.url_scheme`` as a proxy fix does, or take the optional ``wsgi.file_wrapper`` away
+  from what it calls; what it may not is delete the ``wsgi.*`` keys PEP 3333 requires or
+  change those that describe the server (version, threading, run once).
 """
 
 from __future__ import annotations
@@ -29,15 +30,19 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 Check = Callable[..., None]
-# The keys that describe the server: the same for every layer and the app.
-SERVER_FACTS = (
+# The keys PEP 3333 requires in every environ; the optional ones (wsgi.file_wrapper, a
+# server's extensions) a layer may take away from what it calls.
+REQUIRED = (
     "wsgi.version",
+    "wsgi.url_scheme",
+    "wsgi.input",
+    "wsgi.errors",
     "wsgi.multithread",
     "wsgi.multiprocess",
     "wsgi.run_once",
-    "wsgi.file_wrapper",
-    "wsgi.input_terminated",
 )
+# The keys that describe the server: the same for every layer and the app.
+SERVER_FACTS = ("wsgi.version", "wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once")
 _FIX_READ = "read at most CONTENT_LENGTH bytes (a server may wait for bytes that never come)"
 
 
@@ -182,7 +187,7 @@ def wsgi_keys_changed(environ: WSGIEnvironment, before: dict[str, Any]) -> list[
     """What the app did to the ``wsgi.*`` keys it was given (``before``)."""
     found = []
     for key, value in before.items():
-        if key not in environ:
+        if key not in environ and key in REQUIRED:
             found.append(
                 Complaint(
                     "environ-wsgi",
