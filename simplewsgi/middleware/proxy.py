@@ -16,6 +16,8 @@ Rules of this module:
   entry as far from the right as the client's, or the leftmost when a proxy wrote a single value
   (a list one proxy appended to lines up with ``X-Forwarded-For``, so a client's own ``https``
   is left of the proxy's ``http``). In ``Forwarded`` the client's element carries them.
+- The peer is kept as ``middleware.PEER`` and a client taken from the headers is also
+  ``middleware.FORWARDED_CLIENT``: who may read an error's details is decided from them.
 - Applied: ``REMOTE_ADDR`` (and ``REMOTE_PORT`` when a port was given, else removed: the peer's
   port says nothing about the client), ``wsgi.url_scheme`` (``http``/``https``, overriding a TLS
   listener's), ``HTTP_HOST``, and ``SCRIPT_NAME`` (the prefix, percent-decoded, before what is
@@ -42,6 +44,7 @@ from simplewsgi.middleware.forwarded import (
     parse_scheme,
     split_list,
 )
+from simplewsgi.middleware import FORWARDED_CLIENT, PEER
 from simplewsgi.middleware.prefix import PrefixError, url_prefix
 
 if TYPE_CHECKING:
@@ -117,7 +120,9 @@ class ProxyHeaders:
         self.trusted = trusted
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REMOTE_ADDR", "") in self.trusted:
+        peer = environ.get("REMOTE_ADDR", "")
+        if peer in self.trusted:
+            environ.setdefault(PEER, peer)  # the debug layer, outside, may have kept it
             apply_forwarded(environ, self.trusted)
         return self.app(environ, start_response)
 
@@ -145,7 +150,7 @@ def apply_forwarded(environ: WSGIEnvironment, trusted: TrustedPeers) -> None:
         if hop is not None:
             proto, host = hop.proto, hop.host
     if client is not None:
-        environ["REMOTE_ADDR"] = client.ip
+        environ["REMOTE_ADDR"] = environ[FORWARDED_CLIENT] = client.ip
         if client.port is not None:
             environ["REMOTE_PORT"] = client.port
         else:

@@ -224,7 +224,7 @@ def main() -> None:
         if command["kind"] == messages.SERVE:
             app = run.load_app(options, console.warn)
         else:
-            app = error_app(command["report"])
+            app = error_app(command["report"], options.debug_allow_ips)
     except (Exception, SystemExit) as exc:
         channel.send({"kind": messages.FAILED, "report": failure_report(exc)})
         _exit_now(messages.EXIT_APP_FAILED)
