@@ -34,6 +34,7 @@ import ipaddress
 from typing import TYPE_CHECKING, Callable, Optional, Union
 from urllib.parse import unquote
 
+from simplewsgi.middleware import FORWARDED_CLIENT, PEER
 from simplewsgi.middleware.forwarded import (
     Node,
     forwarded_elements,
@@ -44,7 +45,6 @@ from simplewsgi.middleware.forwarded import (
     parse_scheme,
     split_list,
 )
-from simplewsgi.middleware import FORWARDED_CLIENT, PEER
 from simplewsgi.middleware.prefix import PrefixError, url_prefix
 
 if TYPE_CHECKING:

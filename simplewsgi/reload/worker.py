@@ -55,8 +55,9 @@ SWAP_IDLE_GRACE = 1.0
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def failure_report(exc: BaseException) -> FailureReport:
-    """Describe ``exc``, raised while loading the app, locating the user's file and line."""
+def failure_report(exc: BaseException, debug: bool = False) -> FailureReport:
+    """Describe ``exc``, raised while loading the app, locating the user's file and line;
+    ``debug``: with the exception captured for the ``--debug`` page."""
     filename: str | None = None
     lineno: int | None = None
     cause = exc.__cause__ or exc
@@ -79,9 +80,14 @@ def failure_report(exc: BaseException) -> FailureReport:
         line = cause.text.strip()
     elif filename and lineno:
         line = linecache.getline(filename, lineno).strip() or None
-    return FailureReport(
+    report = FailureReport(
         message=message, filename=filename, lineno=lineno, line=line, details=details
     )
+    if debug:
+        from simplewsgi.middleware.debugcapture import capture
+
+        report["debug"] = capture(cause if isinstance(exc, AppRaisedOnImport) else exc)
+    return report
 
 
 def _without_location(exc: BaseException) -> str:
@@ -224,9 +230,9 @@ def main() -> None:
         if command["kind"] == messages.SERVE:
             app = run.load_app(options, console.warn)
         else:
-            app = error_app(command["report"], options.debug_allow_ips)
+            app = error_app(command["report"], options.debug_allow_ips, options.debug)
     except (Exception, SystemExit) as exc:
-        channel.send({"kind": messages.FAILED, "report": failure_report(exc)})
+        channel.send({"kind": messages.FAILED, "report": failure_report(exc, options.debug)})
         _exit_now(messages.EXIT_APP_FAILED)
     sockets = adopt_listeners(listen_fds)
     # Several processes accept() on these sockets during a swap: whoever loses the race must
