@@ -48,6 +48,15 @@ class _Repr(reprlib.Repr):
         self.maxstring = self.maxother = self.maxlong = REPR_MAX
         self.maxlist = self.maxtuple = self.maxset = self.maxdict = 12
 
+    def repr_instance(self, x: object, level: int) -> str:
+        try:
+            text = repr(x)
+        except Exception as error:
+            return f"<repr() raised {type(error).__name__}>"
+        if len(text) > self.maxother:
+            return text[: self.maxother - 3] + "..."
+        return text
+
 
 _repr = _Repr()
 
