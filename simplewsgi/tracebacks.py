@@ -80,7 +80,7 @@ def chain(exc: BaseException) -> list[tuple[BaseException, str]]:
 
 def hidden_line(count: int) -> str:
     frames = "frame" if count == 1 else "frames"
-    return f"  [{count} {frames} of simplewsgi hidden; --debug shows them]\n"
+    return f"  [{count} {frames} of simplewsgi hidden; --debug shows all]\n"
 
 
 def _frames(summary: traceback.StackSummary, fold: bool) -> Iterator[str]:

@@ -66,7 +66,7 @@ def test_policy_from_the_peer_and_the_allow_list() -> None:
 def test_policy_headers_only_take_details_away() -> None:
     policy = DetailsPolicy()
     # Without --proxy-headers: a local proxy (nginx on 127.0.0.1) forwarding anyone.
-    for header in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"):
+    for header in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_VIA"):
         assert not policy.allows({"REMOTE_ADDR": "127.0.0.1", header: "127.0.0.1"})
     # With it: the peer and the client it found must both be allowed.
     forwarded_local = _through_proxy({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "::1"})
@@ -311,7 +311,7 @@ def test_terminal_traceback_folds_simplewsgi_frames() -> None:
 
     error = _raised_through_simplewsgi()
     folded = format_exception(error)
-    assert "  [1 frame of simplewsgi hidden; --debug shows them]\n" in folded
+    assert "  [1 frame of simplewsgi hidden; --debug shows all]\n" in folded
     assert PACKAGE_DIR not in folded
     assert "in _raised_through_simplewsgi" in folded and "in start_response" in folded
     assert folded.endswith("KeyError: 'from the app'\n")

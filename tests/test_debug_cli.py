@@ -187,7 +187,7 @@ def test_terminal_folds_simplewsgi_frames_without_debug(
     assert (status, body) == (500, PLAIN_500)  # no page without --debug
     server.wait_for(r"LookupError: no such order: 42")
     log = server.plain
-    assert re.search(r"  \[\d+ frames? of simplewsgi hidden; --debug shows them\]\n", log), log
+    assert re.search(r"  \[\d+ frames? of simplewsgi hidden; --debug shows all\]\n", log), log
     assert 'shop.py", line 13, in app' in log and 'shop.py", line 3, in helper' in log
     assert "/simplewsgi/" not in log.split("Traceback")[1]
 

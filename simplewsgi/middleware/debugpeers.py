@@ -8,7 +8,8 @@ Rules of this module:
   ``--debug-allow-ips`` names (``--forwarded-allow-ips``'s syntax, parsed by
   :class:`.proxy.TrustedPeers`).
 - Headers can only take details away, never grant them. A request that carries
-  ``X-Forwarded-For``, ``Forwarded`` or ``X-Real-IP`` came through a proxy, and a local proxy
+  ``X-Forwarded-For``, ``Forwarded``, ``X-Real-IP``, ``X-Forwarded-Host``/``-Proto``/``-Prefix``
+  or ``Via`` came through a proxy, and a local proxy
   (nginx on 127.0.0.1 or on a unix socket) makes every Internet client look local: such a
   request gets details only when ``--proxy-headers`` took its client from a trusted proxy
   (``middleware.FORWARDED_CLIENT``) and that client is allowed too. A client that sends those
@@ -30,7 +31,16 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-_PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+# Any of these says a proxy passed the request on (RFC 9110's Via included).
+_PROXY_HEADERS = (
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_FORWARDED",
+    "HTTP_X_REAL_IP",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_PREFIX",
+    "HTTP_VIA",
+)
 # Said by the plain 500 (wsgiref's words, which tests written against it look for).
 PLAIN_BODY = b"A server error occurred.  Please contact the administrator."
 
