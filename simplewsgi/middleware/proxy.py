@@ -20,8 +20,9 @@ Rules of this module:
   ``middleware.FORWARDED_CLIENT``: who may read an error's details is decided from them.
 - Applied: ``REMOTE_ADDR`` (and ``REMOTE_PORT`` when a port was given, else removed: the peer's
   port says nothing about the client), ``wsgi.url_scheme`` (``http``/``https``, overriding a TLS
-  listener's), ``HTTP_HOST``, and ``SCRIPT_NAME`` (the prefix, percent-decoded, before what is
-  there). Values that do not parse are ignored one by one. The headers stay in the environ.
+  listener's; ``HTTPS`` follows it), ``HTTP_HOST``, and ``SCRIPT_NAME`` (the prefix,
+  percent-decoded, before what is there). Values that do not parse are ignored one by one. The
+  headers stay in the environ.
 - ``X-Forwarded-For``/``-Proto``/``-Host`` win over ``Forwarded``: almost every proxy writes the
   former and passes a client's ``Forwarded`` on untouched, so reading ``Forwarded`` only when
   none of them is present keeps a client from choosing its address. Behind a proxy that writes
@@ -157,6 +158,10 @@ def apply_forwarded(environ: WSGIEnvironment, trusted: TrustedPeers) -> None:
             environ.pop("REMOTE_PORT", None)
     if proto is not None:
         environ["wsgi.url_scheme"] = proto
+        if proto == "https":  # HTTPS as CGI servers set it, agreeing with the scheme
+            environ["HTTPS"] = "on"
+        else:
+            environ.pop("HTTPS", None)
     if host is not None:
         environ["HTTP_HOST"] = host
     xfprefix = environ.get("HTTP_X_FORWARDED_PREFIX")

@@ -36,6 +36,7 @@ import threading
 import traceback
 from typing import IO, TYPE_CHECKING, Any
 
+from simplewsgi.http.errors import TLSConfigError
 from simplewsgi.importer import AppImportError, AppRaisedOnImport, one_line, user_location
 from simplewsgi.listen import LISTEN_FD_ENV, adopt_listeners
 from simplewsgi.reload import messages
@@ -70,6 +71,8 @@ def failure_report(exc: BaseException, debug: bool = False) -> FailureReport:
     elif isinstance(exc, AppImportError):
         message = str(exc)
         details = "" if cause is exc else _format(cause)
+    elif isinstance(exc, TLSConfigError):  # a certificate or key that went bad: the message is all
+        message, details = str(exc), ""
     else:
         message = _without_location(exc)
         details = _format(exc)
@@ -251,7 +254,8 @@ def main() -> None:
     except Exception as exc:
         if not lifecycle.serving:  # building the server failed: say so, like an import error
             channel.send({"kind": messages.FAILED, "report": failure_report(exc)})
-        traceback.print_exc()
+        if not isinstance(exc, TLSConfigError):  # the report says all of that one
+            traceback.print_exc()
         _exit_now(messages.EXIT_APP_FAILED)
     # Done serving. Exit now: a non-daemon thread the app started would otherwise hold the
     # interpreter (and the port) open, and keep the supervisor waiting for us.
