@@ -353,3 +353,11 @@ def test_plain_serving_does_not_import_the_debug_modules() -> None:
         [sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_an_environ_without_remote_addr_gets_no_details() -> None:
+    """Only our server's "" means a unix-socket peer; a missing address is nobody we know."""
+    from simplewsgi.middleware.debugpeers import DetailsPolicy
+
+    assert not DetailsPolicy().allows({"REQUEST_METHOD": "GET"})
+    assert DetailsPolicy().allows({"REQUEST_METHOD": "GET", "REMOTE_ADDR": ""})

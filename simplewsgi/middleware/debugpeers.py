@@ -69,7 +69,7 @@ class DetailsPolicy:
 
     def allows(self, environ: WSGIEnvironment) -> bool:
         """May the client of ``environ`` read an error's details?"""
-        peer = environ.get(PEER, environ.get("REMOTE_ADDR", ""))
+        peer = environ.get(PEER, environ.get("REMOTE_ADDR"))  # missing: no peer we know
         if not isinstance(peer, str) or not self._allowed(peer):
             return False
         if any(name in environ for name in _PROXY_HEADERS):
