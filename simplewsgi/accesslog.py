@@ -6,6 +6,8 @@
 - :meth:`AccessLogHandler.log_request` runs once per request: one f-string, one write.
 - Anything the client sent is escaped before it is written (no forged lines, no terminal codes).
 - Without ``--access-log`` only server errors (5xx) and protocol messages are written.
+- An app's traceback shows the app's frames; simplewsgi's are folded into one line saying how
+  many were hidden (``--debug`` shows them all): :mod:`simplewsgi.tracebacks`.
 - The address is the environ's ``REMOTE_ADDR`` as the app saw it (behind ``--proxy-headers``,
   the client's, not the proxy's); a file the static layer served is painted dimmer, so the app's
   own requests stand out.
@@ -36,6 +38,7 @@ class AccessLogHandler(WSGIRequestHandler):
 
     color = False
     access_log = True
+    show_all_frames = False  # --debug: a traceback keeps simplewsgi's frames
     tls_hint = ", or serve HTTPS with --certfile or --tls-self-signed"
     environ: WSGIEnvironment = _NO_REQUEST  # the current request's, when the class keeps it
 
@@ -72,6 +75,15 @@ class AccessLogHandler(WSGIRequestHandler):
                 f"{status} {amount} {duration}\n"
             )
         write_stderr(line, flush=False)  # stderr is line-buffered: one write
+
+    def log_exception(self, error: BaseException) -> None:
+        """The app's traceback with simplewsgi's own frames folded into one line
+        (``show_all_frames``, from ``--debug``: all of them)."""
+        from simplewsgi.tracebacks import format_exception  # here: only when an app fails
+
+        stream = self.get_stderr()
+        stream.write(format_exception(error, fold=not self.show_all_frames))
+        stream.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Protocol errors and disconnects: always written, access log or not."""

@@ -24,6 +24,7 @@ import contextlib
 import datetime
 import hashlib
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -54,7 +55,7 @@ def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/simplewsgi``, else the platform's cache directory: ``~/.cache``,
     ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows."""
     base = os.environ.get(CACHE_ENV)
-    if not base:
+    if not base or not os.path.isabs(base):  # the XDG spec: a relative one is ignored
         if sys.platform == "darwin":
             base = os.path.join(os.path.expanduser("~"), "Library", "Caches")
         elif sys.platform == "win32":
@@ -112,6 +113,11 @@ def self_signed(directory: Path) -> tuple[Path, bool]:
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if directory.stat().st_mode & 0o077:
+            if directory.is_symlink():  # not ours to change what it points to
+                raise CertificateError(
+                    f"{directory} leads to a directory other users can open, and the key must "
+                    f"not be readable by them: make it 0700, or set ${CACHE_ENV}"
+                )
             directory.chmod(0o700)
         with _locked(directory):
             crypto = _cryptography()
@@ -120,9 +126,9 @@ def self_signed(directory: Path) -> tuple[Path, bool]:
             else:
                 _write(path, _make(crypto), 0o600)
                 made = True
-            crt = _certificate_pem(path.read_bytes())
+            crt = _certificate_pem(_read_cached(path) or b"")
             crt_path = directory / SELF_SIGNED_CRT
-            if not crt_path.exists() or crt_path.read_bytes() != crt:
+            if _read_cached(crt_path) != crt:
                 _write(crt_path, crt, 0o644)
     except OSError as error:
         where = error.filename or directory
@@ -143,6 +149,23 @@ def _cryptography() -> Any:
     return x509
 
 
+def _read_cached(path: Path) -> Optional[bytes]:
+    """A cached file's bytes; None when it is missing, not a regular file (a FIFO would block,
+    a link to /dev/zero never end), a symlink, or too large: it is then made anew."""
+    from simplewsgi.http.tls import MAX_PEM_BYTES
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = file.read(MAX_PEM_BYTES + 1)
+    return data if len(data) <= MAX_PEM_BYTES else None
+
+
 def _usable(path: Path, x509: Any) -> bool:
     """Reuse the certificate in ``path``: ours to read only, for our names, its key matching,
     valid for more than RENEW_DAYS days."""
@@ -151,7 +174,9 @@ def _usable(path: Path, x509: Any) -> bool:
     try:
         if path.stat().st_mode & 0o077:
             return False
-        data = path.read_bytes()
+        data = _read_cached(path)
+        if data is None:
+            return False
         cert = x509.load_pem_x509_certificate(data)
         key = serialization.load_pem_private_key(data, password=None)
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

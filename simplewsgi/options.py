@@ -48,6 +48,10 @@ class ServeOptions(NamedTuple):
     keyfile: Optional[str] = None
     keyfile_password: Optional[str] = None
     tls_self_signed: bool = False
+    # issue 12, the error side: --debug's page, who may read an error's details (besides
+    # loopback and unix-socket peers; middleware.debugpeers), and the terminal's tracebacks.
+    debug: bool = False
+    debug_allow_ips: str = ""  # middleware.proxy.TrustedPeers syntax; "" adds nobody
     # issue 12, lint: the app behind a PEP 3333 checker (middleware/lint.py)
     lint: bool = False
 

@@ -96,6 +96,7 @@ def build_server(
         keep_environ=served is not app,  # the log line reads what the layers decided
         header_timeout=options.timeout_header,
         keep_alive_timeout=options.timeout_keep_alive,
+        show_all_frames=options.debug,
     )
     return make_server(options.host[0], options.port, served, server_class, handler)
 

@@ -76,6 +76,16 @@ def run_cli(
     )
 
 
+def get(conn: http.client.HTTPConnection, path: str = "/") -> tuple[int, str]:
+    """GET ``path`` on ``conn`` (then closed): the status and the body as text."""
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
 class Server:
     """A running ``python -m simplewsgi ...``; a thread collects its stderr."""
 
@@ -150,13 +160,7 @@ class Server:
         return self._address
 
     def get(self, path: str = "/") -> tuple[int, str]:
-        conn = http.client.HTTPConnection(*self.address, timeout=DEADLINE)
-        try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            return response.status, response.read().decode()
-        finally:
-            conn.close()
+        return get(http.client.HTTPConnection(*self.address, timeout=DEADLINE), path)
 
     def listening(self) -> bool:
         try:

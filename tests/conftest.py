@@ -30,6 +30,7 @@ E2E_MODULES = (
     "test_config_cli",
     "test_serving_layers",
     "test_tls_cli",
+    "test_debug_cli",
     "test_lint_cli",
 )
 E2E_FIXTURES = ("shell_env", "launch")

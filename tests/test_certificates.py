@@ -199,3 +199,51 @@ def test_other_processes_never_see_half_a_file(cache: Path) -> None:
     assert sorted(p.name for p in cache.iterdir() if not p.name.startswith(".")) == sorted(
         [certificates.SELF_SIGNED, certificates.SELF_SIGNED_CRT]
     )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and /dev/zero")
+@pytest.mark.parametrize("planted", ["a FIFO as the key", "a FIFO as the .crt", "/dev/zero"])
+def test_a_cached_file_that_is_not_a_regular_file_is_made_anew(cache: Path, planted: str) -> None:
+    """A FIFO would block the start for ever and /dev/zero fill the memory: neither is read."""
+    import os
+
+    cache.mkdir(parents=True, mode=0o700)
+    if planted == "a FIFO as the key":
+        os.mkfifo(cache / certificates.SELF_SIGNED, 0o600)
+    elif planted == "a FIFO as the .crt":
+        os.mkfifo(cache / certificates.SELF_SIGNED_CRT, 0o600)
+    else:
+        (cache / certificates.SELF_SIGNED_CRT).symlink_to("/dev/zero")
+    outcome: list[object] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(certificates.self_signed(cache)), daemon=True
+    )
+    worker.start()
+    worker.join(DEADLINE)
+    assert outcome, f"self_signed() still running after {DEADLINE} s with {planted}"
+    path, _ = outcome[0]  # type: ignore[misc]
+    for name in (certificates.SELF_SIGNED, certificates.SELF_SIGNED_CRT):
+        assert stat.S_ISREG((cache / name).lstat().st_mode), name
+    certificates.server_context(ServeOptions(certfile=str(path)))
+
+
+def test_a_relative_cache_home_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The XDG spec: a relative $XDG_CACHE_HOME is invalid; the default is used."""
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert certificates.cache_dir() == tmp_path / "home" / ".cache" / "simplewsgi"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges on Windows")
+def test_a_symlinked_cache_open_to_others_is_refused_not_changed(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    link = tmp_path / "xdg" / "simplewsgi"
+    link.parent.mkdir()
+    link.symlink_to(shared)
+    with pytest.raises(certificates.CertificateError, match="other users can open"):
+        certificates.self_signed(link)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    assert list(shared.iterdir()) == []

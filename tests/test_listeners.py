@@ -20,7 +20,7 @@ from simplewsgi import exits
 from simplewsgi.http.server import WSGIServer, make_server
 from simplewsgi.listen import expand_hosts
 from simplewsgi.portholder import socket_holder
-from tests.commandline import Server, cli_env, run_cli, write
+from tests.commandline import Server, cli_env, get, run_cli, write
 from tests.helpers import DEADLINE, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="unix sockets, fd passing")
@@ -49,15 +49,6 @@ class UnixConnection(http.client.HTTPConnection):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(DEADLINE)
         self.sock.connect(self.path)
-
-
-def get(conn: http.client.HTTPConnection, path: str = "/") -> tuple[int, str]:
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
 
 
 def fields(body: str) -> dict[str, str]:

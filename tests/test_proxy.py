@@ -373,3 +373,38 @@ def test_plain_serving_loads_no_layer() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['simplewsgi.middleware.stack']"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X_FORWARDED_FOR": "fe80::1%eth0"},
+        {"X_FORWARDED_FOR": '::1%a, b; c="d" \u00e9'},
+        {"FORWARDED": 'for="[::1%a, b; c=\\"d\\"]"'},
+        {"FORWARDED": 'for="[fe80::1%25eth0]"'},
+    ],
+)
+def test_an_address_with_a_zone_id_is_no_client(headers: dict[str, str]) -> None:
+    """A zone id may hold any text; ipaddress takes it, REMOTE_ADDR and the log must not."""
+    assert proxied(environ(**headers))["REMOTE_ADDR"] == "127.0.0.1"
+    assert "fe80::1%eth0" not in TrustedPeers("fe80::/10")  # nor is it a trusted peer
+
+
+def test_a_forwarded_host_with_a_port_past_65535_is_ignored() -> None:
+    assert proxied(environ(X_FORWARDED_HOST="evil.com:99999"))["HTTP_HOST"] == "backend:8000"
+    assert proxied(environ(X_FORWARDED_HOST="good.com:65535"))["HTTP_HOST"] == "good.com:65535"
+
+
+def test_https_follows_the_forwarded_scheme() -> None:
+    """wsgi.url_scheme and HTTPS agree (wsgiref.util.guess_scheme reads HTTPS)."""
+
+    def https(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [])
+        return [f"{environ['wsgi.url_scheme']} {environ.get('HTTPS')}".encode()]
+
+    layer = ProxyHeaders(https, TrustedPeers(DEFAULT))
+    tls = environ(scheme="https", X_FORWARDED_PROTO="http")
+    tls["HTTPS"] = "on"
+    assert b"".join(layer(tls, lambda *args: None)) == b"http None"
+    plain = environ(X_FORWARDED_PROTO="https")
+    assert b"".join(layer(plain, lambda *args: None)) == b"https on"

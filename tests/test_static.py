@@ -457,3 +457,54 @@ def test_safe_segments() -> None:
     assert safe_segments("/a/") == ["a", ""]
     for bad in ("*", "a", "//a", "/a//b", "/..", "/.", "/.x", "/a\\b", "/c:", "/a\x00", "/a\x1b"):
         assert safe_segments(bad) is None, bad
+
+
+@POSIX
+def test_a_directory_swapped_for_a_symlink_after_the_check_leads_nowhere(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race an attacker runs with renameat2(RENAME_EXCHANGE): a directory inside DIR is
+    checked, then replaced by a symlink out of DIR before the file is opened. Here the swap
+    happens at the worst moment every time: right after the path is resolved."""
+    from simplewsgi.middleware import static
+
+    race = tree / "race"
+    race.mkdir()
+    (race / "s.txt").write_bytes(b"inside")
+    outside = tree.parent / "outside"
+    outside.mkdir()
+    (outside / "s.txt").write_bytes(SECRET)
+    resolve = os.path.realpath
+
+    def resolve_then_swap(path: str) -> str:
+        real = resolve(path)
+        if path.endswith("s.txt") and not race.is_symlink():  # the file's check, not DIR's
+            race.rename(tree.parent / "race-moved")
+            race.symlink_to(outside)
+        return real
+
+    monkeypatch.setattr(static.os.path, "realpath", resolve_then_swap)
+    reply = fetch(StaticFiles(app, [Mount("/static", str(tree))]), "/static/race/s.txt")
+    assert SECRET not in reply.body
+    assert reply.status == 404 or reply.body.startswith(b"app:"), reply
+
+
+def test_a_path_that_cannot_be_resolved_is_no_error(
+    layer: StaticFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """realpath() itself can fail mid-race (EINVAL when a name changes kind under it)."""
+    from simplewsgi.middleware import static
+
+    def failing(path: str) -> str:
+        raise OSError(22, "Invalid argument", path)
+
+    monkeypatch.setattr(static.os.path, "realpath", failing)
+    reply = fetch(layer, "/static/app.js")
+    assert reply.status == 404 or reply.body == b"app:/static/app.js", reply  # not a 500
+
+
+def test_head_of_a_416_says_its_length(layer: StaticFiles) -> None:
+    """HEAD gets the headers GET gets: an empty 416 says Content-Length: 0 either way."""
+    for method in ("GET", "HEAD"):
+        reply = fetch(layer, "/static/app.js", method, Range="bytes=999-")
+        assert (reply.status, reply.header("Content-Length")) == (416, "0"), method

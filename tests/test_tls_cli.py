@@ -384,3 +384,26 @@ def test_https_on_every_listener(
     )
     assert _https_get(context, "/files/big.bin", unix=path) == (200, bytes(range(256)) * 4096)
     assert server.stop() == exits.OK
+
+
+def test_a_certificate_that_goes_bad_under_reload_is_one_line(
+    launch: Callable[..., Server], tmp_path: Path, certs: dict[str, Path]
+) -> None:
+    """A worker that cannot load the certificate says why in one line (no traceback of ours);
+    the previous worker serves on, and the fixed file is taken at the next change."""
+    write(tmp_path / "schemes.py", SCHEME_APP)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_bytes(certs["cert"].read_bytes())
+    key.write_bytes(certs["key"].read_bytes())
+    args = ("serve", "schemes:app", "--reload", "--reload-include", "*.pem", "-p", "0")
+    server = launch(*args, "--certfile", str(cert), "--keyfile", str(key))
+    assert get(server, certs["ca"]).startswith("one https")
+    cert.write_text("garbage\n")
+    server.wait_for(r"still serving the previous version")
+    assert "Traceback" not in server.stderr
+    assert "holds no PEM certificate" in server.plain
+    assert get(server, certs["ca"]).startswith("one https")  # the previous worker
+    cert.write_bytes(certs["cert"].read_bytes())
+    write(tmp_path / "schemes.py", SCHEME_APP.replace('"one"', '"two"'))
+    wait_for(lambda: get(server, certs["ca"]).startswith("two https"), what="the fixed file")
+    assert server.stop() == exits.OK

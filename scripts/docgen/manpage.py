@@ -22,6 +22,7 @@ from scripts.docgen.roff import bold, escape, help_paragraphs, inline, italic, l
 from simplewsgi import console, exits
 from simplewsgi.cli.completion import COMPLETE_VAR, PROG_NAME
 from simplewsgi.cli.config import documented_keys
+from simplewsgi.middleware.debugpage import EDITOR_ENV
 from simplewsgi.version import __version__
 
 if TYPE_CHECKING:
@@ -120,6 +121,14 @@ COLOR_ENVIRONMENT: list[tuple[str, str]] = [
         console.FORCE_COLOR_ENV,
         "When set and not empty, turn color on even when stderr is not a terminal "
         f"(https://force-color.org). {console.NO_COLOR_ENV} and an explicit --color win.",
+    ),
+]
+
+DEBUG_ENVIRONMENT: list[tuple[str, str]] = [
+    (
+        EDITOR_ENV,
+        "With --debug, each frame of the error page links to its file in the editor: a URL "
+        "in which {path} and {line} are filled in, e.g. vscode://file/{path}:{line}.",
     ),
 ]
 
@@ -320,7 +329,7 @@ def environment(docs: Sequence[CommandDoc]) -> list[str]:
         label = uses[0][0]
         where = ", ".join(bold(doc.path) for _, doc in uses)
         out += [".TP", bold(name), f"Sets {bold(label)} ({where})."]
-    for name, text in COLOR_ENVIRONMENT:
+    for name, text in [*COLOR_ENVIRONMENT, *DEBUG_ENVIRONMENT]:
         out += [".TP", bold(name), line(inline(text))]
     out += [
         ".TP",
@@ -346,7 +355,10 @@ def files(cli: click.Command) -> list[str]:
 def check_prose_options(cli: click.Command) -> None:
     """Fail when the hand-written prose names an option the tree does not have."""
     known = all_option_names(cli)
-    texts: list[str] = [*DESCRIPTION, *(text for _, text in COLOR_ENVIRONMENT)]
+    texts: list[str] = [
+        *DESCRIPTION,
+        *(text for _, text in [*COLOR_ENVIRONMENT, *DEBUG_ENVIRONMENT]),
+    ]
     for item in [*APP_FORMS, *EXAMPLES, *FILES, *ENV_FILES]:
         texts += list(item) if isinstance(item, tuple) else [item]
     mentioned = {m for text in texts for m in re.findall(r"(?<![\w-])--[a-z][\w-]*", text)}

@@ -228,6 +228,22 @@ MIDDLEWARE_OPTIONS: list[Decorator] = [
         "(10.0.0.0/8), 'unix' (a unix-socket peer), '*' (any).",
     ),
 ]
+DEBUG_OPTIONS: list[Decorator] = [
+    _option(
+        "--debug/--no-debug",
+        help="An exception in the app answers a browser with a page showing the traceback, "
+        "local variables and the request (plain text to other clients); loopback clients "
+        "only, see --debug-allow-ips. The terminal shows simplewsgi's own frames too.",
+    ),
+    _option(
+        "--debug-allow-ips",
+        metavar="LIST",
+        callback=lambda ctx, param, value: _debug_allow_ips(value),
+        help="Clients besides loopback and unix-socket ones that may see an error's details "
+        "(the --debug page, the reloader's error page), --forwarded-allow-ips' syntax; "
+        "others get a plain 500.",
+    ),
+]
 LINT_OPTIONS: list[Decorator] = [
     _option(
         "--lint/--no-lint",
@@ -244,6 +260,7 @@ SERVE_OPTIONS = (
     + RELOAD_OPTIONS
     + MIDDLEWARE_OPTIONS
     + CONFIG_OPTIONS
+    + DEBUG_OPTIONS
     + LINT_OPTIONS
 )
 DEMO_OPTIONS = SERVER_OPTIONS + TLS_OPTIONS
@@ -308,6 +325,17 @@ def _root_path(value: str) -> str:
 def _allow_ips(value: str) -> str:
     if value == ServeOptions._field_defaults["forwarded_allow_ips"]:
         return value  # the default needs no check (nor the ipaddress module)
+    from simplewsgi.middleware.proxy import TrustError, normalize
+
+    try:
+        return normalize(value)
+    except TrustError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _debug_allow_ips(value: str) -> str:
+    if not value.strip():
+        return ""
     from simplewsgi.middleware.proxy import TrustError, normalize
 
     try:

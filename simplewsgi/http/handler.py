@@ -341,8 +341,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     return None
             except CLIENT_GONE:
                 raise
-            except (Exception, SystemExit):  # sys.exit() in a request is a bug, not a stop
-                traceback.print_exc(file=self.get_stderr())
+            except (Exception, SystemExit) as error:  # sys.exit() in a request is a bug
+                self.log_exception(error)
                 self._fail(response)
             self.close_connection = response.close
         except CLIENT_GONE as error:
@@ -410,6 +410,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             headers["CONTENT_LENGTH"] = str(self.framing.length)
         env.update(headers)
         return env
+
+    def log_exception(self, error: BaseException) -> None:
+        """The app raised ``error``: its traceback on ``get_stderr()`` (a hook for the CLI's)."""
+        traceback.print_exception(type(error), error, error.__traceback__, file=self.get_stderr())
 
     def get_stderr(self) -> IO[str]:
         """Where app tracebacks go (``wsgi.errors``)."""

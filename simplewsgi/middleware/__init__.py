@@ -27,3 +27,9 @@ from __future__ import annotations
 # Set by the static layer when it answered from a file (the file's path): the access log paints
 # those lines dimmer, so the app's own requests stand out.
 STATIC_FILE = "simplewsgi.static_file"
+
+# The socket's peer (``REMOTE_ADDR`` as the server set it), kept by the layers that would
+# otherwise hide it (proxy headers, debug): who may read an error's details is decided from it.
+PEER = "simplewsgi.peer"
+# Set by the proxy layer when it took the client's address from a trusted proxy's headers.
+FORWARDED_CLIENT = "simplewsgi.forwarded_client"

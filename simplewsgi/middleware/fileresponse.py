@@ -91,7 +91,10 @@ def serve_file(
     span = _requested_range(environ, size, etag, modified)
     if span == UNSATISFIABLE:
         file.close()
-        start_response("416 Range Not Satisfiable", [("Content-Range", f"bytes */{size}")])
+        start_response(
+            "416 Range Not Satisfiable",
+            [("Content-Range", f"bytes */{size}"), ("Content-Length", "0")],
+        )
         return []
     headers = [
         ("Content-Type", content_type(path)),

@@ -13,7 +13,7 @@ import re
 from typing import NamedTuple, Optional
 
 # RFC 3986 host (reg-name, IPv4, [IPv6]) with an optional port, as Host allows (RFC 9110 §7.2).
-_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+;=%]+)(?::[0-9]{1,5})?\Z")
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+;=%]+)(?::([0-9]{1,5}))?\Z")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # RFC 9110 §5.6.2
 SCHEMES = ("http", "https")
 
@@ -35,7 +35,12 @@ class Hop(NamedTuple):
 
 
 def parse_ip(text: str) -> Optional[str]:
-    """``text`` as a normalized IP address (an IPv4-mapped IPv6 address as IPv4), or None."""
+    """``text`` as a normalized IP address (an IPv4-mapped IPv6 address as IPv4), or None. A
+    zone id (``fe80::1%eth0``) is refused: it names an interface of the sender's machine, means
+    nothing here, and may hold any text (``ipaddress`` takes it as is), which would reach
+    ``REMOTE_ADDR`` and the log."""
+    if "%" in text:
+        return None
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
@@ -76,7 +81,10 @@ def parse_scheme(value: str) -> Optional[str]:
 
 def parse_host(value: str) -> Optional[str]:
     host = value.strip()
-    return host if _HOST.match(host) else None
+    match = _HOST.match(host)
+    if match is None or (match.group(1) is not None and int(match.group(1)) > 65535):
+        return None
+    return host
 
 
 def forwarded_elements(value: str) -> list[str]:

@@ -16,10 +16,13 @@ Rules of this module:
   entry as far from the right as the client's, or the leftmost when a proxy wrote a single value
   (a list one proxy appended to lines up with ``X-Forwarded-For``, so a client's own ``https``
   is left of the proxy's ``http``). In ``Forwarded`` the client's element carries them.
+- The peer is kept as ``middleware.PEER`` and a client taken from the headers is also
+  ``middleware.FORWARDED_CLIENT``: who may read an error's details is decided from them.
 - Applied: ``REMOTE_ADDR`` (and ``REMOTE_PORT`` when a port was given, else removed: the peer's
   port says nothing about the client), ``wsgi.url_scheme`` (``http``/``https``, overriding a TLS
-  listener's), ``HTTP_HOST``, and ``SCRIPT_NAME`` (the prefix, percent-decoded, before what is
-  there). Values that do not parse are ignored one by one. The headers stay in the environ.
+  listener's; ``HTTPS`` follows it), ``HTTP_HOST``, and ``SCRIPT_NAME`` (the prefix,
+  percent-decoded, before what is there). Values that do not parse are ignored one by one. The
+  headers stay in the environ.
 - ``X-Forwarded-For``/``-Proto``/``-Host`` win over ``Forwarded``: almost every proxy writes the
   former and passes a client's ``Forwarded`` on untouched, so reading ``Forwarded`` only when
   none of them is present keeps a client from choosing its address. Behind a proxy that writes
@@ -32,6 +35,7 @@ import ipaddress
 from typing import TYPE_CHECKING, Callable, Optional, Union
 from urllib.parse import unquote
 
+from simplewsgi.middleware import FORWARDED_CLIENT, PEER
 from simplewsgi.middleware.forwarded import (
     Node,
     forwarded_elements,
@@ -117,7 +121,9 @@ class ProxyHeaders:
         self.trusted = trusted
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REMOTE_ADDR", "") in self.trusted:
+        peer = environ.get("REMOTE_ADDR", "")
+        if peer in self.trusted:
+            environ.setdefault(PEER, peer)  # the debug layer, outside, may have kept it
             apply_forwarded(environ, self.trusted)
         return self.app(environ, start_response)
 
@@ -145,13 +151,17 @@ def apply_forwarded(environ: WSGIEnvironment, trusted: TrustedPeers) -> None:
         if hop is not None:
             proto, host = hop.proto, hop.host
     if client is not None:
-        environ["REMOTE_ADDR"] = client.ip
+        environ["REMOTE_ADDR"] = environ[FORWARDED_CLIENT] = client.ip
         if client.port is not None:
             environ["REMOTE_PORT"] = client.port
         else:
             environ.pop("REMOTE_PORT", None)
     if proto is not None:
         environ["wsgi.url_scheme"] = proto
+        if proto == "https":  # HTTPS as CGI servers set it, agreeing with the scheme
+            environ["HTTPS"] = "on"
+        else:
+            environ.pop("HTTPS", None)
     if host is not None:
         environ["HTTP_HOST"] = host
     xfprefix = environ.get("HTTP_X_FORWARDED_PREFIX")

@@ -1,10 +1,10 @@
 """The one place the layers are chosen: ``ServeOptions`` -> the app wrapped in them.
 
-Outermost first: proxy headers, root path, static files, the lint checker, then the app (the
-package docstring says why). A layer whose option is unused is neither built nor imported, so
-plain serving pays nothing for them. Values were checked by the CLI; they are parsed again here
-because a reloader worker gets them as JSON, and a DIR that vanished since is only a directory
-with no files.
+Outermost first: the debug page (``--debug``), proxy headers, root path, static files, the lint
+checker, then the app (the package docstring says why). A layer whose option is unused is
+neither built nor imported, so plain serving pays nothing for them. Values were checked by the
+CLI; they are parsed again here because a reloader worker gets them as JSON, and a DIR that
+vanished since is only a directory with no files.
 """
 
 from __future__ import annotations
@@ -41,4 +41,8 @@ def wrap(
         from simplewsgi.middleware.proxy import ProxyHeaders, TrustedPeers
 
         app = ProxyHeaders(app, TrustedPeers(options.forwarded_allow_ips))
+    if options.debug:  # outermost: it sees the socket's peer before the proxy layer
+        from simplewsgi.middleware.debug import DebugErrors
+
+        app = DebugErrors(app, options.debug_allow_ips)
     return app

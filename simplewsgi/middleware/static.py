@@ -11,9 +11,11 @@ Rules of this module:
   a backslash (``\\``, ``%5c``), NUL and other control characters, ``:`` (a Windows drive, an
   NTFS stream), and empty segments (``//etc``: an absolute path). A path that passes is joined to
   DIR's real path and resolved; if symlinks take it outside DIR it is refused (a symlink inside
-  DIR to a file inside DIR is fine). Under a prefix such as ``/static`` a refused path is
-  answered 404 here, whatever the app would say; under ``/`` it goes to the app, which shares
-  that URL space (an API path may hold ``%2F``), but is still never looked up on disk.
+  DIR to a file inside DIR is fine). The resolved path is then opened one name at a time from
+  DIR without following any symlink, so one swapped in after the check leads nowhere. Under a
+  prefix such as ``/static`` a refused path is answered 404 here, whatever the app would say;
+  under ``/`` it goes to the app, which shares that URL space (an API path may hold ``%2F``),
+  but is still never looked up on disk.
 - Fresh on every request: nothing is cached, so an edited, added or removed file is seen at
   once. The file is opened without following a last symlink and without blocking (a FIFO
   planted in DIR cannot hang a thread), then checked with ``fstat``: only regular files are
@@ -50,6 +52,8 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NONBLOCK", 0)
     | getattr(os, "O_BINARY", 0)
 )
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+_BENEATH = os.open in os.supports_dir_fd
 NOT_FOUND = b"Not Found\n"
 FORBIDDEN = b"Forbidden\n"
 
@@ -190,7 +194,10 @@ def _find(directory: str, segments: list[str]) -> _Found:
         names = [os.fsdecode(name.encode("latin-1")) for name in segments if name]
     except UnicodeDecodeError:  # not a name this file system can hold (Windows: not UTF-8)
         return None
-    root = os.path.realpath(directory)
+    try:
+        root = os.path.realpath(directory)
+    except (OSError, ValueError):  # DIR itself is being replaced: nothing to serve from it
+        return None
     found = _open_inside(root, names)
     if isinstance(found, _File) and dir_asked:
         found.file.close()  # "file/": a file is not a directory
@@ -209,13 +216,16 @@ def _find(directory: str, segments: list[str]) -> _Found:
 def _open_inside(root: str, names: list[str]) -> Union[_Found, _Directory]:
     """Open ``root/names...`` if its real path is inside ``root`` (a real path) and it is a
     regular file; say so if it is a directory; None for anything else (missing, a FIFO...)."""
-    real = os.path.realpath(os.path.join(root, *names))
+    try:
+        real = os.path.realpath(os.path.join(root, *names))
+    except (OSError, ValueError):  # a symlink loop, or a name swapped while it was resolved
+        return None
     if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
         return REFUSED  # a symlink out of DIR
     try:
         if stat.S_ISDIR(os.stat(real).st_mode):
             return DIRECTORY
-        fd = os.open(real, _OPEN_FLAGS)
+        fd = _open_beneath(root, real)
     except PermissionError:
         return DENIED
     except (OSError, ValueError):  # missing, not a directory, a symlink swapped in, too long
@@ -228,6 +238,25 @@ def _open_inside(root: str, names: list[str]) -> Union[_Found, _Directory]:
         pass
     os.close(fd)
     return None
+
+
+def _open_beneath(root: str, real: str) -> int:
+    """Open ``real`` (a real path inside ``root``) one name at a time from ``root``, following
+    no symlink: a directory swapped for a symlink between ``realpath`` and here (a race) makes
+    the open fail instead of leading out of DIR. Where ``os.open`` takes no ``dir_fd``
+    (Windows), the last name only is opened without following a symlink."""
+    if not _BENEATH:
+        return os.open(real, _OPEN_FLAGS)
+    names = os.path.relpath(real, root).split(os.sep)
+    fd = os.open(root, _DIR_FLAGS)
+    try:
+        for name in names[:-1]:
+            inner = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        return os.open(names[-1], _OPEN_FLAGS, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def _answer(start_response: StartResponse, refusal: _Refused) -> Iterable[bytes]:

@@ -6,7 +6,12 @@ it to its supervisor, which prints it as
 app is broken at start-up, or its worker died, a worker serves the report as a 500 page
 (:func:`error_app`) until a change brings a version that imports; that worker imports nothing of
 the user's. Browsers (``Accept: text/html``) get HTML, everything else plain text; both say how
-to get out of it.
+to get out of it. The details (the file, the line, the traceback) are only for the clients
+:class:`~simplewsgi.middleware.debugpeers.DetailsPolicy` allows (loopback, a unix-socket peer,
+``--debug-allow-ips``); the rest, on ``--host 0.0.0.0`` say, get a plain 500 that names nothing.
+With ``--debug``, the worker that failed captured the exception in the report
+(``middleware.debugcapture``), and the page is the ``--debug`` page (frames, variables, the
+request) under this page's title.
 """
 
 from __future__ import annotations
@@ -97,12 +102,29 @@ def render_html(report: FailureReport) -> str:
     return "\n".join(parts)
 
 
-def error_app(report: FailureReport) -> WSGIApplication:
-    """A WSGI app answering every request with a 500 that shows ``report``."""
+def error_app(report: FailureReport, allow: str = "", debug: bool = False) -> WSGIApplication:
+    """A WSGI app answering every request with a 500 that shows ``report`` to the clients that
+    may see it (``allow``: ``--debug-allow-ips``), and a plain 500 to the others. With
+    ``debug`` and the exception captured in the report, the page is ``--debug``'s."""
+    from simplewsgi.middleware.debugpeers import DetailsPolicy, plain_500
+
+    policy = DetailsPolicy(allow)
     text = render_text(report).encode("utf-8")
     page = render_html(report).encode("utf-8")
+    captured = report.get("debug") if debug else None
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not policy.allows(environ):
+            return plain_500(start_response)
+        if captured is not None:
+            from simplewsgi.middleware.debugcapture import request_info
+            from simplewsgi.middleware.debugpage import page as debug_page
+
+            body, headers = debug_page(
+                environ, captured, request_info(environ), heading=TITLE, hint=HINT
+            )
+            start_response(STATUS, headers)
+            return [body]
         wants_html = "text/html" in environ.get("HTTP_ACCEPT", "")
         body, content_type = (page, "text/html") if wants_html else (text, "text/plain")
         start_response(

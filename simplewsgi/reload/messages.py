@@ -44,14 +44,18 @@ EXIT_PROTOCOL = 5  # started without the supervisor's environment
 EXIT_FORCED = INTERRUPTED  # a second Ctrl+C while finishing requests, as the command's
 
 
-class FailureReport(TypedDict):
-    """Why there is no app to serve: shown by the supervisor and on the error page."""
-
+class _Failure(TypedDict):
     message: str  # one line: "SyntaxError: invalid syntax", "the worker exited with code 3"
     filename: Optional[str]  # the file to fix (and to watch until it is fixed)
     lineno: Optional[int]
     line: Optional[str]  # the offending source line, stripped
     details: str  # the user's traceback, or a hint
+
+
+class FailureReport(_Failure, total=False):
+    """Why there is no app to serve: shown by the supervisor and on the error page."""
+
+    debug: dict[str, Any]  # --debug: the exception as middleware.debugcapture.capture() says
 
 
 def encode(message: dict[str, Any]) -> bytes:

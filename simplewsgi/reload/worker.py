@@ -36,6 +36,7 @@ import threading
 import traceback
 from typing import IO, TYPE_CHECKING, Any
 
+from simplewsgi.http.errors import TLSConfigError
 from simplewsgi.importer import AppImportError, AppRaisedOnImport, one_line, user_location
 from simplewsgi.listen import LISTEN_FD_ENV, adopt_listeners
 from simplewsgi.reload import messages
@@ -55,8 +56,9 @@ SWAP_IDLE_GRACE = 1.0
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def failure_report(exc: BaseException) -> FailureReport:
-    """Describe ``exc``, raised while loading the app, locating the user's file and line."""
+def failure_report(exc: BaseException, debug: bool = False) -> FailureReport:
+    """Describe ``exc``, raised while loading the app, locating the user's file and line;
+    ``debug``: with the exception captured for the ``--debug`` page."""
     filename: str | None = None
     lineno: int | None = None
     cause = exc.__cause__ or exc
@@ -69,6 +71,8 @@ def failure_report(exc: BaseException) -> FailureReport:
     elif isinstance(exc, AppImportError):
         message = str(exc)
         details = "" if cause is exc else _format(cause)
+    elif isinstance(exc, TLSConfigError):  # a certificate or key that went bad: the message is all
+        message, details = str(exc), ""
     else:
         message = _without_location(exc)
         details = _format(exc)
@@ -79,9 +83,14 @@ def failure_report(exc: BaseException) -> FailureReport:
         line = cause.text.strip()
     elif filename and lineno:
         line = linecache.getline(filename, lineno).strip() or None
-    return FailureReport(
+    report = FailureReport(
         message=message, filename=filename, lineno=lineno, line=line, details=details
     )
+    if debug:
+        from simplewsgi.middleware.debugcapture import capture
+
+        report["debug"] = capture(cause if isinstance(exc, AppRaisedOnImport) else exc)
+    return report
 
 
 def _without_location(exc: BaseException) -> str:
@@ -224,9 +233,9 @@ def main() -> None:
         if command["kind"] == messages.SERVE:
             app = run.load_app(options, console.warn)
         else:
-            app = error_app(command["report"])
+            app = error_app(command["report"], options.debug_allow_ips, options.debug)
     except (Exception, SystemExit) as exc:
-        channel.send({"kind": messages.FAILED, "report": failure_report(exc)})
+        channel.send({"kind": messages.FAILED, "report": failure_report(exc, options.debug)})
         _exit_now(messages.EXIT_APP_FAILED)
     sockets = adopt_listeners(listen_fds)
     # Several processes accept() on these sockets during a swap: whoever loses the race must
@@ -245,7 +254,8 @@ def main() -> None:
     except Exception as exc:
         if not lifecycle.serving:  # building the server failed: say so, like an import error
             channel.send({"kind": messages.FAILED, "report": failure_report(exc)})
-        traceback.print_exc()
+        if not isinstance(exc, TLSConfigError):  # the report says all of that one
+            traceback.print_exc()
         _exit_now(messages.EXIT_APP_FAILED)
     # Done serving. Exit now: a non-daemon thread the app started would otherwise hold the
     # interpreter (and the port) open, and keep the supervisor waiting for us.
