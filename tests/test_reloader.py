@@ -557,11 +557,14 @@ def test_error_page_negotiates_html_and_escapes() -> None:
     ) -> None:
         statuses.append(status)
 
-    html = b"".join(app({"HTTP_ACCEPT": "text/html"}, start_response)).decode()  # type: ignore[arg-type]
-    text = b"".join(app({}, start_response)).decode()  # type: ignore[arg-type]
-    assert statuses == ["500 Internal Server Error"] * 2
+    local = {"REMOTE_ADDR": "127.0.0.1"}
+    html = b"".join(app({**local, "HTTP_ACCEPT": "text/html"}, start_response)).decode()  # type: ignore[arg-type]
+    text = b"".join(app(local, start_response)).decode()  # type: ignore[arg-type]
+    remote = b"".join(app({"REMOTE_ADDR": "192.0.2.7"}, start_response)).decode()  # type: ignore[arg-type]
+    assert statuses == ["500 Internal Server Error"] * 3
     assert "&lt;script&gt;" in html and "<script>" not in html
     assert text.splitlines()[2] == "NameError: <script>"
+    assert "NameError" not in remote and "script" not in remote  # details to loopback only
 
 
 def test_drop_bytecode_removes_every_optimization_level(tmp_path: Path) -> None:
