@@ -163,13 +163,17 @@ class Console:
         self._message("error", msg)
 
     def banner(
-        self, options: ServeOptions, addresses: Sequence[Any], reloader: Optional[str] = None
+        self,
+        options: ServeOptions,
+        addresses: Sequence[Any],
+        reloader: Optional[str] = None,
+        keys: Optional[str] = None,
     ) -> None:
         """The start-up lines: version, what is served, where, reloader backend, how to quit.
 
         ``addresses`` are the listening sockets' own addresses (``getsockname()``: the real
         port when 0 was asked; a path for a unix socket); ``reloader`` names the active
-        file-watching backend when reloading.
+        file-watching backend when reloading; ``keys`` is the keyboard shortcuts' line.
         """
         on = self.color
         served = options.app if options.app is not None else DEMO_LABEL
@@ -199,6 +203,8 @@ class Console:
             hint = PRODUCTION_HINT.format(host=" and ".join(exposed))
             lines.append(f"{paint(prefix, color + BOLD, on)} {hint}")
         lines.append(QUIT_HINT)
+        if keys:
+            lines.append(keys)
         write_stderr("\n".join(lines) + "\n")
 
     def goodbye(self) -> None:

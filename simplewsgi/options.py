@@ -54,6 +54,10 @@ class ServeOptions(NamedTuple):
     debug_allow_ips: str = ""  # middleware.proxy.TrustedPeers syntax; "" adds nobody
     # issue 12, lint: the app behind a PEP 3333 checker (middleware/lint.py)
     lint: bool = False
+    # issue 12, the terminal: keyboard shortcuts when stdin and stderr are a terminal (keys.py),
+    # and the browser opened once the server is ready
+    keys: bool = True
+    open: bool = False
 
     def to_json(self) -> str:
         import json  # here: the plain CLI start-up does not need it

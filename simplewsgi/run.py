@@ -10,10 +10,11 @@ caller turns into an exit.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from simplewsgi.accesslog import handler_class
 from simplewsgi.http.server import WSGIServer, demo_app, make_server
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
     from simplewsgi.console import Console
+    from simplewsgi.keys import KeyReader
     from simplewsgi.options import ServeOptions
 
 # serve_forever's wake-up interval; bounds how long a stop request waits to be noticed.
@@ -41,17 +43,56 @@ def serve(options: ServeOptions, console: Console) -> None:
     before the app's start-up code runs, and requests sent while it imports wait in the
     backlog. A unix socket's file is removed when serving ends."""
     listeners = open_listeners(options)
+    keys: list[KeyReader] = []
     try:
         app = load_app(options, console.warn)
         server = build_server(options, app, console, listeners.sockets)
-        serve_until_signal(
-            server,
-            ready=lambda server: console.banner(options, listeners.addresses()),
-            goodbye=console.goodbye,
-            say=console.info,
-        )
+
+        def ready(server: WSGIServer) -> None:
+            reader = _key_reader(options, console, server, listeners.addresses())
+            keys.extend(filter(None, [reader]))
+            line = reader.shortcuts.banner_line() if reader is not None else None
+            if reader is not None:
+                reader.start()  # before the banner: a key pressed on seeing it is a shortcut
+            console.banner(options, listeners.addresses(), keys=line)
+            if options.open:
+                from simplewsgi.keys import first_url, open_browser
+
+                open_browser(first_url(options, listeners.addresses()), console)
+
+        serve_until_signal(server, ready=ready, goodbye=console.goodbye, say=console.info)
     finally:
+        for reader in keys:
+            reader.close()  # the terminal's mode back, on every way out
         listeners.close()
+
+
+def _key_reader(
+    options: ServeOptions, console: Console, server: WSGIServer, addresses: Sequence[Any]
+) -> Optional[KeyReader]:
+    """The keyboard shortcuts, when asked for and stdin is this process's terminal; a pdb
+    prompt in the app pauses them."""
+    if not options.keys:
+        return None
+    from simplewsgi.terminal import Terminal
+
+    terminal = Terminal.claim()
+    if terminal is None:
+        return None
+    from simplewsgi import pdbhook
+    from simplewsgi.accesslog import switch_access_log
+    from simplewsgi.keys import KeyReader, Shortcuts, first_url
+
+    shortcuts = Shortcuts(
+        console,
+        first_url(options, addresses),
+        options.access_log,
+        quit=lambda: os.kill(os.getpid(), signal.SIGINT),  # exactly as Ctrl+C
+        set_access_log=lambda on: switch_access_log(server.RequestHandlerClass, on),
+    )
+    reader = KeyReader(terminal, shortcuts)
+    pdbhook.install(reader.pause, reader.resume)
+    return reader
 
 
 def load_app(

@@ -251,6 +251,19 @@ LINT_OPTIONS: list[Decorator] = [
         "and route, as warnings; requests are answered as without it.",
     ),
 ]
+TERMINAL_OPTIONS: list[Decorator] = [
+    _option(
+        "--keys/--no-keys",
+        show_default=True,
+        help="Keyboard shortcuts when stdin is a terminal: r restart (with --reload), o open "
+        "the browser, c clear, l access log on/off, q quit, h help.",
+    ),
+    _option(
+        "--open/--no-open",
+        help="Open the server's URL in the browser once it serves (not again on reloads); "
+        "BROWSER picks the browser.",
+    ),
+]
 
 # serve's options in --help order; demo serves no APP, so it takes only the server's.
 SERVE_OPTIONS = (
@@ -262,8 +275,9 @@ SERVE_OPTIONS = (
     + CONFIG_OPTIONS
     + DEBUG_OPTIONS
     + LINT_OPTIONS
+    + TERMINAL_OPTIONS
 )
-DEMO_OPTIONS = SERVER_OPTIONS + TLS_OPTIONS
+DEMO_OPTIONS = SERVER_OPTIONS + TLS_OPTIONS + TERMINAL_OPTIONS
 
 
 def _hosts(values: Sequence[str]) -> tuple[str, ...]:

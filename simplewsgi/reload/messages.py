@@ -32,10 +32,14 @@ BOOTSTRAP = (
 SERVE = "serve"  # import the app and serve it
 SERVE_ERROR = "error"  # serve the error page for {"report": FailureReport}
 STOP = "stop"  # {"swap": bool}: finish in-flight requests, then exit
+# With keyboard shortcuts (keys.py): serve commands also carry {"access_log": bool}.
+ACCESS_LOG = "access-log"  # {"on": bool}: the l key turned the access log off or on
+TERMINAL = "terminal"  # the answer to DEBUGGER active: keys are no longer read, prompt away
 # Events (worker -> supervisor).
 READY = "ready"  # serving
 FAILED = "failed"  # {"report": FailureReport}: nothing to serve
 STOPPING = "stopping"  # {"busy": int}: told to stop (not for a swap), finishing that many
+DEBUGGER = "debugger"  # {"active": bool}: pdb is about to prompt (wait for TERMINAL), or done
 
 # A worker's exit statuses, read only by its supervisor.
 EXIT_STOPPED = 0  # told to stop (or orphaned) before serving, or stopped after serving

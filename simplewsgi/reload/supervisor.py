@@ -34,10 +34,12 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from simplewsgi.http.limits import GRACEFUL_TIMEOUT
+from simplewsgi.keys import first_url, open_browser
 from simplewsgi.listen import open_listeners
 from simplewsgi.reload import messages
 from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Stop
 from simplewsgi.reload.failure import crash_report, summary
+from simplewsgi.reload.keyboard import claim_keyboard
 from simplewsgi.reload.paths import describe_paths, drop_bytecode, watch_dirs
 from simplewsgi.reload.process import GROUP_GRACE, TerminalState, WorkerProcess, describe_exit
 from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
@@ -102,6 +104,10 @@ class Supervisor:
         self._inbox: collections.deque[tuple[list[str], float]] = collections.deque()
         self._selector = selectors.DefaultSelector()
         self._terminal = TerminalState()
+        self.keys = (
+            claim_keyboard(self, self._selector, self._events) if options.keys else None
+        )  # stdin is our terminal
+        self._worker_options = self._worker_options._replace(keys=self.keys is not None)
         self._closing = False
         self.served = False  # a worker has served (the app or its error page)
         self.forced = False  # a second stop signal cut the graceful stop short
@@ -132,7 +138,11 @@ class Supervisor:
         backend = self.watcher.backend
         if self.watcher.fallback_reason:
             backend += f" (fell back to polling: {self.watcher.fallback_reason})"
-        self.console.banner(self.options, self.listeners.addresses(), reloader=backend)
+        keys = self.keys.shortcuts.banner_line() if self.keys else None
+        if self.keys is not None:  # before the banner: a key pressed on seeing it is a shortcut
+            self._cleanups.append(self.keys.close)  # the terminal's mode back, first of all
+            self.keys.start(self.options, self.listeners.addresses())
+        self.console.banner(self.options, self.listeners.addresses(), reloader=backend, keys=keys)
         self._serve_next(APP, self.spare, since=time.perf_counter())
 
     def close(self) -> None:
@@ -289,6 +299,8 @@ class Supervisor:
                 self._events.append(Ready(worker))
             elif message.get("kind") == messages.FAILED:
                 self._events.append(Failed(worker, message["report"]))
+            elif message.get("kind") == messages.DEBUGGER and self.keys is not None:
+                self.keys.debugger(worker, bool(message.get("active")))
             elif message.get("kind") == messages.STOPPING and message.get("busy"):
                 self.console.info(
                     f"stopping: waiting up to {GRACEFUL_TIMEOUT:g} s for {message['busy']} "
@@ -328,22 +340,25 @@ class Supervisor:
             return
         self.pending.role, self.pending.since = role, since
         kind = messages.SERVE if role == APP else messages.SERVE_ERROR
-        self.pending.tell(kind, **fields, **self._secrets)
+        access_log = self.keys.access_log if self.keys else self.options.access_log
+        self.pending.tell(kind, access_log=access_log, **fields, **self._secrets)
         # A new spare at once (after the command, so the import is not delayed): a burst of
         # changes then supersedes with warm workers instead of a cascade of cold starts.
         self._replenish()
 
     def _promote(self, worker: WorkerProcess) -> None:
         self.pending = None
-        self.served = True
+        was_served, self.served = self.served, True
+        if not was_served and self.options.open:  # once, when the first worker is ready
+            open_browser(first_url(self.options, self.listeners.addresses()), self.console)
         if self.current is not None:
             self._retire(self.current, swap=True)
         self.current = worker
         if worker.role == APP:
-            if self.changed:
+            if self.changed or was_served:  # no change after serving: the r key's restart
                 elapsed = (time.perf_counter() - worker.since) * 1000.0
-                changed = describe_paths(self.changed)
-                self.console.info(f"reloaded in {elapsed:.0f} ms (changed: {changed})")
+                why = f"changed: {describe_paths(self.changed)}" if self.changed else "r pressed"
+                self.console.info(f"reloaded in {elapsed:.0f} ms ({why})")
             self.changed.clear()
             self.watcher.clear_extra_files()
         self._replenish()
@@ -367,6 +382,8 @@ class Supervisor:
 
     def _reap_outcome(self, worker: WorkerProcess, returncode: int) -> None:
         self._terminal.restore()
+        if self.keys is not None:
+            self.keys.worker_exited(worker)
         self.stopping.discard(worker)
         if worker is self.spare:
             self.spare = None

@@ -36,6 +36,7 @@ import threading
 import traceback
 from typing import IO, TYPE_CHECKING, Any
 
+from simplewsgi.accesslog import switch_access_log
 from simplewsgi.http.errors import TLSConfigError
 from simplewsgi.importer import AppImportError, AppRaisedOnImport, one_line, user_location
 from simplewsgi.listen import LISTEN_FD_ENV, adopt_listeners
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 # with "Connection: close"): a client's request sent just as the swap happens is not reset.
 SWAP_IDLE_GRACE = 1.0
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# How long pdb waits for the supervisor to stop reading keys before it prompts anyway.
+TERMINAL_HANDOFF_TIMEOUT = 2.0
 
 
 def failure_report(exc: BaseException, debug: bool = False) -> FailureReport:
@@ -139,6 +142,8 @@ class Lifecycle:
         self._lock = threading.Lock()
         self._server: WSGIServer | None = None
         self._stopping = False
+        self._access_log: bool | None = None  # the l key's last word, if any
+        self.terminal_granted = threading.Event()  # the supervisor stopped reading keys
 
     @property
     def serving(self) -> bool:
@@ -148,8 +153,16 @@ class Lifecycle:
         with self._lock:
             if not self._stopping:
                 self._server = server
+                if self._access_log is not None:
+                    switch_access_log(server.RequestHandlerClass, self._access_log)
                 return
         _exit_now(messages.EXIT_STOPPED)  # told to stop while building: nothing accepted yet
+
+    def switch_access_log(self, on: bool) -> None:
+        with self._lock:
+            self._access_log = on
+            if self._server is not None:
+                switch_access_log(self._server.RequestHandlerClass, on)
 
     def stop(self, channel: Channel, swap: bool = False) -> None:
         """``swap``: a newer worker already serves; keep idle clients for one more request.
@@ -180,6 +193,23 @@ def _follow(channel: Channel, lifecycle: Lifecycle) -> None:
         if message is None or message.get("kind") == messages.STOP:
             lifecycle.stop(channel, swap=bool(message and message.get("swap")))
             return
+        if message.get("kind") == messages.ACCESS_LOG:
+            lifecycle.switch_access_log(bool(message.get("on")))
+        elif message.get("kind") == messages.TERMINAL:
+            lifecycle.terminal_granted.set()
+
+
+def _hand_terminal_to_pdb(channel: Channel, lifecycle: Lifecycle) -> None:
+    """The supervisor reads keyboard shortcuts on the terminal this worker shares: before pdb
+    prompts, have it stop (and wait until it has); when pdb is done, let it read again."""
+    from simplewsgi import pdbhook
+
+    def enter() -> None:
+        lifecycle.terminal_granted.clear()
+        channel.send({"kind": messages.DEBUGGER, "active": True})
+        lifecycle.terminal_granted.wait(TERMINAL_HANDOFF_TIMEOUT)
+
+    pdbhook.install(enter, lambda: channel.send({"kind": messages.DEBUGGER, "active": False}))
 
 
 def _ignore_signal(signum: int, frame: FrameType | None) -> None:
@@ -224,9 +254,14 @@ def main() -> None:
     command = channel.receive()
     if command is None or command.get("kind") not in (messages.SERVE, messages.SERVE_ERROR):
         return
-    options = options._replace(keyfile_password=command.get("keyfile_password"))
+    options = options._replace(
+        keyfile_password=command.get("keyfile_password"),
+        access_log=command.get("access_log", options.access_log),
+    )
     lifecycle = Lifecycle()
     threading.Thread(target=_follow, args=(channel, lifecycle), daemon=True).start()
+    if options.keys:  # the supervisor reads keys: set before the app's import-time breakpoint()
+        _hand_terminal_to_pdb(channel, lifecycle)
     sys.dont_write_bytecode = True
     app: WSGIApplication
     try:

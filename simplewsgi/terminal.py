@@ -1,0 +1,96 @@
+"""The terminal's mode while keyboard shortcuts are read: cbreak without echo, and back.
+
+Rules, and why:
+
+- cbreak, not raw: ``ISIG`` stays on, so Ctrl+C (and Ctrl+\\, Ctrl+Z) still reach the
+  foreground process group as signals, exactly as without shortcuts; output processing stays
+  on too, so log lines keep their line ends. Only line editing and echo go: a key acts when
+  pressed, and is not printed among the log lines.
+- The mode found at start is put back on every way out: the caller's ``finally`` for a stop
+  (Ctrl+C, q, SIGTERM, SIGHUP, an exception in the loop) and ``atexit`` for a way out that
+  skips it. A SIGKILL cannot be helped.
+- Only the terminal's foreground process group claims it: a background process that set the
+  mode would be stopped (SIGTTOU), one that read it too (SIGTTIN). A terminal that is not the
+  process's controlling terminal is not claimed either: somebody else's job control owns it.
+- POSIX only (termios), standard library only; elsewhere there are no shortcuts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+from typing import Any
+
+_LFLAG, _CC = 3, 6  # indices in termios' attribute list
+
+
+class Terminal:
+    """A terminal this process may switch between its original mode and the keys' mode."""
+
+    def __init__(self, fd: int, saved: list[Any]) -> None:
+        self.fd = fd
+        self._saved = saved
+        self.in_keys_mode = False
+
+    @classmethod
+    def claim(cls, fd: int = 0, out: int = 2) -> Terminal | None:
+        """The terminal on ``fd`` when it and ``out`` (where we talk) are terminals and this
+        process is in its foreground; None otherwise."""
+        try:
+            import termios
+        except ImportError:
+            return None
+        try:
+            if not (os.isatty(fd) and os.isatty(out)) or not _foreground(fd):
+                return None
+            return cls(fd, termios.tcgetattr(fd))
+        except (OSError, termios.error):
+            return None
+
+    def keys_mode(self) -> None:
+        """cbreak without echo (``ISIG`` kept); the original comes back at exit at the latest."""
+        import termios
+
+        mode = list(self._saved)
+        mode[_LFLAG] = self._saved[_LFLAG] & ~(termios.ECHO | termios.ICANON)
+        mode[_CC] = list(self._saved[_CC])
+        mode[_CC][termios.VMIN] = 1
+        mode[_CC][termios.VTIME] = 0
+        if self._set(mode):
+            if not self.in_keys_mode:
+                atexit.register(self.original_mode)
+            self.in_keys_mode = True
+
+    def original_mode(self) -> None:
+        """The mode the terminal had when claimed (a debugger's prompt, and every exit)."""
+        if self.in_keys_mode:
+            atexit.unregister(self.original_mode)
+            self.in_keys_mode = False
+        self._set(self._saved)
+
+    def reassert(self) -> None:
+        """Put the current mode back on (a process that shared the terminal may have changed
+        it, a worker's pdb or an app's raw mode)."""
+        if self.in_keys_mode:
+            self.in_keys_mode = False
+            atexit.unregister(self.original_mode)
+            self.keys_mode()
+
+    def _set(self, mode: list[Any]) -> bool:
+        import termios
+
+        with contextlib.suppress(OSError, termios.error):  # gone (EIO), or no longer ours
+            if _foreground(self.fd):
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, mode)
+                return True
+        return False
+
+
+def _foreground(fd: int) -> bool:
+    """This process's group is the foreground one of the terminal on ``fd`` (its controlling
+    terminal)."""
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
