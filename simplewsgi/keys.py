@@ -27,6 +27,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from simplewsgi.console import server_urls, write_stderr
+from simplewsgi.terminal import follow_job_control
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -155,20 +156,27 @@ class Shortcuts:
 
 class KeyReader:
     """Plain serving: the keys read on a daemon thread, the terminal in the keys' mode; a
-    debugger's prompt pauses it (:meth:`pause`, :meth:`resume`)."""
+    debugger's prompt pauses it (:meth:`pause`, :meth:`resume`), and so does Ctrl+Z until
+    ``fg``."""
 
     def __init__(self, terminal: Terminal, shortcuts: Shortcuts) -> None:
         self.terminal = terminal
         self.shortcuts = shortcuts
         self._wake_r, self._wake_w = os.pipe()
         self._cond = threading.Condition()
-        self._paused = self._closed = False
+        self._paused: set[str] = set()  # why not: "debugger", "job" (stopped, background)
+        self._closed = False
         self._parked = threading.Event()
         self._thread = threading.Thread(target=self._run, name="keys", daemon=True)
+        self._restore_handlers: Optional[Callable[[], None]] = None
 
     def start(self) -> None:
+        """From the main thread (it sets the job-control handlers)."""
         self.terminal.keys_mode()
         self._thread.start()
+        self._restore_handlers = follow_job_control(
+            lambda: self.pause("job"), lambda: self.resume("job")
+        )
 
     def _run(self) -> None:
         fd = self.terminal.fd
@@ -191,22 +199,28 @@ class KeyReader:
                 return
             self.shortcuts.press(data)
 
-    def pause(self) -> None:
+    def pause(self, why: str = "debugger") -> None:
         """Stop reading (wait until the thread has) and give the terminal its mode back."""
         with self._cond:
-            self._paused = True
-            self._parked.clear()
-        os.write(self._wake_w, b"!")
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._parked.wait(PAUSE_TIMEOUT)
+            reading = not self._paused and not self._closed
+            self._paused.add(why)
+            if reading:
+                self._parked.clear()
+        if reading:
+            os.write(self._wake_w, b"!")
+            if self._thread.is_alive() and threading.current_thread() is not self._thread:
+                self._parked.wait(PAUSE_TIMEOUT)
         self.terminal.original_mode()
 
-    def resume(self) -> None:
+    def resume(self, why: str = "debugger") -> None:
+        """Read again, unless another reason holds (or, after Ctrl+Z, in the background)."""
+        if why == "job" and not self.terminal.foreground():
+            return
         with self._cond:
-            if self._closed:
+            self._paused.discard(why)
+            if self._closed or self._paused:
                 return
             self.terminal.keys_mode()
-            self._paused = False
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -216,3 +230,5 @@ class KeyReader:
             self._cond.notify_all()
         self.terminal.original_mode()
         os.write(self._wake_w, b"!")
+        if self._restore_handlers is not None:
+            self._restore_handlers()

@@ -12,6 +12,9 @@ Rules, and why:
 - Only the terminal's foreground process group claims it: a background process that set the
   mode would be stopped (SIGTTOU), one that read it too (SIGTTIN). A terminal that is not the
   process's controlling terminal is not claimed either: somebody else's job control owns it.
+- Ctrl+Z (SIGTSTP) puts the original mode back before the process stops, and ``fg``
+  (SIGCONT in the foreground) takes the keys up again; after ``bg`` they stay off, since a
+  background process that read the terminal would be stopped.
 - POSIX only (termios), standard library only; elsewhere there are no shortcuts.
 """
 
@@ -20,7 +23,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-from typing import Any
+import signal
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 _LFLAG, _CC = 3, 6  # indices in termios' attribute list
 
@@ -57,7 +64,7 @@ class Terminal:
         mode[_CC] = list(self._saved[_CC])
         mode[_CC][termios.VMIN] = 1
         mode[_CC][termios.VTIME] = 0
-        if self._set(mode):
+        if self._set(mode, flush=True):  # keys typed before they were shown are dropped
             if not self.in_keys_mode:
                 atexit.register(self.original_mode)
             self.in_keys_mode = True
@@ -77,14 +84,44 @@ class Terminal:
             atexit.unregister(self.original_mode)
             self.keys_mode()
 
-    def _set(self, mode: list[Any]) -> bool:
+    def foreground(self) -> bool:
+        return _foreground(self.fd)
+
+    def _set(self, mode: list[Any], flush: bool = False) -> bool:
         import termios
 
+        when = termios.TCSAFLUSH if flush else termios.TCSADRAIN
         with contextlib.suppress(OSError, termios.error):  # gone (EIO), or no longer ours
             if _foreground(self.fd):
-                termios.tcsetattr(self.fd, termios.TCSADRAIN, mode)
+                termios.tcsetattr(self.fd, when, mode)
                 return True
         return False
+
+
+def follow_job_control(
+    suspend: Callable[[], None], resume: Callable[[], None]
+) -> Callable[[], None]:
+    """Ctrl+Z: ``suspend`` (keys off, the mode back), then stop as SIGTSTP would; SIGCONT
+    (``fg``, ``bg``): ``resume``, which checks it is in the foreground. From the main thread;
+    returns what puts the previous handlers back."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        suspend()
+        os.kill(os.getpid(), signal.SIGSTOP)  # SIGCONT goes on from here
+
+    def carry_on(signum: int, frame: FrameType | None) -> None:
+        resume()
+
+    previous = {
+        signal.SIGTSTP: signal.signal(signal.SIGTSTP, stop),
+        signal.SIGCONT: signal.signal(signal.SIGCONT, carry_on),
+    }
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
 
 
 def _foreground(fd: int) -> bool:

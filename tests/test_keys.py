@@ -248,6 +248,29 @@ def _ignore_errors(call: Callable[..., Any], *args: Any) -> None:
         call(*args)
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("mode", MODES)
+def test_ctrl_z_gives_the_terminal_back_and_fg_takes_the_keys_up(
+    tty: Callable[..., Tty], app: str, mode: str
+) -> None:
+    term = tty("serve", app, "-p", "0", *MODES[mode])
+    term.wait_for("Keys: ")
+    assert term.get()[0] == 200
+    term.type("\x1a")  # Ctrl+Z: SIGTSTP to the foreground group
+    wait_for(lambda: _state(term.proc.pid) == "T", DEADLINE, "the command stopped")
+    assert term.restored()
+    os.kill(term.proc.pid, signal.SIGCONT)  # what fg sends (it is still the foreground)
+    wait_for(term.in_keys_mode, DEADLINE, "the keys' mode again")
+    term.wait_for("access log off", term.type("l"))
+    term.type("q")
+    assert term.wait() == exits.OK
+    assert term.restored()
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 def test_the_terminal_is_restored_when_the_supervisor_crashes(
     tty: Callable[..., Tty], app: str, tmp_path: Path
 ) -> None:
@@ -425,5 +448,14 @@ def test_open_says_when_no_browser_can_be_found(
     webbrowser would fall back to a text-mode one (lynx) that takes the server's terminal."""
     server = launch("demo", "-p", "0", "--open", BROWSER=str(tmp_path / "missing-browser"))
     server.wait_for(r"could not open http://127\.0\.0\.1:\d+/ in a browser: BROWSER \(")
+    assert server.get()[0] == 200
+    assert server.stop() == exits.OK
+
+
+def test_open_never_falls_back_to_a_text_mode_browser(launch: Callable[..., Server]) -> None:
+    """No BROWSER and no display: webbrowser would run lynx or w3m in the server's terminal;
+    the command says why it opens nothing instead."""
+    server = launch("demo", "-p", "0", "--open", BROWSER="", DISPLAY="", WAYLAND_DISPLAY="")
+    server.wait_for(r"could not open http://127\.0\.0\.1:\d+/ in a browser: no graphical display")
     assert server.get()[0] == 200
     assert server.stop() == exits.OK

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from simplewsgi.keys import Shortcuts, first_url
 from simplewsgi.reload import messages
 from simplewsgi.reload.events import Changed, Stop
-from simplewsgi.terminal import Terminal
+from simplewsgi.terminal import Terminal, follow_job_control
 
 if TYPE_CHECKING:
     from collections import deque
@@ -86,6 +86,8 @@ class Keyboard:
             console, None, options.access_log, quit, self._broadcast_access_log, restart
         )
         self._debugging: set[int] = set()  # pids of the workers at a pdb prompt
+        self._suspended = False  # Ctrl+Z, and in the background after it
+        self._restore_handlers: Callable[[], None] | None = None
         self._reading = False
         self._closed = False
 
@@ -98,6 +100,17 @@ class Keyboard:
         self.shortcuts.url = first_url(options, addresses)
         self.terminal.keys_mode()
         self._read(True)
+        self._restore_handlers = follow_job_control(self._suspend, self._continue)
+
+    def _suspend(self) -> None:
+        self._suspended = True
+        self._read(False)
+        self.terminal.original_mode()
+
+    def _continue(self) -> None:
+        if self.terminal.foreground():
+            self._suspended = False
+            self._resume()
 
     def _read(self, on: bool) -> None:
         if on and not self._reading and not self._closed:
@@ -138,14 +151,14 @@ class Keyboard:
     def worker_exited(self, worker: WorkerProcess) -> None:
         """Back to the mode the terminal should have; the keys again if its pdb had them."""
         self._debugging.discard(worker.pid)
-        if self._debugging or self._closed:
+        if self._debugging or self._closed or self._suspended:
             self.terminal.original_mode()
         else:
             self._resume()
             self.terminal.reassert()
 
     def _resume(self) -> None:
-        if not self._debugging and not self._closed and not self._reading:
+        if not (self._debugging or self._closed or self._suspended or self._reading):
             self.terminal.keys_mode()
             self._read(True)
 
@@ -154,3 +167,5 @@ class Keyboard:
         self._read(False)
         self._closed = True
         self.terminal.original_mode()
+        if self._restore_handlers is not None:
+            self._restore_handlers()
