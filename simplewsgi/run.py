@@ -72,7 +72,7 @@ def _key_reader(
 ) -> Optional[KeyReader]:
     """The keyboard shortcuts, when asked for and stdin is this process's terminal; a pdb
     prompt in the app pauses them."""
-    if not options.keys:
+    if not options.keys or not os.isatty(0):  # in a pipe or a service: nothing more loaded
         return None
     from simplewsgi.terminal import Terminal
 

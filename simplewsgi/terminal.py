@@ -44,13 +44,13 @@ class Terminal:
     def claim(cls, fd: int = 0, out: int = 2) -> Terminal | None:
         """The terminal on ``fd`` when it and ``out`` (where we talk) are terminals and this
         process is in its foreground; None otherwise."""
+        if not (os.isatty(fd) and os.isatty(out)) or not _foreground(fd):
+            return None  # the usual case in a pipe or a service: termios is not even loaded
         try:
             import termios
         except ImportError:
             return None
         try:
-            if not (os.isatty(fd) and os.isatty(out)) or not _foreground(fd):
-                return None
             return cls(fd, termios.tcgetattr(fd))
         except (OSError, termios.error):
             return None

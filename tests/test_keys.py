@@ -298,20 +298,37 @@ def test_the_terminal_is_restored_when_the_supervisor_crashes(
 
 @pytest.mark.parametrize("mode", MODES)
 def test_l_turns_the_access_log_off_and_on(tty: Callable[..., Tty], app: str, mode: str) -> None:
+    """Off: nothing logged; with --reload, a new worker (r) stays off; on: logged again. A
+    worker hears the switch on its control pipe, a moment after the supervisor said it: the
+    test waits for a probe request to be (or not be) logged before it looks."""
     term = tty("serve", app, "-p", "0", *MODES[mode])
     term.wait_for("Keys: ")
     term.get("/first")
     term.wait_for(r"GET /first HTTP/1\.1 200")
     term.wait_for("access log off", term.type("l"))
-    term.get("/hidden", "/probe")  # /hidden's line is decided when /probe is answered
+    _logged_when(term, lambda probe: probe not in term.text)
+    term.get("/hidden", "/")  # /hidden's line is decided once / is answered on its connection
     if mode == "reload":  # a new worker keeps the switch: the serve command carries it
+        old = term.get()[1]
         mark = term.type("r")
         term.wait_for(r"reloaded in \d+ ms \(r pressed\)", mark)
-        term.get("/hidden-after-restart", "/probe")
+        wait_for(lambda: term.get("/hidden-after-restart", "/")[1] != old, DEADLINE, "new worker")
     term.wait_for("access log on", term.type("l"))
-    term.get("/shown")
-    term.wait_for(r"GET /shown HTTP/1\.1 200")
+    _logged_when(term, lambda probe: f"GET {probe} HTTP/1.1 200" in term.text)
     assert "/hidden" not in term.text
+
+
+def _logged_when(term: Tty, settled: Callable[[str], bool]) -> None:
+    """Probe (a request, then another on its connection, so that the first one's line is
+    written or not when the answer is in) until ``settled(probe's path)``."""
+    probes = iter(range(1000))
+
+    def probe() -> bool:
+        path = f"/probe-{next(probes)}"
+        term.get(path, "/")
+        return settled(path)
+
+    wait_for(probe, DEADLINE, "the access-log switch to reach the server")
 
 
 def test_r_restarts_the_app_in_a_new_worker(tty: Callable[..., Tty], app: str) -> None:
@@ -321,7 +338,9 @@ def test_r_restarts_the_app_in_a_new_worker(tty: Callable[..., Tty], app: str) -
     mark = term.type("r")
     term.wait_for(r"restarting \(r pressed\)", mark)
     term.wait_for(r"reloaded in \d+ ms \(r pressed\)", mark)
-    assert term.get()[1] != before  # another worker's pid
+    # Another worker's pid (the old one may take one more connection as it stops).
+    wait_for(lambda: term.get()[1] != before, DEADLINE, "the new worker")
+    assert "GET / HTTP/1.1 200" in term.text
 
 
 def test_r_without_reload_says_it_needs_reload(tty: Callable[..., Tty], app: str) -> None:
