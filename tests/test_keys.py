@@ -362,7 +362,7 @@ def test_h_c_o_and_unknown_keys(tty: Callable[..., Tty], app: str, tmp_path: Pat
     term.wait_for("no shortcut for 'x'; h lists them", term.type("x"))
     term.type("\x1b[A")  # an arrow key: nothing
     term.type("o")
-    wait_for(opened.exists, DEADLINE, "the browser command")
+    wait_for(lambda: _complete(opened), DEADLINE, "the browser command")
     assert opened.read_text().strip() == f"http://127.0.0.1:{term.port}/"
     assert "no shortcut for '['" not in term.text
 
@@ -423,6 +423,11 @@ def test_pdb_gets_the_terminal_and_keys_wait(
     assert term.restored()
 
 
+def _complete(opened: Path) -> bool:
+    """The browser command wrote its line (the file exists from its open() on)."""
+    return opened.exists() and opened.read_text().endswith("\n")
+
+
 def _browser(tmp_path: Path, opened: Path) -> str:
     """A BROWSER command that appends the URL it is given to ``opened``."""
     script = write(
@@ -449,7 +454,7 @@ def test_open_opens_the_browser_once_ready_and_not_on_reloads(
         "serve", "hello:app", "-p", "0", "--open", *MODES[mode], BROWSER=_browser(tmp_path, opened)
     )
     _host, port = server.address
-    wait_for(opened.exists, DEADLINE, "the browser command")
+    wait_for(lambda: _complete(opened), DEADLINE, "the browser command")
     assert opened.read_text() == f"http://127.0.0.1:{port}/\n"
     assert "Keys:" not in server.stderr
     if mode == "reload":
