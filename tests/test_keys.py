@@ -483,3 +483,43 @@ def test_open_never_falls_back_to_a_text_mode_browser(launch: Callable[..., Serv
     server.wait_for(r"could not open http://127\.0\.0\.1:\d+/ in a browser: no graphical display")
     assert server.get()[0] == 200
     assert server.stop() == exits.OK
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ctrl_c_twice_at_a_pdb_prompt_quits_and_restores_the_terminal(
+    tty: Callable[..., Tty], app: str, mode: str
+) -> None:
+    """The prompt's request is in flight: the first Ctrl+C waits for it, the second quits;
+    readline's mode (pdb's) does not outlive the command."""
+    term = tty("serve", app, "-p", "0", *MODES[mode])
+    term.wait_for("Keys: ")
+    request = threading.Thread(target=lambda: _ignore_errors(term.get, "/debug"), daemon=True)
+    request.start()
+    term.wait_for(r"\(Pdb\) ")
+    mark = term.type("\x03")
+    term.wait_for(r"press Ctrl\+C again", mark)
+    term.type("\x03")
+    assert term.wait() == exits.INTERRUPTED
+    assert term.restored()
+    request.join(DEADLINE)
+
+
+def test_keys_typed_before_they_are_read_are_dropped(
+    tty: Callable[..., Tty], tmp_path: Path
+) -> None:
+    """A q typed while the app imports (plain serving: the keys are read, and announced, once
+    it serves) is not a shortcut once the keys are read. (The supervisor reads them from its
+    start, before any worker imports the app.)"""
+    write(
+        tmp_path / "slow.py",
+        "import os, time\nopen('importing', 'w').close()\nwhile not os.path.exists('go'):\n"
+        "    time.sleep(0.01)\n" + HELLO,
+    )
+    term = tty("serve", "slow:app", "-p", "0")
+    wait_for((tmp_path / "importing").exists, DEADLINE, "the app importing")
+    term.type("q")
+    (tmp_path / "go").touch()
+    term.wait_for("Keys: ")
+    assert term.get()[0] == 200
+    assert term.proc.poll() is None and "goodbye" not in term.text
+    term.wait_for("access log off", term.type("l"))
