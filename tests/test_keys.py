@@ -435,6 +435,9 @@ def _browser(tmp_path: Path, opened: Path) -> str:
         f"""\
         #!{sys.executable}
         import sys
+        import os
+        if os.isatty(0) or os.getsid(0) != os.getpid():  # it must not share the terminal
+            sys.exit("started with the server's terminal, in its session")
         with open({str(opened)!r}, "a") as out:
             out.write(sys.argv[1] + "\\n")
         """,
