@@ -6,7 +6,8 @@ Rules, and why:
 - ``breakpoint()`` only starts tracing: pdb prompts later, from its trace function, once per
   stop. So the hook is on ``pdb.Pdb.interaction``, which every prompt goes through (``n``,
   ``s``, ``c`` then a breakpoint, ``post_mortem``; ``pdb.set_trace()`` called directly, and
-  debuggers built on ``pdb.Pdb`` such as ipdb).
+  subclasses of ``pdb.Pdb`` that keep its ``interaction``; a debugger that does not, such as
+  one of its own, is not seen).
 - pdb is not imported here (tens of milliseconds for a worker that may never need it): the
   hook goes on when the app, or ``breakpoint()``, imports it, through an import finder that
   only ever answers for ``pdb``; at once if pdb is imported already.
