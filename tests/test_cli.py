@@ -514,6 +514,36 @@ def test_second_sigint_exits_at_once(
     assert isinstance(results[0], (OSError, http.client.HTTPException))  # cut, not answered
 
 
+# What nohup does before it runs a command: SIGHUP ignored, which exec keeps.
+NOHUP = (
+    "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'simplewsgi', *sys.argv[1:]])"
+)
+
+
+def _ignored_signals(pid: int) -> int:
+    """The SigIgn mask of a process (Linux's /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^SigIgn:\s*([0-9a-f]+)$", status, re.M).group(1), 16)  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
+@pytest.mark.parametrize("reload", [(), ("--reload",)])
+def test_under_nohup_the_terminal_closing_does_not_stop_it(
+    tmp_path: Path, launch: Callable[..., Server], reload: tuple[str, ...]
+) -> None:
+    """A signal ignored when the command started stays ignored: no handler of ours replaces
+    it (one did: nohup simplewsgi serve & stopped when the terminal closed)."""
+    write(tmp_path / "hello.py", HELLO)
+    server = launch("serve", "hello:app", *reload, "-p", "0", command=(sys.executable, "-c", NOHUP))
+    assert server.get()[0] == 200  # serving: every handler of ours is in place
+    assert _ignored_signals(server.proc.pid) & (1 << (signal.SIGHUP - 1)), "SIGHUP handled"
+    server.proc.send_signal(signal.SIGHUP)
+    assert server.get()[0] == 200
+    assert server.stop(signal.SIGINT) == exits.OK  # the other stop signals still stop it
+    assert "goodbye" in server.stderr
+
+
 SLOW_IMPORT = """\
 import sys, time
 sys.stderr.write("importing\\n")
