@@ -323,10 +323,12 @@ def test_colors(
 
 
 def test_forced_color_on_errors(tmp_path: Path) -> None:
-    result = run_cli("serve", "missing_module", cwd=tmp_path, env=cli_env(FORCE_COLOR="1"))
+    result = run_cli(
+        "serve", "missing_module", "-p", "0", cwd=tmp_path, env=cli_env(FORCE_COLOR="1")
+    )
     assert result.returncode == exits.APP_ERROR
     assert result.stderr.startswith(ESC)
-    result = run_cli("serve", "missing_module", cwd=tmp_path)
+    result = run_cli("serve", "missing_module", "-p", "0", cwd=tmp_path)
     assert result.stderr.startswith("Error: ")
 
 
@@ -361,7 +363,7 @@ def test_forced_color_on_errors(tmp_path: Path) -> None:
 def test_app_errors(tmp_path: Path, files: dict[str, str], spec: str, fragments: list[str]) -> None:
     for name, text in files.items():
         write(tmp_path / name, text)
-    err = check_error(run_cli("serve", spec, cwd=tmp_path), exits.APP_ERROR, *fragments)
+    err = check_error(run_cli("serve", spec, "-p", "0", cwd=tmp_path), exits.APP_ERROR, *fragments)
     assert "Traceback" not in err
     assert err.startswith("Error: ")
 
@@ -394,7 +396,7 @@ def test_import_error_inside_the_app_shows_the_users_traceback(tmp_path: Path) -
     write(tmp_path / "models.py", "import not_installed_dependency\n")
     write(tmp_path / "web.py", "import models\n" + HELLO)
     err = check_error(
-        run_cli("serve", "web:app", cwd=tmp_path),
+        run_cli("serve", "web:app", "-p", "0", cwd=tmp_path),
         exits.APP_ERROR,
         "Traceback",
         "not_installed_dependency",
@@ -407,7 +409,7 @@ def test_import_error_inside_the_app_shows_the_users_traceback(tmp_path: Path) -
 
 def test_syntax_error_in_the_app(tmp_path: Path) -> None:
     write(tmp_path / "broken.py", "def app(:\n    pass\n")
-    err = check_error(run_cli("serve", "broken:app", cwd=tmp_path), exits.APP_ERROR)
+    err = check_error(run_cli("serve", "broken:app", "-p", "0", cwd=tmp_path), exits.APP_ERROR)
     assert err.splitlines()[-2:] == [
         "SyntaxError: invalid syntax",
         "Error: importing 'broken' (APP 'broken:app') raised SyntaxError: invalid syntax"
