@@ -143,10 +143,11 @@ def _activated() -> Optional[Listeners]:
 
 def activated_count() -> Optional[str]:
     """``LISTEN_FDS`` when socket activation is meant for this process (``LISTEN_PID`` is
-    ours), else None."""
+    ours) and passed sockets, else None (``0`` or empty: none passed, as sd_listen_fds says)."""
     if os.environ.get("LISTEN_PID") != str(os.getpid()):
         return None
-    return os.environ.get("LISTEN_FDS")
+    count = os.environ.get("LISTEN_FDS")
+    return None if count is None or count.strip() in ("", "0") else count
 
 
 def expand_hosts(hosts: Iterable[str]) -> list[str]:

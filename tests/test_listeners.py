@@ -254,6 +254,17 @@ def test_systemd_socket_activation(
     assert server.stop() == exits.OK
 
 
+@pytest.mark.parametrize("count", ["0", ""])
+def test_activation_that_passed_no_socket_is_no_activation(
+    launch: Callable[..., Server], count: str
+) -> None:
+    """LISTEN_FDS=0 with our LISTEN_PID: no socket was passed, so --port is not refused."""
+    own_pid = ("sh", "-c", 'export LISTEN_PID=$$; exec "$0" -m simplewsgi "$@"', sys.executable)
+    server = launch("demo", "--port", "0", command=own_pid, LISTEN_FDS=count)
+    assert server.get()[0] == 200
+    assert server.stop() == exits.OK
+
+
 def test_activation_meant_for_another_process_is_ignored(
     tmp_path: Path, launch: Callable[..., Server]
 ) -> None:
