@@ -105,6 +105,17 @@ def test_hosts_are_bound_once_each_and_never_beside_a_wildcard_that_covers_them(
     assert expand_hosts(["0.0.0.0", "localhost"]) == ["0.0.0.0", "::1"]  # ::1 is not IPv4
     assert expand_hosts(["127.0.0.1", "::", "0.0.0.0", "localhost"]) == ["::"]
     assert expand_hosts(["Example.test", "example.test"]) == ["Example.test"]
+    # IPv4 shorthands the socket calls read (inet_aton), bound as what they mean.
+    assert expand_hosts(["127.0.0.1", "127.000.000.001", "127.1", "0x7f.1"]) == ["127.0.0.1"]
+    assert expand_hosts(["127.1"]) == ["127.0.0.1"]
+    assert expand_hosts(["LOCALHOST"]) == ["127.0.0.1", "::1"]
+
+
+def test_two_spellings_of_one_address_are_served_once(launch: Callable[..., Server]) -> None:
+    """They used to be bound twice: "no port was free on all of ... in 10 tries"."""
+    server = launch("demo", "--host", "127.0.0.1", "--host", "127.000.000.001", "--port", "0")
+    assert server.get()[0] == 200
+    assert server.stop() == exits.OK
 
 
 def test_the_holder_of_a_port_is_never_ourselves() -> None:
