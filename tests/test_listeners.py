@@ -159,11 +159,13 @@ def test_a_stale_unix_socket_is_replaced(tmp_path: Path, launch: Callable[..., S
     assert server.stop() == exits.OK
 
 
+@pytest.mark.parametrize("given", ["absolute", "relative"])
 def test_a_live_unix_socket_is_refused_with_its_holder_named(
-    tmp_path: Path, launch: Callable[..., Server]
+    tmp_path: Path, launch: Callable[..., Server], given: str
 ) -> None:
+    """Also when it was bound by a relative path (the kernel's table shows it as given)."""
     path = tmp_path / "app.sock"
-    first = launch("demo", "--uds", str(path))
+    first = launch("demo", "--uds", str(path) if given == "absolute" else path.name)
     first.wait_for("Socket:")
     second = launch("demo", "--uds", str(path))
     assert second.wait() == exits.CANNOT_LISTEN
