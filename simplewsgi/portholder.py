@@ -11,7 +11,7 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 MAX_SHOWN_COMMAND = 200  # of the holder's command line: enough to recognise it
 _TCP_LISTEN = "0A"  # the st column of /proc/net/tcp for LISTEN
@@ -46,13 +46,25 @@ def _proc_address(host: str) -> Optional[str]:
 
 
 def unix_socket_holder(path: str) -> Optional[str]:
-    """The process listening on the unix socket at ``path``, described."""
-    inodes = set()
+    """The process listening on the unix socket at ``path`` (absolute), described. The
+    kernel's table shows a path as it was bound: a relative one is the holder's, read from
+    its current directory."""
+    exact: set[str] = set()
+    relative: dict[str, str] = {}  # inode -> the path as bound
     for line in _table("unix"):
         fields = line.split(maxsplit=7)
-        if len(fields) == 8 and fields[7] == path and int(fields[3], 16) & _UNIX_ACCEPTING:
-            inodes.add(fields[6])
-    return _holder(inodes)
+        if len(fields) < 8 or not int(fields[3], 16) & _UNIX_ACCEPTING:
+            continue
+        bound = fields[7]
+        if bound == path:
+            exact.add(fields[6])
+        elif bound[:1] not in ("/", "@") and os.path.basename(bound) == os.path.basename(path):
+            relative[fields[6]] = bound
+
+    def from_its_directory(proc: Path, inode: str) -> bool:
+        return os.path.join(os.readlink(proc / "cwd"), relative[inode]) == path
+
+    return _holder(exact) or _holder(set(relative), from_its_directory)
 
 
 def _table(name: str) -> list[str]:
@@ -62,17 +74,22 @@ def _table(name: str) -> list[str]:
         return []
 
 
-def _holder(inodes: set[str]) -> Optional[str]:
+def _holder(
+    inodes: set[str], confirm: Optional[Callable[[Path, str], bool]] = None
+) -> Optional[str]:
+    """The first other process holding one of the sockets ``inodes`` (and, with ``confirm``,
+    for which ``confirm(its /proc directory, the inode)`` holds), described."""
     if not inodes:
         return None
-    targets = {f"socket:[{inode}]" for inode in inodes}
+    targets = {f"socket:[{inode}]": inode for inode in inodes}
     me = str(os.getpid())
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or proc.name == me:
             continue
         try:
             for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in targets:
+                inode = targets.get(os.readlink(fd))
+                if inode is not None and (confirm is None or confirm(proc, inode)):
                     raw = (proc / "cmdline").read_bytes().decode(errors="replace")
                     cmdline = " ".join(raw.replace("\0", " ").split())  # one line, always
                     return f"PID {proc.name} ({cmdline[:MAX_SHOWN_COMMAND]})"
