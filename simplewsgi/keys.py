@@ -12,7 +12,7 @@ Rules, and why:
   read and the terminal is in the mode it had at start, so pdb reads lines with echo as ever.
 - What a key does beyond this module is the caller's (a restart, the access-log switch
   reaching the workers): :class:`Shortcuts` maps keys to actions and says what happened.
-- The browser is opened (``webbrowser``, imported then; ``BROWSER`` picks it) on a thread
+- The browser is opened (the BROWSER command, else ``webbrowser``, imported then) on a thread
   of its own: a browser that takes seconds to start, or a ``BROWSER`` command that waits,
   blocks nothing.
 """
@@ -74,23 +74,43 @@ def _open(url: str) -> Optional[str]:
     """Open ``url`` with the browser BROWSER names (each of its entries in turn), else the
     system's graphical one; what went wrong, or None. A text-mode browser (lynx, w3m), which
     webbrowser falls back to without a display, would take over the server's terminal: never
-    unless BROWSER asks for it."""
-    import webbrowser
-
-    chosen = [name for name in os.environ.get("BROWSER", "").split(os.pathsep) if name]
-    for name in chosen:
-        try:
-            if webbrowser.get(name).open(url):
-                return None
-        except webbrowser.Error:
-            pass
+    that. A BROWSER command runs in a session of its own, without the terminal (webbrowser
+    would run it in ours: the server's Ctrl+C would kill the browser too)."""
+    chosen = [entry for entry in os.environ.get("BROWSER", "").split(os.pathsep) if entry]
+    for entry in chosen:
+        if _run_browser(entry, url):
+            return None
     if chosen:
         return f"BROWSER ({os.environ['BROWSER']}) did not open it"
+    import webbrowser  # its graphical browsers start in sessions of their own
+
     if sys.platform not in ("darwin", "win32") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
         return "no graphical display here (DISPLAY is not set); BROWSER may name a browser"
     return None if webbrowser.open(url) else "no browser found; BROWSER may name one"
+
+
+def _run_browser(entry: str, url: str) -> bool:
+    """Run one BROWSER entry (webbrowser's syntax: ``%s`` is the URL, else it goes last; a
+    final ``&``: do not wait) on ``url``; True if it started and did not fail."""
+    import shlex
+    import subprocess
+
+    try:
+        words = shlex.split(entry)
+    except ValueError:
+        return False
+    wait = not (words and words[-1] == "&")
+    words = words if wait else words[:-1]
+    if not words:
+        return False
+    argv = [word.replace("%s", url) for word in words] if "%s" in entry else [*words, url]
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        return False
+    return not wait or process.wait() == 0
 
 
 class Shortcuts:

@@ -72,7 +72,7 @@ def _key_reader(
 ) -> Optional[KeyReader]:
     """The keyboard shortcuts, when asked for and stdin is this process's terminal; a pdb
     prompt in the app pauses them."""
-    if not options.keys or not os.isatty(0):  # in a pipe or a service: nothing more loaded
+    if not options.keys or not HEEDED_SIGNALS or not os.isatty(0):  # nothing more loaded
         return None
     from simplewsgi.terminal import Terminal
 
@@ -87,7 +87,7 @@ def _key_reader(
         console,
         first_url(options, addresses),
         options.access_log,
-        quit=lambda: os.kill(os.getpid(), signal.SIGINT),  # exactly as Ctrl+C
+        quit=lambda: os.kill(os.getpid(), HEEDED_SIGNALS[0]),  # as Ctrl+C (SIGINT, if heeded)
         set_access_log=lambda on: switch_access_log(server.RequestHandlerClass, on),
     )
     reader = KeyReader(terminal, shortcuts)

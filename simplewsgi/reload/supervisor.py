@@ -257,7 +257,7 @@ class Supervisor:
         signums = _drain(fd)
         if signal.SIGCHLD in signums:
             self._poll_exits()
-        stops = [signum for signum in signums if signum in STOP_SIGNALS]  # not SIGCONT
+        stops = [signum for signum in signums if signum in HEEDED_SIGNALS]  # not SIGCONT
         if stops:
             self._events.appendleft(Stop(stops[-1]))
 
