@@ -1,0 +1,123 @@
+"""Edges of the configuration found by review, each through the real command in a subprocess
+(or in memory for a function): which listener wins when pyproject.toml, the environment and the
+command line each name one, values no server can use (no host, a timeout of nan), env files
+that are not plain files, a byte order mark, a huge pyproject.toml, a removed current
+directory.
+
+Servers come from the ``launch`` fixture (``tests/commandline.py``): killed by PID and reaped in
+its teardown, which prints their output.
+"""
+
+from __future__ import annotations
+
+import socket
+import stat
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from simplewsgi import exits
+from tests.commandline import Server, check_error, cli_env, run_cli, write
+
+POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="unix sockets, fd passing")
+
+
+def table(root: Path, body: str) -> Path:
+    return write(root / "pyproject.toml", "[tool.simplewsgi]\n" + body)
+
+
+def serves_tcp(server: Server) -> None:
+    status, body = server.get()
+    assert status == 200 and body.startswith("Hello world!"), body
+
+
+def serves_unix(server: Server, path: Path) -> None:
+    server.wait_for(r"Press Ctrl\+C")
+    assert stat.S_ISSOCK(path.stat().st_mode)
+
+
+# --- defect 1: the listener is chosen by precedence, like every other option ------------------
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize(
+    ("body", "args", "env"),
+    [
+        ('uds = "s.sock"\n', ("--port", "0"), {}),
+        ('uds = "s.sock"\n', (), {"SIMPLEWSGI_PORT": "0"}),
+        ('uds = "s.sock"\nport = 0\nhost = "127.0.0.1"\n', ("--host", "127.0.0.1"), {}),
+        ("fd = 3\n", ("--host", "127.0.0.1", "--port", "0"), {}),
+        ("fd = 3\n", (), {"SIMPLEWSGI_PORT": "0"}),
+    ],
+)
+def test_tcp_from_the_command_line_or_environment_wins_over_a_socket_in_the_table(
+    tmp_path: Path, launch: Callable[..., Server], body: str, args: tuple[str, ...],
+    env: dict[str, str],
+) -> None:  # fmt: skip
+    table(tmp_path, body)
+    serves_tcp(launch("serve", *args, **env))
+    assert not (tmp_path / "s.sock").exists()
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize(
+    ("body", "args", "env"),
+    [
+        ("fd = 3\n", ("--uds", "x.sock"), {}),
+        ("fd = 3\nport = 0\n", (), {"SIMPLEWSGI_UDS": "x.sock"}),
+        ('uds = "s.sock"\n', ("--uds", "x.sock"), {}),
+        ("port = 0\n", (), {"SIMPLEWSGI_UDS": "x.sock"}),
+    ],
+)
+def test_a_socket_from_the_command_line_or_environment_wins_over_the_table(
+    tmp_path: Path, launch: Callable[..., Server], body: str, args: tuple[str, ...],
+    env: dict[str, str],
+) -> None:  # fmt: skip
+    table(tmp_path, body)
+    serves_unix(launch("serve", *args, **env), tmp_path / "x.sock")
+    assert not (tmp_path / "s.sock").exists()
+
+
+@POSIX_ONLY
+def test_an_inherited_descriptor_wins_over_a_unix_socket_in_the_table(
+    tmp_path: Path, launch: Callable[..., Server]
+) -> None:
+    table(tmp_path, 'uds = "s.sock"\n')
+    for args, env in [(("--fd", "{fd}"), {}), ((), {"SIMPLEWSGI_FD": "{fd}"})]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            fd = sock.fileno()
+            server = launch(
+                "serve", *(arg.format(fd=fd) for arg in args), pass_fds=(fd,),
+                **{name: value.format(fd=fd) for name, value in env.items()},
+            )  # fmt: skip
+            server.wait_for(r"Press Ctrl\+C")
+            with socket.create_connection(sock.getsockname(), timeout=10) as client:
+                client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert client.recv(4096).startswith(b"HTTP/1.1 200")
+            server.kill()
+    assert not (tmp_path / "s.sock").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "args", "env", "fragments"),
+    [
+        ('uds = "s.sock"\nport = 0\n', (), {}, ["uds in pyproject.toml", "drop port in"]),
+        ('uds = "s.sock"\nfd = 3\n', (), {}, ["uds in pyproject.toml and fd in pyproject"]),
+        ("", ("--uds", "x.sock", "--port", "0"), {}, ["--uds is served", "drop --port"]),
+        ("fd = 3\n", (), {"SIMPLEWSGI_UDS": "y.sock", "SIMPLEWSGI_PORT": "0"},
+         ["$SIMPLEWSGI_UDS is served", "drop $SIMPLEWSGI_PORT"]),
+    ],
+)  # fmt: skip
+def test_two_listeners_at_one_level_are_an_error_naming_them_as_given(
+    tmp_path: Path, body: str, args: tuple[str, ...], env: dict[str, str], fragments: list[str]
+) -> None:
+    """Conflicts are between settings of the level that decides (here the highest that names
+    a listener at all); an error never names what the user did not write."""
+    table(tmp_path, body)
+    result = run_cli("demo", *args, cwd=tmp_path, env=cli_env(**env))
+    err = check_error(result, exits.USAGE, *fragments)
+    assert "--fd" not in err
