@@ -282,7 +282,7 @@ def test_a_file_without_the_table_is_not_even_parsed(tmp_path: Path) -> None:
         ("port = 80.5", ["port: expected an integer, got a float"]),
         ("access-log = [true]", ["access-log: expected true or false, got an array"]),
         ('access-log = "yes"', ["access-log: expected true or false, got a string"]),
-        ("timeout-keep-alive = 0", ["timeout-keep-alive: 0.0 is not in the range x>0"]),
+        ("timeout-keep-alive = 0", ["timeout-keep-alive: 0.0 is not in the range 0<x<=86400"]),
         ("timeout-keep-alive = true", ["timeout-keep-alive: expected a number, got a boolean"]),
         ('color = "red"', ["color: 'red' is not one of"]),
         ("reload-include = [1]", ["reload-include: expected an array of strings", "(1)"]),

@@ -121,3 +121,35 @@ def test_two_listeners_at_one_level_are_an_error_naming_them_as_given(
     result = run_cli("demo", *args, cwd=tmp_path, env=cli_env(**env))
     err = check_error(result, exits.USAGE, *fragments)
     assert "--fd" not in err
+
+
+# --- defects 3 and 4: values no server can use are usage errors -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "args", "env", "fragment"),
+    [
+        ("host = []\n", (), {}, "host: needs at least one address"),
+        ("", (), {"SIMPLEWSGI_HOST": " "}, "SIMPLEWSGI_HOST"),
+        ("", ("--timeout-header", "inf"), {}, "--timeout-header"),
+        ("", ("--timeout-header", "nan"), {}, "--timeout-header"),
+        ("", ("--timeout-header", "1e400"), {}, "--timeout-header"),
+        ("", ("--timeout-keep-alive", "nan"), {}, "--timeout-keep-alive"),
+        ("", ("--timeout-keep-alive", "86401"), {}, "--timeout-keep-alive"),
+        ("", (), {"SIMPLEWSGI_TIMEOUT_HEADER": "inf"}, "SIMPLEWSGI_TIMEOUT_HEADER"),
+        ("timeout-header = nan\n", (), {}, "timeout-header: nan is not a number"),
+        ("timeout-keep-alive = inf\n", (), {}, "timeout-keep-alive: inf is not in the range"),
+    ],
+)
+def test_no_host_or_a_timeout_that_is_not_finite_is_a_usage_error(
+    tmp_path: Path, body: str, args: tuple[str, ...], env: dict[str, str], fragment: str
+) -> None:
+    table(tmp_path, body)
+    for command in ("serve", "demo"):
+        result = run_cli(command, "--port", "0", *args, cwd=tmp_path, env=cli_env(**env))
+        assert "Traceback" not in check_error(result, exits.USAGE, fragment)
+
+
+def test_a_day_is_the_longest_timeout(tmp_path: Path, launch: Callable[..., Server]) -> None:
+    table(tmp_path, "timeout-header = 86400\n")
+    serves_tcp(launch("demo", "--port", "0", "--timeout-keep-alive", "86400"))

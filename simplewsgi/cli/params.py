@@ -19,6 +19,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -35,6 +36,25 @@ APP_ENV = ENV_PREFIX + "APP"
 
 _Command = Callable[..., Any]
 Decorator = Callable[[_Command], _Command]
+# The longest timeout: a day is already "never" for a development server; past it (inf, 1e400)
+# the socket calls overflow.
+MAX_TIMEOUT = 86400.0
+
+
+class Seconds(click.FloatRange):
+    """A timeout: a finite number of seconds, above 0, at most a day. click's FloatRange lets
+    nan through (every comparison with it is false), and a server cannot wait nan seconds."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True, max=MAX_TIMEOUT)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value} is not a number", param, ctx)
+        return seconds
 
 
 def _option(*decls: str, **attrs: Any) -> Decorator:
@@ -110,7 +130,7 @@ SERVER_OPTIONS: list[Decorator] = [
     ),
     _option(
         "--timeout-header",
-        type=click.FloatRange(min=0, min_open=True),
+        type=Seconds(),
         show_default=True,
         metavar="SECONDS",
         help="A request head must arrive within this from its first byte (else 408); also how "
@@ -118,7 +138,7 @@ SERVER_OPTIONS: list[Decorator] = [
     ),
     _option(
         "--timeout-keep-alive",
-        type=click.FloatRange(min=0, min_open=True),
+        type=Seconds(),
         show_default=True,
         metavar="SECONDS",
         help="Close a keep-alive connection idle this long.",
@@ -267,6 +287,8 @@ DEMO_OPTIONS = SERVER_OPTIONS + TLS_OPTIONS
 
 
 def _hosts(values: Sequence[str]) -> tuple[str, ...]:
+    if not values:  # host = [] in the table, or SIMPLEWSGI_HOST=" "
+        raise click.BadParameter("needs at least one address to listen on")
     return tuple(_host(value) for value in values)
 
 
