@@ -10,6 +10,7 @@ its teardown, which prints their output.
 
 from __future__ import annotations
 
+import os
 import socket
 import stat
 import sys
@@ -21,6 +22,13 @@ import pytest
 from simplewsgi import exits
 from tests.commandline import Server, check_error, cli_env, run_cli, write
 
+ENV_APP = """\
+import os
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [os.environ.get("X", "unset").encode()]
+"""
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="unix sockets, fd passing")
 
 
@@ -153,3 +161,52 @@ def test_no_host_or_a_timeout_that_is_not_finite_is_a_usage_error(
 def test_a_day_is_the_longest_timeout(tmp_path: Path, launch: Callable[..., Server]) -> None:
     table(tmp_path, "timeout-header = 86400\n")
     serves_tcp(launch("demo", "--port", "0", "--timeout-keep-alive", "86400"))
+
+
+# --- defects 5, 7, 8: env files that are not plain text files ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"X=1\nFOO=a\0b\n", "e.env:2: 'FOO' holds a NUL byte"),
+        (b"\0=1\n", "e.env:1:"),
+        (b"X=" + b"a" * (1 << 20) + b"\n", "larger than 1 MiB"),
+    ],
+)
+def test_an_env_file_no_environment_can_hold_is_one_error(
+    tmp_path: Path, content: bytes, fragment: str
+) -> None:
+    (tmp_path / "e.env").write_bytes(content)
+    result = run_cli("serve", "--port", "0", "--env-file", "e.env", cwd=tmp_path)
+    check_error(result, exits.APP_ERROR, "cannot read env file", fragment)
+
+
+@POSIX_ONLY
+def test_a_device_is_not_an_env_file(tmp_path: Path) -> None:
+    result = run_cli("serve", "--port", "0", "--env-file", "/dev/zero", cwd=tmp_path)
+    check_error(result, exits.USAGE, "/dev/zero", "is not a file")
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize("reload", [False, True])
+def test_a_pipe_is_an_env_file_only_without_reload(
+    tmp_path: Path, launch: Callable[..., Server], reload: bool
+) -> None:
+    """--env-file <(echo X=1): read once it works; the reloader reads the files at every
+    reload, which a pipe cannot give twice, so that is refused up front."""
+    write(tmp_path / "envapp.py", ENV_APP)
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"X=piped\n")
+        os.close(write_end)
+        args = ["--env-file", f"/dev/fd/{read_end}", *(["--reload"] if reload else [])]
+        server = launch("serve", "envapp:app", "-p", "0", *args, pass_fds=(read_end,))
+    finally:
+        os.close(read_end)
+    if not reload:
+        assert server.get() == (200, "piped")
+        return
+    assert server.wait() == exits.USAGE
+    assert "is a pipe, which cannot be read again at each reload: give a file" in server.stderr
+    assert "Traceback" not in server.stderr

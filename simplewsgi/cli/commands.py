@@ -165,6 +165,26 @@ def _check_listeners(options: ServeOptions) -> ServeOptions:
     return no_socket if tcp else options
 
 
+def _check_env_files(options: ServeOptions) -> None:
+    """An env file is a file, or a pipe (``--env-file <(pass show dev)``) read once: a device
+    would be read without end, and the reloader reads the files again at every reload."""
+    import stat
+
+    for path in options.env_files:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue  # said when it is read, as when it is removed while serving
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            if options.reload:
+                raise click.UsageError(
+                    f"env file {path} is a pipe, which cannot be read again at each reload: "
+                    "give a file"
+                )
+        elif not stat.S_ISREG(mode):
+            raise click.UsageError(f"env file {path} is not a file: give a file")
+
+
 def _run(options: ServeOptions, hint: bool = False) -> None:
     """Serve, plainly or with the reloader, then exit with the status that says how it ended."""
     options = _check_listeners(options)
@@ -177,6 +197,7 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
     ):
         console.warn("--forwarded-allow-ips has no effect without --proxy-headers")
     if options.env_files:  # a missing extra is a usage error, said before anything starts
+        _check_env_files(options)
         from simplewsgi.envfile import EnvFileError, check_available
 
         try:
