@@ -64,8 +64,9 @@ _DEFINES_TABLE = rb"""(?mx)
     """
 # A ``simplewsgi`` key (``simplewsgi.port = 1``, ``simplewsgi = {...}``): the table only under
 # ``[tool]``, while ``[project.scripts]`` or ``[tool.setuptools.package-data]`` may have one.
-_BARE_KEY = rb"""(?m)^[ \t]*(["']?)simplewsgi\1[ \t]*[.=]"""
-_HEADER = rb"""(?m)^[ \t]*\[([^\]\n]*)\]"""
+# Both in one pattern, so that one pass sees each key after the header it is under.
+_HEADER_OR_KEY = rb"""(?m)^[ \t]*(?:\[(?P<header>[^\]\n]*)\]|(["']?)simplewsgi\2[ \t]*[.=])"""
+BOM = b"\xef\xbb\xbf"
 
 #: How a value from the table that holds a path is made relative to the file's directory.
 Resolver = Callable[[str, str], str]
@@ -167,6 +168,8 @@ def read_table(path: str) -> Optional[dict[str, Any]]:
             data = file.read()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read it: {error.strerror or error}") from None
+    if data.startswith(BOM):  # Notepad writes one, TOML allows none: both checks skip it
+        data = data[len(BOM) :]
     if not may_define_table(data):
         return None
     if sys.version_info >= (3, 11):
@@ -195,10 +198,12 @@ def may_define_table(data: bytes) -> bool:
         return False
     if re.search(_DEFINES_TABLE, data):
         return True
-    for key in re.finditer(_BARE_KEY, data):
-        headers = list(re.finditer(_HEADER, data[: key.start()]))
-        name = headers[-1].group(1) if headers else b""
-        if name.strip(b" \t[]").strip(b"\"'") == b"tool":
+    under_tool = False  # the root table (before any header) is not [tool]
+    for match in re.finditer(_HEADER_OR_KEY, data):
+        header = match.group("header")
+        if header is not None:
+            under_tool = header.strip(b" \t[]").strip(b"\"'") == b"tool"
+        elif under_tool:  # a simplewsgi key under [tool]
             return True
     return False
 
