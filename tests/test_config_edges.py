@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
@@ -20,7 +21,7 @@ from typing import Callable
 import pytest
 
 from simplewsgi import exits
-from tests.commandline import Server, check_error, cli_env, run_cli, write
+from tests.commandline import DEADLINE, Server, check_error, cli_env, run_cli, write
 
 ENV_APP = """\
 import os
@@ -210,3 +211,22 @@ def test_a_pipe_is_an_env_file_only_without_reload(
     assert server.wait() == exits.USAGE
     assert "is a pipe, which cannot be read again at each reload: give a file" in server.stderr
     assert "Traceback" not in server.stderr
+
+
+# --- defect 11: --reload from a removed current directory --------------------------------------
+
+
+@POSIX_ONLY
+def test_reload_from_a_removed_current_directory_is_one_error(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = 'cd "$1" && rmdir "$1" && exec "$2" -m simplewsgi serve --reload --port 0'
+    result = subprocess.run(
+        ["sh", "-c", script, "sh", str(gone), sys.executable],
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    check_error(result, exits.USAGE, "the current directory was removed")

@@ -188,6 +188,14 @@ def _check_env_files(options: ServeOptions) -> None:
 def _run(options: ServeOptions, hint: bool = False) -> None:
     """Serve, plainly or with the reloader, then exit with the status that says how it ended."""
     options = _check_listeners(options)
+    if options.reload:
+        try:
+            os.getcwd()  # the reloader's paths are absolute, made from it; workers start there
+        except OSError:
+            raise click.UsageError(
+                "the current directory was removed, and the reloader needs it: cd to a "
+                "directory that exists"
+            ) from None
     console = Console.decide(options.color)  # once: everything below gets the decision
     line_buffer_stdout()  # the app's print() shows at once in a pipe or a file
     if hint and options.app is None:
