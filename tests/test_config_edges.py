@@ -22,6 +22,7 @@ import pytest
 
 from simplewsgi import exits
 from tests.commandline import DEADLINE, Server, check_error, cli_env, run_cli, write
+from tests.helpers import wait_for
 
 ENV_APP = """\
 import os
@@ -230,3 +231,29 @@ def test_reload_from_a_removed_current_directory_is_one_error(tmp_path: Path) ->
         timeout=DEADLINE,
     )
     check_error(result, exits.USAGE, "the current directory was removed")
+
+
+# --- defect 6: a symlinked env file, repointed ---------------------------------------------------
+
+
+@POSIX_ONLY
+def test_repointing_a_symlinked_env_file_reloads_and_the_new_target_counts(
+    tmp_path: Path, launch: Callable[..., Server]
+) -> None:
+    """.env -> dev.env, then ``ln -sfn prod.env .env`` (a new link renamed over the old):
+    the link's own path is watched, and from then on the new target's."""
+    write(tmp_path / "app" / "envapp.py", ENV_APP)
+    config = tmp_path / "config"
+    write(config / "dev.env", "X=dev\n")
+    write(config / "prod.env", "X=prod\n")
+    (config / ".env").symlink_to("dev.env")
+    server = launch(
+        "serve", "envapp:app", "--app-dir", "app", "-p", "0", "--reload",
+        "--env-file", "config/.env",
+    )  # fmt: skip
+    assert server.get() == (200, "dev")
+    (config / "new-link").symlink_to("prod.env")
+    os.replace(config / "new-link", config / ".env")
+    wait_for(lambda: server.get() == (200, "prod"), what="the new target served")
+    write(config / "prod.env", "X=prod2\n")
+    wait_for(lambda: server.get() == (200, "prod2"), what="the new target's change served")

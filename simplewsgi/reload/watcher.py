@@ -18,8 +18,9 @@ Rules, and why:
 - ``watch_file`` adds one exact path regardless of patterns (the file that failed to import,
   so that fixing it reloads); its directory is watched non-recursively if not already covered.
   ``files`` given to the constructor are watched the same way for as long as the watcher runs
-  (the ``--env-file`` files: the app's environment, wherever they are); ``clear_extra_files``
-  forgets only the ``watch_file`` paths.
+  (the ``--env-file`` files: the app's environment, wherever they are), each at its own path
+  too, so that repointing a symlink (``ln -sfn .env.prod .env``) is a change, after which the
+  new target is watched; ``clear_extra_files`` forgets only the ``watch_file`` paths.
 - Events are debounced, trailing: a batch is delivered once ``debounce`` has passed without a
   relevant event, so a formatter or ``git checkout`` rewriting a tree file by file (or an editor
   writing in several steps) is one reload, not one per fragment, each importing a half-written
@@ -96,6 +97,13 @@ _SPURIOUS_WARNING = r"Callback with id .* already exists for watch"
 STOP_JOIN_TIMEOUT = 5.0
 
 
+def _own_path(path: str) -> str:
+    """``path`` with its directory resolved but not its last part: the path at which a
+    symlink (not its target) is seen in events."""
+    path = os.path.abspath(path)
+    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+
+
 def _identity(stat: os.stat_result) -> tuple[int, int]:
     return stat.st_dev, stat.st_ino
 
@@ -140,7 +148,10 @@ class Watcher:
         self._first_at = self._last_at = 0.0  # of the pending batch's events
         self._state = "new"  # -> "running" -> "stopped"
         self._extra: set[str] = set()
-        self._files = frozenset(os.path.realpath(path) for path in files)  # always watched
+        # Always watched: each file's own path (its directory resolved; a symlink repointed
+        # there is a change) and its target, found again when a link changes.
+        self._links = frozenset(_own_path(path) for path in files)
+        self._files = frozenset(os.path.realpath(path) for path in self._links)
         self._extra_watches: dict[str, ObservedWatch] = {}
         self._handler = _Handler(self._on_event)
         self._observer: BaseObserver | None = None
@@ -204,7 +215,7 @@ class Watcher:
     def clear_extra_files(self) -> None:
         """Forget every path given to :meth:`watch_file` and unwatch their directories (but
         those of the constructor's ``files``)."""
-        keep = {os.path.dirname(path) for path in self._files}
+        keep = {os.path.dirname(path) for path in self._files | self._links}
         with self._cond:
             self._extra.clear()
             watches = {d: w for d, w in self._extra_watches.items() if d not in keep}
@@ -236,7 +247,7 @@ class Watcher:
             for root in roots:
                 self._schedule(observer, root, recursive=True)
             with self._cond:
-                extra = sorted(self._extra | self._files)
+                extra = sorted(self._extra | self._files | self._links)
             for path in extra:
                 self._watch_parent(observer, os.path.dirname(path))
         except BaseException:
@@ -328,7 +339,27 @@ class Watcher:
         return linked
 
     def _wanted(self, path: str) -> bool:
-        return path in self._extra or path in self._files or self._filter.wanted(path)
+        return (
+            path in self._extra
+            or path in self._files
+            or path in self._links
+            or self._filter.wanted(path)
+        )
+
+    def _retarget(self) -> None:
+        """A watched file's own path changed (a symlink repointed, a file renamed over it):
+        watch its target from now on. On our worker thread, outside watchdog's lock."""
+        targets = frozenset(os.path.realpath(path) for path in self._links)
+        with self._cond:
+            new = targets - self._files
+            self._files = targets
+            observer = self._observer
+        if observer is not None:
+            for path in sorted(new):
+                try:
+                    self._watch_parent(observer, os.path.dirname(path))
+                except OSError as exc:
+                    self._fall_back(exc, repr(path))
 
     def _on_event(self, event: ev.FileSystemEvent) -> None:
         """Runs on watchdog's dispatch thread: filter, then hand over to the worker."""
@@ -363,6 +394,8 @@ class Watcher:
                 batch = sorted(self._pending)
                 self._pending.clear()
             try:
+                if self._links.intersection(batch):
+                    self._retarget()
                 self._on_change(batch)
             except Exception:
                 logger.exception("watcher: on_change failed for %s", batch)
