@@ -257,3 +257,22 @@ def test_repointing_a_symlinked_env_file_reloads_and_the_new_target_counts(
     wait_for(lambda: server.get() == (200, "prod"), what="the new target served")
     write(config / "prod.env", "X=prod2\n")
     wait_for(lambda: server.get() == (200, "prod2"), what="the new target's change served")
+
+
+# --- defect 12: how a repeatable option's variable separates its values ------------------------
+
+
+def test_help_says_how_each_repeatable_options_variable_separates_values(tmp_path: Path) -> None:
+    """Path options split on ':' (click's rule for paths, as PATH does), the others on spaces."""
+    from simplewsgi import cli
+
+    params = {param.name: param for param in cli.main.commands["serve"].params}
+    for name in ("reload_dirs", "env_files"):
+        assert "The variable separates values with ':'." in (params[name].help or "")
+    for name in ("host", "reload_include", "reload_exclude", "static"):
+        assert "The variable separates values with spaces." in (params[name].help or "")
+    for param in params.values():
+        if not param.multiple:
+            assert "The variable" not in (getattr(param, "help", None) or "")
+    shown = " ".join(run_cli("serve", "--help", cwd=tmp_path).stdout.split())
+    assert "(default: --app-dir). The variable separates values with ':'." in shown

@@ -65,6 +65,9 @@ def _option(*decls: str, **attrs: Any) -> Decorator:
     name = flag[2:].split("/")[0].upper().replace("-", "_")
     field = next((decl for decl in decls if not decl.startswith("-")), name.lower())
     attrs.setdefault("default", ServeOptions._field_defaults[field])
+    if attrs.get("multiple"):  # click splits a path option's variable as PATH, others on spaces
+        separator = "':'" if isinstance(attrs.get("type"), click.Path) else "spaces"
+        attrs["help"] += f" The variable separates values with {separator}."
     return click.option(
         *decls, cls=ConfigOption, envvar=ENV_PREFIX + name, show_envvar=True, **attrs
     )
