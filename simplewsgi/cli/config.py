@@ -68,6 +68,8 @@ _DEFINES_TABLE = rb"""(?mx)
 _HEADER_OR_KEY = rb"""(?m)^[ \t]*(?:\[(?P<header>[^\]\n]*)\]|(["']?)simplewsgi\2[ \t]*[.=])"""
 BOM = b"\xef\xbb\xbf"
 
+# ctx.meta key: parameter name -> (file, key), for the built-in defaults made relative to it.
+_PROJECT_DEFAULTS = "simplewsgi.project_defaults"
 #: How a value from the table that holds a path is made relative to the file's directory.
 Resolver = Callable[[str, str], str]
 
@@ -142,7 +144,10 @@ class ConfiguredCommand(click.Command):
                 ctx.default_map = project_defaults(self, ctx)
             except ConfigError as exc:
                 error = exc  # after parsing: --help still works
-        rest = super().parse_args(ctx, args)
+        try:
+            rest = super().parse_args(ctx, args)
+        except click.BadParameter as exc:
+            raise _blame_the_project(ctx, exc) from None
         if error is not None and not ctx.resilient_parsing:  # completion goes on without it
             raise error
         return rest
@@ -296,7 +301,21 @@ def table_values(
             and not os.path.isabs(default)
         ):
             values[param.name] = resolver(default, base)
+            ctx.meta.setdefault(_PROJECT_DEFAULTS, {})[param.name] = (path, config_key(param))
     return values
+
+
+def _blame_the_project(ctx: click.Context, error: click.BadParameter) -> click.ClickException:
+    """``error``, or, if the value was a built-in default made relative to the project (the
+    user typed nothing), an error that says so rather than naming the option."""
+    name = error.param.name if error.param is not None else None
+    where = ctx.meta.get(_PROJECT_DEFAULTS, {}).get(name)
+    if name is None or where is None:
+        return error
+    if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT_MAP:
+        return error
+    path, key = where
+    return ConfigError(f"{path}: {key} defaults to the directory of this file: {error.message}")
 
 
 def _repeatable(param: click.Parameter) -> bool:
