@@ -54,9 +54,7 @@ def container_sign(root: str = os.sep) -> Optional[str]:
     return None
 
 
-def loopback_hint(
-    root: str = os.sep, environ: Optional[Mapping[str, str]] = None
-) -> Optional[str]:
+def loopback_hint(root: str = os.sep, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """The banner's line for a server bound only to loopback, or None outside a container."""
     environ = os.environ if environ is None else environ
     if any(environ.get(name) for name in FORWARDING_ENV):

@@ -33,6 +33,7 @@ E2E_MODULES = (
     "test_debug_cli",
     "test_lint_cli",
     "test_container",
+    "test_reload_env",
 )
 E2E_FIXTURES = ("shell_env", "launch")
 

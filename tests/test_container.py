@@ -11,6 +11,7 @@ import pytest
 from simplewsgi import container
 from tests.commandline import Server, write
 
+QUIT = "Press Ctrl\\+C to quit"
 HINT = "the host cannot reach a server listening on loopback only"
 
 
@@ -57,15 +58,15 @@ def test_the_banner_says_it_on_loopback_only_in_a_container(
     development and CI machines of this project are Docker containers), never on 0.0.0.0."""
     in_container = container.container_sign() is not None
     local = launch("demo", "--port", "0", "--color", "never")
-    local.address  # the banner is out
+    local.wait_for(QUIT)  # the banner's last line
     lines = [line for line in local.plain.splitlines() if HINT in line]
     assert len(lines) == (1 if in_container else 0), local.plain
     if in_container:
         assert lines[0].startswith("Info: running in a container (")
         assert "--host 0.0.0.0" in lines[0]
     everywhere = launch("demo", "--port", "0", "--host", "0.0.0.0", "--color", "never")
-    everywhere.address
+    everywhere.wait_for(QUIT)
     assert HINT not in everywhere.plain
     forwarded = launch("demo", "--port", "0", "--color", "never", REMOTE_CONTAINERS="true")
-    forwarded.address
+    forwarded.wait_for(QUIT)
     assert HINT not in forwarded.plain

@@ -7,7 +7,7 @@ in :mod:`.supervisor` decides on each, on the main thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 if TYPE_CHECKING:
     from simplewsgi.reload.messages import FailureReport
@@ -20,6 +20,16 @@ class Changed:
 
     paths: frozenset[str]
     at: float
+
+
+@dataclass(frozen=True)
+class Released:
+    """Changes held while git held its index lock: the lock is gone (or outlived the limit:
+    ``warning`` says so)."""
+
+    paths: frozenset[str]
+    at: float
+    warning: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -59,4 +69,4 @@ class Stop:
     signum: int
 
 
-Event = Union[Changed, Ready, Failed, Exited, Overdue, Stop]
+Event = Union[Changed, Released, Ready, Failed, Exited, Overdue, Stop]

@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from simplewsgi.http.limits import GRACEFUL_TIMEOUT
 from simplewsgi.listen import open_listeners
 from simplewsgi.reload import messages
-from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Stop
+from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Released, Stop
 from simplewsgi.reload.failure import crash_report, summary
+from simplewsgi.reload.gitlock import GitLockGate, holding_message, index_locks
 from simplewsgi.reload.paths import describe_paths, drop_bytecode, watch_dirs
 from simplewsgi.reload.process import GROUP_GRACE, TerminalState, WorkerProcess, describe_exit
 from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
@@ -106,8 +107,10 @@ class Supervisor:
         self.served = False  # a worker has served (the app or its error page)
         self.forced = False  # a second stop signal cut the graceful stop short
         include = tuple(dict.fromkeys(DEFAULT_INCLUDE + options.reload_include))
+        dirs = watch_dirs(options)
+        self.gate = GitLockGate(index_locks([*dirs, options.app_dir]))  # no reload while git works
         self.watcher = Watcher(
-            watch_dirs(options),
+            dirs,
             include=include,
             exclude=options.reload_exclude,
             poll=options.reload_poll,
@@ -129,11 +132,13 @@ class Supervisor:
         self._wake_on(self._drain_changes, change_r)
         self.watcher.start()
         self._cleanups.append(self.watcher.stop)
+        # The worker imports the app while the probe runs (~1 ms; its deadline on a deaf root).
+        self._serve_next(APP, self.spare, since=time.perf_counter())
+        self.watcher.probe()
         backend = self.watcher.backend
         if self.watcher.fallback_reason:
             backend += f" (fell back to polling: {self.watcher.fallback_reason})"
         self.console.banner(self.options, self.listeners.addresses(), reloader=backend)
-        self._serve_next(APP, self.spare, since=time.perf_counter())
 
     def close(self) -> None:
         """Stop every worker (gracefully, then by force), then release everything."""
@@ -220,6 +225,7 @@ class Supervisor:
         while not self._events:
             deadlines = [w.deadline for w in self.stopping if w.deadline is not None]
             deadlines += [w.group_deadline for w in self.lingering if w.group_deadline is not None]
+            deadlines += [due for due in [self.gate.due()] if due is not None]
             now = time.perf_counter()
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             for key, _ in self._selector.select(timeout):
@@ -233,6 +239,8 @@ class Supervisor:
                     worker.deadline = None
                     self._events.append(Overdue(worker))
             self._kill_lingering(now)
+            if (released := self.gate.release(now)) is not None and not self._closing:
+                self._events.append(Released(released[0], now, released[1]))
         return self._events.popleft()
 
     def _kill_lingering(self, now: float) -> None:
@@ -298,7 +306,11 @@ class Supervisor:
     # -- outcomes -------------------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, Changed):
+        if isinstance(event, Changed) and (lock := self.gate.hold(event.paths, event.at)):
+            self.console.info(holding_message(lock))
+        elif isinstance(event, Released) and event.warning:
+            self.console.warn(event.warning)
+        if isinstance(event, (Changed, Released)) and not self.gate.holding:
             drop_bytecode(event.paths)
             self.changed.update(event.paths)
             self._serve_next(APP, self.spare, since=event.at)
