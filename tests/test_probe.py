@@ -119,8 +119,11 @@ def test_probe_names_are_hidden_unique_and_ours(tmp_path: Path) -> None:
     assert first.startswith(f"{PROBE_PREFIX}{os.getpid()}-")
 
 
-def test_stale_probe_files_are_never_changes(project: Path, watchers: list[Watcher]) -> None:
+@pytest.mark.parametrize("poll", [False, True])
+def test_stale_probe_files_are_never_changes(
+    project: Path, watchers: list[Watcher], poll: bool
+) -> None:
     """A probe file of a dead process (or of another server on the same tree) is ignored."""
-    _, recorder = _start(watchers, project, include=("*",))
+    _, recorder = _start(watchers, project, include=("*",), poll=poll)
     write(project / f"{PROBE_PREFIX}999999-deadbeef", "")
     recorder.control(project / "app.py")

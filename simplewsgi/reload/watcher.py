@@ -57,7 +57,6 @@ from simplewsgi.reload.filters import (
     ALWAYS_IGNORED_DIRS,
     ALWAYS_IGNORED_FILES,
     DEFAULT_INCLUDE,
-    PROBE_PREFIX,
     VENV_MARKER,
     PathFilter,
     WatcherError,
@@ -358,11 +357,9 @@ class Watcher:
             return
         paths = [os.path.abspath(os.fsdecode(p)) for p in (event.src_path,
                  getattr(event, "dest_path", "")) if p]  # fmt: skip
-        if any(os.path.basename(p).startswith(PROBE_PREFIX) for p in paths):
-            for heard in map(self._probes.get, paths):
-                if heard is not None:
-                    heard.set()
-            return  # a probe, ours or not, is never a change
+        for heard in map(self._probes.get, paths):  # a probe: heard, never a change (filters)
+            if heard is not None:
+                heard.set()
         hits = {p for p in paths if self._wanted(p)}
         if hits:
             now = time.monotonic()
