@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from simplewsgi.reload.gitlock import CHECK_EVERY, GitLockGate, git_dir, index_locks
+from simplewsgi.reload.gitlock import CHECK_EVERY, NOTICE_AFTER, GitLockGate, git_dir, index_locks
 
 
 def test_the_repository_is_found_upwards_and_through_a_gitdir_file(tmp_path: Path) -> None:
@@ -29,36 +29,50 @@ def test_the_repository_is_found_upwards_and_through_a_gitdir_file(tmp_path: Pat
 
 def test_no_lock_no_hold(tmp_path: Path) -> None:
     gate = GitLockGate((str(tmp_path / "index.lock"),))
-    assert gate.hold({"a.py"}, now=0.0) is None
-    assert not gate.holding and gate.due() is None and gate.release(1.0) is None
+    assert not gate.hold({"a.py"}, now=0.0)
+    assert not gate.holding and gate.due() is None and gate.poll(1.0) is None
 
 
 def test_changes_are_held_while_the_lock_exists_and_released_once(tmp_path: Path) -> None:
     lock = tmp_path / "index.lock"
     lock.touch()
     gate = GitLockGate((str(lock),), limit=10.0)
-    assert gate.hold({"a.py"}, now=0.0) == str(lock)
-    assert gate.hold({"b.py"}, now=0.5) is None  # held on top: said once
+    assert gate.hold({"a.py"}, now=0.0)
+    assert gate.hold({"b.py"}, now=0.2)  # held on top
     assert gate.holding and gate.due() == CHECK_EVERY
-    assert gate.release(0.0) is None  # not due yet
-    assert gate.release(1.0) is None  # still locked
+    assert gate.poll(0.0) is None  # not due yet
+    assert gate.poll(0.1) is None  # still locked, too short to say so
+    notice = gate.poll(NOTICE_AFTER)
+    assert notice == (frozenset(), f"git is at work ({lock} exists): the reload waits for it")
+    assert gate.poll(NOTICE_AFTER + 1.0) is None  # said once
     lock.unlink()
-    assert gate.release(1.01) is None  # due at 1.0 + CHECK_EVERY
-    assert gate.release(1.0 + CHECK_EVERY) == (frozenset({"a.py", "b.py"}), None)
-    assert not gate.holding and gate.release(5.0) is None
+    assert gate.poll(NOTICE_AFTER + 1.0 + CHECK_EVERY / 2) is None  # not due yet
+    assert gate.poll(NOTICE_AFTER + 1.0 + CHECK_EVERY) == (frozenset({"a.py", "b.py"}), "")
+    assert not gate.holding and gate.poll(5.0) is None
+
+
+def test_a_short_lock_is_not_announced(tmp_path: Path) -> None:
+    """``git status`` after a save takes the lock for milliseconds."""
+    lock = tmp_path / "index.lock"
+    lock.touch()
+    gate = GitLockGate((str(lock),))
+    assert gate.hold({"a.py"}, now=0.0)
+    lock.unlink()
+    assert gate.poll(CHECK_EVERY) == (frozenset({"a.py"}), "")
 
 
 def test_a_lock_that_stays_too_long_reloads_anyway_and_is_then_ignored(tmp_path: Path) -> None:
     lock = tmp_path / "index.lock"
     lock.touch()
     gate = GitLockGate((str(lock),), limit=10.0)
-    assert gate.hold({"a.py"}, now=0.0) == str(lock)
-    assert gate.release(9.9) is None
-    released = gate.release(10.0)
+    assert gate.hold({"a.py"}, now=0.0)
+    assert gate.poll(NOTICE_AFTER) is not None  # the notice
+    assert gate.poll(9.9) is None
+    released = gate.poll(10.0)
     assert released is not None and released[0] == frozenset({"a.py"})
-    assert released[1] is not None and str(lock) in released[1] and "10 s" in released[1]
-    assert gate.hold({"b.py"}, now=11.0) is None and not gate.holding  # stale: no more holds
+    assert str(lock) in released[1] and "after 10 s" in released[1]
+    assert not gate.hold({"b.py"}, now=11.0) and not gate.holding  # stale: no more holds
     lock.unlink()
     lock.touch()
     os.utime(lock, ns=(1, 1))  # a new git command's lock (another mtime)
-    assert gate.hold({"c.py"}, now=12.0) == str(lock)
+    assert gate.hold({"c.py"}, now=12.0)

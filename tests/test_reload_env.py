@@ -19,10 +19,13 @@ from typing import Callable, Optional
 import pytest
 
 from simplewsgi.reload.filters import PROBE_PREFIX
+from simplewsgi.reload.gitlock import HOLD_LIMIT
+from tests.helpers import wait_for
 from tests.test_reloader import APP, RELOADED_RE, Server, write
 
 RELOAD_LINE = re.compile(r"Reload: +(.*)")
-HOLDING = re.compile(r"git is at work \((.*)\): the reload waits")
+STALE = re.compile(r"Warning: (.*) is still there after 10 s .*: reloading anyway")
+HOLDING = re.compile(r"Info: git is at work \((.*)\): the reload waits for it")
 DEAF_INOTIFY = """\
 import time
 from watchdog.observers import inotify
@@ -142,3 +145,24 @@ def test_the_lock_of_a_git_worktree_is_found_through_its_gitdir_file(
     assert server.get()[2] == "one"
     (gitdir / "index.lock").unlink()
     server.wait_body("two")
+
+
+def test_a_lock_that_stays_reloads_anyway_after_the_limit_and_says_why(
+    tmp_path: Path, serve: Callable[..., Server]
+) -> None:
+    """A git command waiting for its editor, or a lock left by a crash: ~10 s, once."""
+    (tmp_path / ".git").mkdir()
+    lock = tmp_path / ".git" / "index.lock"
+    lock.touch()
+    write(tmp_path / "app.py", APP.format(version="one"))
+    server = serve("app:app")
+    assert server.get()[2] == "one"
+    write(tmp_path / "app.py", APP.format(version="two"))
+    server.wait_line(HOLDING)
+    wait_for(lambda: server.lines(STALE), HOLD_LIMIT + 10.0, "the warning after the limit")
+    assert server.lines(STALE)[0].group(1) == str(lock.resolve())
+    server.wait_body("two")
+    write(tmp_path / "app.py", APP.format(version="three"))  # the stale lock holds nothing
+    server.wait_body("three")
+    server.wait_line(RELOADED_RE, 2)
+    assert len(server.lines(HOLDING)) == 1 and len(server.lines(STALE)) == 1

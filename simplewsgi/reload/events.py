@@ -7,7 +7,7 @@ in :mod:`.supervisor` decides on each, on the main thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
     from simplewsgi.reload.messages import FailureReport
@@ -24,12 +24,12 @@ class Changed:
 
 @dataclass(frozen=True)
 class Released:
-    """Changes held while git held its index lock: the lock is gone (or outlived the limit:
-    ``warning`` says so)."""
+    """Changes held while git held its index lock: the lock is gone, or outlived the limit
+    (``note`` warns); no paths: the hold lasts, ``note`` says so."""
 
     paths: frozenset[str]
     at: float
-    warning: Optional[str]
+    note: str
 
 
 @dataclass(frozen=True)

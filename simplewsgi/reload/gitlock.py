@@ -13,6 +13,8 @@ Rules, and why:
 - A lock that stays longer than :data:`HOLD_LIMIT` (a git command waiting for an editor, or a
   stale lock left by a crashed one) does not block reloading forever: the held changes reload
   anyway and the supervisor says why.
+- A hold is announced only once it lasts :data:`NOTICE_AFTER`: ``git status`` (run by editors
+  after each save) takes the lock for milliseconds, which is not worth a line.
 - Pure bookkeeping: the supervisor's loop passes ``now`` (``time.perf_counter()``) in and asks
   when to look again, so tests drive it with their own clock.
 """
@@ -27,6 +29,7 @@ from typing import Optional
 LOCK_NAME = "index.lock"
 HOLD_LIMIT = 10.0  # seconds a lock may hold changes back
 CHECK_EVERY = 0.05  # how often a held batch looks whether the lock is gone
+NOTICE_AFTER = 0.5  # a hold this long is announced
 
 
 def git_dir(start: str) -> Optional[str]:
@@ -65,7 +68,9 @@ class GitLockGate:
         self.limit = limit
         self.held: set[str] = set()
         self._since: Optional[float] = None  # when the first held change arrived
+        self._lock = ""  # the lock that holds them
         self._next_check = 0.0
+        self._told = False  # the hold has been announced
         # A lock that outlived the limit, as (inode, mtime): it holds nothing back any more.
         self._stale: dict[str, tuple[int, int]] = {}
 
@@ -81,40 +86,42 @@ class GitLockGate:
                 return lock
         return None
 
-    def hold(self, paths: Iterable[str], now: float) -> Optional[str]:
-        """Hold ``paths`` if a lock exists (or changes are held already): the lock's path the
-        first time a batch is held, else None (also when held on top of others)."""
+    def hold(self, paths: Iterable[str], now: float) -> bool:
+        """Hold ``paths`` if a lock exists or changes are held already; True if held."""
         if self._since is None:
             lock = self.locked()
             if lock is None:
-                return None
-            self._since = now
-            self.held.update(paths)
+                return False
+            self._since, self._lock, self._told = now, lock, False
             self._next_check = now + CHECK_EVERY
-            return lock
         self.held.update(paths)
-        return None
+        return True
 
     @property
     def holding(self) -> bool:
         return self._since is not None
 
     def due(self) -> Optional[float]:
-        """When the loop should call :meth:`release` next, or None if nothing is held."""
+        """When the loop should call :meth:`poll` next, or None if nothing is held."""
         return self._next_check if self._since is not None else None
 
-    def release(self, now: float) -> Optional[tuple[frozenset[str], Optional[str]]]:
-        """The held paths once the lock is gone, or the limit passed (then with what to say:
-        the lock is still there, and holds nothing back from now on), else None."""
+    def poll(self, now: float) -> Optional[tuple[frozenset[str], str]]:
+        """What to do now: None (nothing), ``(empty, notice)`` once a hold lasts longer than
+        :data:`NOTICE_AFTER` (a ``git status`` takes the lock for milliseconds: not worth a
+        line), or the held paths once the lock is gone (``""``) or outlived the limit (then
+        with a warning: the lock is still there, and holds nothing back from now on)."""
         if self._since is None or now < self._next_check:
             return None
+        self._next_check = now + CHECK_EVERY
         lock = self.locked()
         if lock is not None and now - self._since < self.limit:
-            self._next_check = now + CHECK_EVERY
-            return None
+            if self._told or now - self._since < NOTICE_AFTER:
+                return None
+            self._told = True
+            return frozenset(), f"git is at work ({lock} exists): the reload waits for it"
         paths, self.held, self._since = frozenset(self.held), set(), None
         if lock is None:
-            return paths, None
+            return paths, ""
         with contextlib.suppress(OSError):
             stat = os.stat(lock)
             self._stale[lock] = (stat.st_ino, stat.st_mtime_ns)
@@ -122,7 +129,3 @@ class GitLockGate:
             f"{lock} is still there after {self.limit:g} s (a git command waiting for its"
             " editor, or a lock left by one that crashed?): reloading anyway"
         )
-
-
-def holding_message(lock: str) -> str:
-    return f"git is at work ({lock} exists): the reload waits until it is done"

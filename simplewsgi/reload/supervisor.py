@@ -38,7 +38,7 @@ from simplewsgi.listen import open_listeners
 from simplewsgi.reload import messages
 from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Released, Stop
 from simplewsgi.reload.failure import crash_report, summary
-from simplewsgi.reload.gitlock import GitLockGate, holding_message, index_locks
+from simplewsgi.reload.gitlock import GitLockGate, index_locks
 from simplewsgi.reload.paths import describe_paths, drop_bytecode, watch_dirs
 from simplewsgi.reload.process import GROUP_GRACE, TerminalState, WorkerProcess, describe_exit
 from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
@@ -239,8 +239,8 @@ class Supervisor:
                     worker.deadline = None
                     self._events.append(Overdue(worker))
             self._kill_lingering(now)
-            if (released := self.gate.release(now)) is not None and not self._closing:
-                self._events.append(Released(released[0], now, released[1]))
+            if (held := self.gate.poll(now)) is not None and not self._closing:
+                self._events.append(Released(held[0], now, held[1]))
         return self._events.popleft()
 
     def _kill_lingering(self, now: float) -> None:
@@ -306,11 +306,11 @@ class Supervisor:
     # -- outcomes -------------------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, Changed) and (lock := self.gate.hold(event.paths, event.at)):
-            self.console.info(holding_message(lock))
-        elif isinstance(event, Released) and event.warning:
-            self.console.warn(event.warning)
-        if isinstance(event, (Changed, Released)) and not self.gate.holding:
+        if isinstance(event, Released) and event.note:
+            (self.console.warn if event.paths else self.console.info)(event.note)
+        if isinstance(event, Changed) and self.gate.hold(event.paths, event.at):
+            pass  # git is at work: the changes wait for its lock to go (gitlock.py)
+        elif isinstance(event, (Changed, Released)) and event.paths:
             drop_bytecode(event.paths)
             self.changed.update(event.paths)
             self._serve_next(APP, self.spare, since=event.at)
