@@ -39,6 +39,7 @@ from simplewsgi.reload import messages
 from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Released, Stop
 from simplewsgi.reload.failure import crash_report, summary
 from simplewsgi.reload.gitlock import GitLockGate, index_locks
+from simplewsgi.reload.mounts import describe_backend
 from simplewsgi.reload.paths import describe_paths, drop_bytecode, watch_dirs
 from simplewsgi.reload.process import GROUP_GRACE, TerminalState, WorkerProcess, describe_exit
 from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
@@ -107,10 +108,10 @@ class Supervisor:
         self.served = False  # a worker has served (the app or its error page)
         self.forced = False  # a second stop signal cut the graceful stop short
         include = tuple(dict.fromkeys(DEFAULT_INCLUDE + options.reload_include))
-        dirs = watch_dirs(options)
-        self.gate = GitLockGate(index_locks([*dirs, options.app_dir]))  # no reload while git works
+        self.dirs = watch_dirs(options)
+        self.gate = GitLockGate(index_locks([*self.dirs, options.app_dir]))  # none while git works
         self.watcher = Watcher(
-            dirs,
+            self.dirs,
             include=include,
             exclude=options.reload_exclude,
             poll=options.reload_poll,
@@ -135,9 +136,7 @@ class Supervisor:
         # The worker imports the app while the probe runs (~1 ms; its deadline on a deaf root).
         self._serve_next(APP, self.spare, since=time.perf_counter())
         self.watcher.probe()
-        backend = self.watcher.backend
-        if self.watcher.fallback_reason:
-            backend += f" (fell back to polling: {self.watcher.fallback_reason})"
+        backend = describe_backend(self.watcher.backend, self.watcher.fallback_reason, self.dirs)
         self.console.banner(self.options, self.listeners.addresses(), reloader=backend)
 
     def close(self) -> None:

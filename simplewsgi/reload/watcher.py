@@ -277,8 +277,7 @@ class Watcher:
         finally:
             self._probes = {}
         if deaf:
-            self._switch_to_polling(f"no file events from {', '.join(deaf)} within {deadline:g} s:"
-                                    " a network, VM or container mount?")  # fmt: skip
+            self._switch_to_polling(f"no file events from {', '.join(deaf)} within {deadline:g} s")
 
     def _schedule(self, observer: BaseObserver, path: str, *, recursive: bool) -> ObservedWatch:
         if _HAS_EVENT_FILTER:
