@@ -235,6 +235,9 @@ def config_params(command: click.Command) -> dict[str, click.Parameter]:
 def expected_type(param: click.Parameter) -> tuple[tuple[type, ...], str]:
     """The TOML value types one value of ``param`` may have, and their name."""
     kind = param.type
+    declared: Optional[tuple[tuple[type, ...], str]] = getattr(kind, "toml_types", None)
+    if declared is not None:  # a type of ours that says what it takes (--port: 9000 or "auto")
+        return declared
     if (isinstance(param, click.Option) and param.is_flag) or isinstance(
         kind, click.types.BoolParamType
     ):

@@ -100,7 +100,6 @@ class Supervisor:
         self.changed: set[str] = set()  # since the last successful load
         self._events: collections.deque[Event] = collections.deque()
         self._inbox: collections.deque[tuple[list[str], float]] = collections.deque()
-        self._selector = selectors.DefaultSelector()
         self._terminal = TerminalState()
         self._closing = False
         self.served = False  # a worker has served (the app or its error page)
@@ -114,7 +113,8 @@ class Supervisor:
             files=options.env_files,  # the app's environment: a change reloads, wherever it is
             on_change=self._on_change,
         )
-        self.listeners = open_listeners(options, inheritable=True)
+        self.listeners = open_listeners(options, inheritable=True)  # a refusal leaks nothing
+        self._selector = selectors.DefaultSelector()
         for sock in self.listeners.sockets:
             sock.setblocking(False)  # shared by the workers: see worker.py
         self._cleanups: list[Callable[[], object]] = [self._selector.close, self.listeners.close]
