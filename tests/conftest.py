@@ -32,6 +32,7 @@ E2E_MODULES = (
     "test_tls_cli",
     "test_debug_cli",
     "test_lint_cli",
+    "test_port_rescue_cli",
 )
 E2E_FIXTURES = ("shell_env", "launch")
 
