@@ -34,6 +34,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from simplewsgi.http.limits import GRACEFUL_TIMEOUT
+from simplewsgi.importtimes import slow_reload_note
 from simplewsgi.listen import open_listeners
 from simplewsgi.reload import messages
 from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Stop
@@ -286,6 +287,7 @@ class Supervisor:
             return
         for message in worker.messages(data):
             if message.get("kind") == messages.READY:
+                worker.imports = message.get("imports") or []
                 self._events.append(Ready(worker))
             elif message.get("kind") == messages.FAILED:
                 self._events.append(Failed(worker, message["report"]))
@@ -343,7 +345,8 @@ class Supervisor:
             if self.changed:
                 elapsed = (time.perf_counter() - worker.since) * 1000.0
                 changed = describe_paths(self.changed)
-                self.console.info(f"reloaded in {elapsed:.0f} ms (changed: {changed})")
+                slow = slow_reload_note(elapsed, worker.imports)
+                self.console.info(f"reloaded in {elapsed:.0f} ms (changed: {changed}){slow}")
             self.changed.clear()
             self.watcher.clear_extra_files()
         self._replenish()
