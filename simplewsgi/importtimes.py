@@ -42,12 +42,12 @@ class ImportTimer:
         self._stack: list[float] = []  # the nested imports' seconds, per import in progress
 
     def __enter__(self) -> ImportTimer:
-        sys.meta_path.insert(0, self)  # type: ignore[arg-type]
+        sys.meta_path.insert(0, self)  # type: ignore[arg-type, unused-ignore]
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self in sys.meta_path:
-            sys.meta_path.remove(self)  # type: ignore[arg-type]
+            sys.meta_path.remove(self)  # type: ignore[arg-type, unused-ignore]
 
     def find_spec(
         self, name: str, path: Optional[Sequence[str]], target: Optional[types.ModuleType] = None

@@ -69,8 +69,13 @@ def test_the_report_is_for_slow_reloads_only() -> None:
 
 @pytest.mark.parametrize(
     ("app", "package"),
-    [("app:app", "app"), ("proj.wsgi:application", "proj"), ("src/site.py:app", "site"),
-     ("hello.py", "hello"), (None, None)],  # fmt: skip
+    [
+        ("app:app", "app"),
+        ("proj.wsgi:application", "proj"),
+        ("src/site.py:app", "site"),
+        ("hello.py", "hello"),
+        (None, None),
+    ],
 )
 def test_the_apps_own_package(app: str, package: str) -> None:
     assert app_package(app) == package

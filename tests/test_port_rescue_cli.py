@@ -6,6 +6,7 @@ project named with how to stop it. Off a terminal, the error stays what it was (
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
@@ -65,7 +66,9 @@ class Terminal:
                     chunk = os.read(self.master, 4096)
                 except OSError:  # EIO: the command exited, nobody holds the terminal
                     chunk = b""
-                assert chunk, f"exited ({self.proc.poll()}) before {pattern.pattern!r}:\n{self.text}"
+                assert chunk, (
+                    f"exited ({self.proc.poll()}) before {pattern.pattern!r}:\n{self.text}"
+                )
                 self.seen += chunk
         return match
 
@@ -77,10 +80,8 @@ class Terminal:
         deadline = time.monotonic() + DEADLINE
         while self.proc.poll() is None and time.monotonic() < deadline:
             if select.select([self.master], [], [], 0.05)[0]:
-                try:
+                with contextlib.suppress(OSError):
                     self.seen += os.read(self.master, 4096)
-                except OSError:
-                    pass
         return self.proc.wait(max(0.0, deadline - time.monotonic()) + 0.1)
 
     @property
@@ -194,7 +195,7 @@ def test_auto_takes_the_next_free_port_when_the_default_is_in_use(
         except OSError:  # held already: by whom does not matter
             ours = False
         server = launch("demo", "--port", "auto")
-        host, port = server.address
+        _, port = server.address
         assert DEFAULT_PORT < port < DEFAULT_PORT + 100
         note = server.wait_for(r"Port:\s+(\d+) \(--port auto: (\d+) is in use[^\n]*\)")
         assert (int(note.group(1)), int(note.group(2))) == (port, DEFAULT_PORT)

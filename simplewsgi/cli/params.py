@@ -40,7 +40,7 @@ Decorator = Callable[[_Command], _Command]
 AUTO = "auto"  # --port auto
 
 
-class PortType(click.ParamType):
+class PortType(click.ParamType):  # type: ignore[type-arg, unused-ignore]  # generic in click 8.2+
     """A TCP port, 0 to 65535, or ``auto`` (:data:`~simplewsgi.options.AUTO_PORT`)."""
 
     name = "port"
@@ -55,7 +55,9 @@ class PortType(click.ParamType):
                 raise ValueError(value)
             number = int(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a port: give a number from 0 to 65535, or auto", param, ctx)
+            self.fail(
+                f"{value!r} is not a port: give a number from 0 to 65535, or auto", param, ctx
+            )
         if not 0 <= number <= 65535:
             self.fail(f"{number} is not in the range 0<=x<=65535", param, ctx)
         return number

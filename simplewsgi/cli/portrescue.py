@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
     from simplewsgi.console import Console
     from simplewsgi.listen import AddressInUseError
-    from simplewsgi.portholder import Process
 
 AUTO_SPAN = 100  # --port auto: the default port and the next 99, then any free port
 OFFER_SPAN = 100  # the offer: the next free port among the 100 after the one in use
@@ -184,7 +183,7 @@ def _simplewsgi_args(argv: list[str]) -> Optional[list[str]]:
     """The arguments after ``simplewsgi`` (``python -m simplewsgi ...`` or the console
     script); None if ``argv`` is not a simplewsgi command."""
     for index, arg in enumerate(argv):
-        if arg == "-m" and argv[index + 1 : index + 2] == [NAME] or arg == f"-m{NAME}":
+        if (arg == "-m" and argv[index + 1 : index + 2] == [NAME]) or arg == f"-m{NAME}":
             return argv[index + (2 if arg == "-m" else 1) :]
         if os.path.basename(arg) in (NAME, f"{NAME}.exe"):
             return argv[index + 1 :]
