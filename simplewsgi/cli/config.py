@@ -305,7 +305,12 @@ def _typed_value(param: click.Parameter, raw: Any, where: str) -> Any:
     """``raw`` if its TOML type is what ``param`` takes (a list for a repeatable option)."""
     types, _ = expected_type(param)
 
+    # A type of ours may take only some strings (--port: "auto", not "8000").
+    strings: Optional[tuple[str, ...]] = getattr(param.type, "toml_strings", None)
+
     def fits(value: Any) -> bool:
+        if isinstance(value, str) and strings is not None:
+            return value in strings
         return isinstance(value, types) and (bool in types or not isinstance(value, bool))
 
     if _repeatable(param):

@@ -46,6 +46,7 @@ class PortType(click.ParamType):  # type: ignore[type-arg, unused-ignore]  # gen
     name = "port"
     # What [tool.simplewsgi] takes for it (cli.config.expected_type): port = 9000 or "auto".
     toml_types = ((int, str), 'an integer or "auto"')
+    toml_strings = (AUTO,)  # "8000" stays a mistake there, as for every integer option
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, str) and value.strip().lower() == AUTO:
