@@ -17,9 +17,11 @@ dual-stack rule for ``::`` is :func:`~simplewsgi.http.net.allow_dual_stack` in b
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import os
+import re
 import socket
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -153,10 +155,11 @@ def _activated() -> Optional[Listeners]:
 
 def activated_count() -> Optional[str]:
     """``LISTEN_FDS`` when socket activation is meant for this process (``LISTEN_PID`` is
-    ours), else None."""
+    ours) and passed sockets, else None (``0`` or empty: none passed, as sd_listen_fds says)."""
     if os.environ.get("LISTEN_PID") != str(os.getpid()):
         return None
-    return os.environ.get("LISTEN_FDS")
+    count = os.environ.get("LISTEN_FDS")
+    return None if count is None or count.strip() in ("", "0") else count
 
 
 def expand_hosts(hosts: Iterable[str]) -> list[str]:
@@ -166,8 +169,11 @@ def expand_hosts(hosts: Iterable[str]) -> list[str]:
     too would fail."""
     addresses: dict[str, str] = {}  # canonical form -> the spelling given first
     for host in hosts:
-        for address in LOCALHOST_ADDRESSES if host == "localhost" else (host,):
-            addresses.setdefault(_canonical(address), address)
+        for address in LOCALHOST_ADDRESSES if host.lower() == "localhost" else (host,):
+            key = _canonical(address)
+            # A shorthand only inet_aton reads (127.1, 127.000.000.001) is bound as what it
+            # means, so that messages and the port holder's lookup name the real address.
+            addresses.setdefault(key, key if _is_shorthand(address) else address)
     if "::" in addresses:
         return [addresses["::"]]
     if "0.0.0.0" in addresses:
@@ -176,13 +182,23 @@ def expand_hosts(hosts: Iterable[str]) -> list[str]:
 
 
 def _canonical(host: str) -> str:
-    """One spelling per address: compressed IPv6, IPv4-mapped as IPv4; names lowercased."""
+    """One spelling per address: compressed IPv6, IPv4-mapped as IPv4, IPv4 shorthands as
+    the socket calls read them (``127.1`` is 127.0.0.1); names lowercased."""
     try:
         address = ipaddress.ip_address(host or "0.0.0.0")
     except ValueError:
+        if _is_shorthand(host):
+            with contextlib.suppress(OSError):
+                return socket.inet_ntoa(socket.inet_aton(host))
         return host.lower()
     mapped = getattr(address, "ipv4_mapped", None)
     return str(mapped if mapped is not None else address)
+
+
+def _is_shorthand(host: str) -> bool:
+    """An IPv4 address in a form only inet_aton reads: fewer parts, leading zeros, hex."""
+    part = r"(?:0[xX][0-9a-fA-F]+|[0-9]+)"
+    return re.fullmatch(rf"{part}(?:\.{part}){{0,3}}", host) is not None
 
 
 def bind_tcp(hosts: Iterable[str], port: int, name_holder: bool = True) -> list[socket.socket]:

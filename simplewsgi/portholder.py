@@ -13,7 +13,7 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 MAX_SHOWN_COMMAND = 200  # of the holder's command line: enough to recognise it
 _TCP_LISTEN = "0A"  # the st column of /proc/net/tcp for LISTEN
@@ -90,13 +90,25 @@ def _proc_address(host: str) -> Optional[str]:
 
 
 def unix_socket_holder(path: str) -> Optional[str]:
-    """The process listening on the unix socket at ``path``, described."""
-    inodes = set()
+    """The process listening on the unix socket at ``path`` (absolute), described. The
+    kernel's table shows a path as it was bound: a relative one is the holder's, read from
+    its current directory."""
+    exact: set[str] = set()
+    relative: dict[str, str] = {}  # inode -> the path as bound
     for line in _table("unix"):
         fields = line.split(maxsplit=7)
-        if len(fields) == 8 and fields[7] == path and int(fields[3], 16) & _UNIX_ACCEPTING:
-            inodes.add(fields[6])
-    pid = _holder(inodes)
+        if len(fields) < 8 or not int(fields[3], 16) & _UNIX_ACCEPTING:
+            continue
+        bound = fields[7]
+        if bound == path:
+            exact.add(fields[6])
+        elif bound[:1] not in ("/", "@") and os.path.basename(bound) == os.path.basename(path):
+            relative[fields[6]] = bound
+
+    def from_its_directory(proc: Path, inode: str) -> bool:
+        return os.path.join(os.readlink(proc / "cwd"), relative[inode]) == path
+
+    pid = _holder(exact) or _holder(set(relative), from_its_directory)
     return describe(pid) if pid is not None else None
 
 
@@ -107,20 +119,25 @@ def _table(name: str) -> list[str]:
         return []
 
 
-def _holder(inodes: set[str]) -> Optional[int]:
-    """The lowest PID with a descriptor on one of ``inodes``: a reloader's supervisor rather
-    than the workers that inherited its sockets (they are younger, unless PIDs wrapped)."""
+def _holder(
+    inodes: set[str], confirm: Optional[Callable[[Path, str], bool]] = None
+) -> Optional[int]:
+    """The lowest PID with a descriptor on one of ``inodes`` (and, with ``confirm``, for which
+    ``confirm(its /proc directory, the inode)`` holds): a reloader's supervisor rather than
+    the workers that inherited its sockets (they are younger, unless PIDs wrapped)."""
     if not inodes:
         return None
-    targets = {f"socket:[{inode}]" for inode in inodes}
+    targets = {f"socket:[{inode}]": inode for inode in inodes}
     me = os.getpid()
     pids = sorted(int(proc.name) for proc in Path("/proc").iterdir() if proc.name.isdigit())
     for pid in pids:
         if pid == me:
             continue
+        proc = Path("/proc", str(pid))
         try:
-            for fd in Path("/proc", str(pid), "fd").iterdir():
-                if os.readlink(fd) in targets:
+            for fd in (proc / "fd").iterdir():
+                inode = targets.get(os.readlink(fd))
+                if inode is not None and (confirm is None or confirm(proc, inode)):
                     return pid
         except OSError:
             continue

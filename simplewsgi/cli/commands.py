@@ -164,7 +164,7 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
         except EnvFileError as error:
             console.error(str(error))
             sys.exit(exits.USAGE)
-    for signum in signals.STOP_SIGNALS:
+    for signum in signals.HEEDED_SIGNALS:
         if signum != signal.SIGINT:  # SIGINT already raises KeyboardInterrupt
             signal.signal(signum, signals.stop_before_serving)
     try:

@@ -42,7 +42,7 @@ from simplewsgi.reload.failure import crash_report, summary
 from simplewsgi.reload.paths import describe_paths, drop_bytecode, watch_dirs
 from simplewsgi.reload.process import GROUP_GRACE, TerminalState, WorkerProcess, describe_exit
 from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
-from simplewsgi.signals import STOP_SIGNALS, ForcedStop, StoppedBeforeServing
+from simplewsgi.signals import HEEDED_SIGNALS, ForcedStop, StoppedBeforeServing
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -195,7 +195,8 @@ class Supervisor:
         # SIGCHLD: a worker exited. With a pidfd per worker it is redundant; without one
         # (macOS, Linux < 5.3) it is the only sign, since a process the app forked may hold
         # the status pipe open long after the worker is gone.
-        handlers = {sig: signal.signal(sig, _wake_only) for sig in (*STOP_SIGNALS, signal.SIGCHLD)}
+        watched = (*HEEDED_SIGNALS, signal.SIGCHLD)
+        handlers = {sig: signal.signal(sig, _wake_only) for sig in watched}
 
         def restore() -> None:
             signal.set_wakeup_fd(previous_fd)

@@ -42,7 +42,7 @@ from simplewsgi.importtimes import ImportTimer, app_package
 from simplewsgi.listen import LISTEN_FD_ENV, adopt_listeners
 from simplewsgi.reload import messages
 from simplewsgi.reload.messages import FailureReport
-from simplewsgi.signals import STOP_SIGNALS, ForcedStop
+from simplewsgi.signals import HEEDED_SIGNALS, STOP_SIGNALS, ForcedStop
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -208,7 +208,7 @@ def main() -> None:
     _die_with(supervisor_pid)
     # Python-level (not SIG_IGN), so that the app's subprocesses get the default back at exec;
     # the supervisor spawned us with them blocked until these handlers are in place.
-    for signum in STOP_SIGNALS:
+    for signum in HEEDED_SIGNALS:  # one ignored since the start stays SIG_IGN (nohup)
         signal.signal(signum, _ignore_signal)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     channel = Channel(control_fd, status_fd)
