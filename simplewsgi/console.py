@@ -134,6 +134,9 @@ class Console:
 
     def __init__(self, color: bool) -> None:
         self.color = color
+        # Rows the banner adds after the addresses, (label, text): what the CLI settled
+        # before serving (--port auto's choice), said where the user looks.
+        self.banner_notes: list[tuple[str, str]] = []
         if color:
             _enable_windows_ansi()
 
@@ -195,6 +198,7 @@ class Console:
         if options.tls_self_signed and options.certfile:
             rows += _self_signed_rows(options.certfile)
         lines += [f"  {label:<9}{paint(url, CYAN, on)}" for label, url in rows]
+        lines += [f"  {label:<9}{text}" for label, text in self.banner_notes]
         if reloader:
             lines.append(f"  {'Reload:':<9}{reloader}")
         if exposed:

@@ -34,6 +34,7 @@ E2E_MODULES = (
     "test_lint_cli",
     "test_container",
     "test_reload_env",
+    "test_port_rescue_cli",
 )
 E2E_FIXTURES = ("shell_env", "launch")
 

@@ -34,6 +34,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from simplewsgi.http.limits import GRACEFUL_TIMEOUT
+from simplewsgi.importtimes import slow_reload_note
 from simplewsgi.listen import open_listeners
 from simplewsgi.reload import messages
 from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Released, Stop
@@ -43,7 +44,7 @@ from simplewsgi.reload.mounts import describe_backend
 from simplewsgi.reload.paths import describe_paths, drop_bytecode, watch_dirs
 from simplewsgi.reload.process import GROUP_GRACE, TerminalState, WorkerProcess, describe_exit
 from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
-from simplewsgi.signals import STOP_SIGNALS, ForcedStop, StoppedBeforeServing
+from simplewsgi.signals import HEEDED_SIGNALS, ForcedStop, StoppedBeforeServing
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -102,7 +103,6 @@ class Supervisor:
         self.changed: set[str] = set()  # since the last successful load
         self._events: collections.deque[Event] = collections.deque()
         self._inbox: collections.deque[tuple[list[str], float]] = collections.deque()
-        self._selector = selectors.DefaultSelector()
         self._terminal = TerminalState()
         self._closing = False
         self.served = False  # a worker has served (the app or its error page)
@@ -118,7 +118,8 @@ class Supervisor:
             files=options.env_files,  # the app's environment: a change reloads, wherever it is
             on_change=self._on_change,
         )
-        self.listeners = open_listeners(options, inheritable=True)
+        self.listeners = open_listeners(options, inheritable=True)  # a refusal leaks nothing
+        self._selector = selectors.DefaultSelector()
         for sock in self.listeners.sockets:
             sock.setblocking(False)  # shared by the workers: see worker.py
         self._cleanups: list[Callable[[], object]] = [self._selector.close, self.listeners.close]
@@ -198,7 +199,8 @@ class Supervisor:
         # SIGCHLD: a worker exited. With a pidfd per worker it is redundant; without one
         # (macOS, Linux < 5.3) it is the only sign, since a process the app forked may hold
         # the status pipe open long after the worker is gone.
-        handlers = {sig: signal.signal(sig, _wake_only) for sig in (*STOP_SIGNALS, signal.SIGCHLD)}
+        watched = (*HEEDED_SIGNALS, signal.SIGCHLD)
+        handlers = {sig: signal.signal(sig, _wake_only) for sig in watched}
 
         def restore() -> None:
             signal.set_wakeup_fd(previous_fd)
@@ -293,6 +295,7 @@ class Supervisor:
             return
         for message in worker.messages(data):
             if message.get("kind") == messages.READY:
+                worker.imports = message.get("imports") or []
                 self._events.append(Ready(worker))
             elif message.get("kind") == messages.FAILED:
                 self._events.append(Failed(worker, message["report"]))
@@ -354,7 +357,8 @@ class Supervisor:
             if self.changed:
                 elapsed = (time.perf_counter() - worker.since) * 1000.0
                 changed = describe_paths(self.changed)
-                self.console.info(f"reloaded in {elapsed:.0f} ms (changed: {changed})")
+                slow = slow_reload_note(elapsed, worker.imports)
+                self.console.info(f"reloaded in {elapsed:.0f} ms (changed: {changed}){slow}")
             self.changed.clear()
             self.watcher.clear_extra_files()
         self._replenish()
