@@ -19,7 +19,7 @@ from simplewsgi.accesslog import handler_class
 from simplewsgi.http.server import WSGIServer, demo_app, make_server
 from simplewsgi.listen import open_listeners
 from simplewsgi.middleware.stack import wrap
-from simplewsgi.signals import STOP_SIGNALS, ForcedStop
+from simplewsgi.signals import HEEDED_SIGNALS, ForcedStop
 
 if TYPE_CHECKING:
     import socket
@@ -119,7 +119,7 @@ def serve_until_signal(
 
     def first(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        for sig in STOP_SIGNALS:
+        for sig in HEEDED_SIGNALS:
             signal.signal(sig, second)
         busy = server.requests_in_flight()
         if say is not None and busy:
@@ -132,7 +132,7 @@ def serve_until_signal(
     def second(signum: int, frame: FrameType | None) -> None:
         raise ForcedStop("quitting now, without waiting for requests in flight")
 
-    previous = {sig: signal.signal(sig, first) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, first) for sig in HEEDED_SIGNALS}
     try:
         if ready is not None:
             ready(server)  # a stop from here on ends serve_forever at once: its flag is set

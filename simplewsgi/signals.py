@@ -7,6 +7,8 @@
   for SIGTERM and SIGHUP (SIGINT already raises ``KeyboardInterrupt``): the stop raises
   :class:`StoppedBeforeServing`, and the CLI exits 128 + the signal's number.
 - During a graceful stop, a second signal raises :class:`ForcedStop`: quit now.
+- A stop signal ignored when the command started (``nohup``) stays ignored: only
+  :data:`HEEDED_SIGNALS` get handlers.
 
 A leaf of the bottom floor, so that the CLI, ``run`` and the reloader share one policy without
 importing each other.
@@ -20,6 +22,13 @@ from typing import Optional
 
 STOP_SIGNALS: tuple[int, ...] = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+# The stop signals to handle: those the parent did not set to be ignored. ``nohup`` ignores
+# SIGHUP and a shell's background job SIGINT, so that the command outlives the terminal; a
+# handler of ours would undo that. Read when this module is first imported, before any handler
+# of ours is installed (Python itself leaves an inherited SIG_IGN alone).
+HEEDED_SIGNALS: tuple[int, ...] = tuple(
+    sig for sig in STOP_SIGNALS if signal.getsignal(sig) != signal.SIG_IGN
 )
 
 

@@ -33,6 +33,9 @@ E2E_MODULES = (
     "test_debug_cli",
     "test_lint_cli",
     "test_config_edges",
+    "test_container",
+    "test_reload_env",
+    "test_port_rescue_cli",
 )
 E2E_FIXTURES = ("shell_env", "launch")
 

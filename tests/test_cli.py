@@ -323,10 +323,12 @@ def test_colors(
 
 
 def test_forced_color_on_errors(tmp_path: Path) -> None:
-    result = run_cli("serve", "missing_module", cwd=tmp_path, env=cli_env(FORCE_COLOR="1"))
+    result = run_cli(
+        "serve", "missing_module", "-p", "0", cwd=tmp_path, env=cli_env(FORCE_COLOR="1")
+    )
     assert result.returncode == exits.APP_ERROR
     assert result.stderr.startswith(ESC)
-    result = run_cli("serve", "missing_module", cwd=tmp_path)
+    result = run_cli("serve", "missing_module", "-p", "0", cwd=tmp_path)
     assert result.stderr.startswith("Error: ")
 
 
@@ -361,7 +363,7 @@ def test_forced_color_on_errors(tmp_path: Path) -> None:
 def test_app_errors(tmp_path: Path, files: dict[str, str], spec: str, fragments: list[str]) -> None:
     for name, text in files.items():
         write(tmp_path / name, text)
-    err = check_error(run_cli("serve", spec, cwd=tmp_path), exits.APP_ERROR, *fragments)
+    err = check_error(run_cli("serve", spec, "-p", "0", cwd=tmp_path), exits.APP_ERROR, *fragments)
     assert "Traceback" not in err
     assert err.startswith("Error: ")
 
@@ -394,7 +396,7 @@ def test_import_error_inside_the_app_shows_the_users_traceback(tmp_path: Path) -
     write(tmp_path / "models.py", "import not_installed_dependency\n")
     write(tmp_path / "web.py", "import models\n" + HELLO)
     err = check_error(
-        run_cli("serve", "web:app", cwd=tmp_path),
+        run_cli("serve", "web:app", "-p", "0", cwd=tmp_path),
         exits.APP_ERROR,
         "Traceback",
         "not_installed_dependency",
@@ -407,7 +409,7 @@ def test_import_error_inside_the_app_shows_the_users_traceback(tmp_path: Path) -
 
 def test_syntax_error_in_the_app(tmp_path: Path) -> None:
     write(tmp_path / "broken.py", "def app(:\n    pass\n")
-    err = check_error(run_cli("serve", "broken:app", cwd=tmp_path), exits.APP_ERROR)
+    err = check_error(run_cli("serve", "broken:app", "-p", "0", cwd=tmp_path), exits.APP_ERROR)
     assert err.splitlines()[-2:] == [
         "SyntaxError: invalid syntax",
         "Error: importing 'broken' (APP 'broken:app') raised SyntaxError: invalid syntax"
@@ -512,6 +514,36 @@ def test_second_sigint_exits_at_once(
     assert "did not finish its requests" not in server.stderr
     thread.join(DEADLINE)
     assert isinstance(results[0], (OSError, http.client.HTTPException))  # cut, not answered
+
+
+# What nohup does before it runs a command: SIGHUP ignored, which exec keeps.
+NOHUP = (
+    "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'simplewsgi', *sys.argv[1:]])"
+)
+
+
+def _ignored_signals(pid: int) -> int:
+    """The SigIgn mask of a process (Linux's /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^SigIgn:\s*([0-9a-f]+)$", status, re.M).group(1), 16)  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
+@pytest.mark.parametrize("reload", [(), ("--reload",)])
+def test_under_nohup_the_terminal_closing_does_not_stop_it(
+    tmp_path: Path, launch: Callable[..., Server], reload: tuple[str, ...]
+) -> None:
+    """A signal ignored when the command started stays ignored: no handler of ours replaces
+    it (one did: nohup simplewsgi serve & stopped when the terminal closed)."""
+    write(tmp_path / "hello.py", HELLO)
+    server = launch("serve", "hello:app", *reload, "-p", "0", command=(sys.executable, "-c", NOHUP))
+    assert server.get()[0] == 200  # serving: every handler of ours is in place
+    assert _ignored_signals(server.proc.pid) & (1 << (signal.SIGHUP - 1)), "SIGHUP handled"
+    server.proc.send_signal(signal.SIGHUP)
+    assert server.get()[0] == 200
+    assert server.stop(signal.SIGINT) == exits.OK  # the other stop signals still stop it
+    assert "goodbye" in server.stderr
 
 
 SLOW_IMPORT = """\

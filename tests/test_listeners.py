@@ -105,6 +105,17 @@ def test_hosts_are_bound_once_each_and_never_beside_a_wildcard_that_covers_them(
     assert expand_hosts(["0.0.0.0", "localhost"]) == ["0.0.0.0", "::1"]  # ::1 is not IPv4
     assert expand_hosts(["127.0.0.1", "::", "0.0.0.0", "localhost"]) == ["::"]
     assert expand_hosts(["Example.test", "example.test"]) == ["Example.test"]
+    # IPv4 shorthands the socket calls read (inet_aton), bound as what they mean.
+    assert expand_hosts(["127.0.0.1", "127.000.000.001", "127.1", "0x7f.1"]) == ["127.0.0.1"]
+    assert expand_hosts(["127.1"]) == ["127.0.0.1"]
+    assert expand_hosts(["LOCALHOST"]) == ["127.0.0.1", "::1"]
+
+
+def test_two_spellings_of_one_address_are_served_once(launch: Callable[..., Server]) -> None:
+    """They used to be bound twice: "no port was free on all of ... in 10 tries"."""
+    server = launch("demo", "--host", "127.0.0.1", "--host", "127.000.000.001", "--port", "0")
+    assert server.get()[0] == 200
+    assert server.stop() == exits.OK
 
 
 def test_the_holder_of_a_port_is_never_ourselves() -> None:
@@ -148,11 +159,13 @@ def test_a_stale_unix_socket_is_replaced(tmp_path: Path, launch: Callable[..., S
     assert server.stop() == exits.OK
 
 
+@pytest.mark.parametrize("given", ["absolute", "relative"])
 def test_a_live_unix_socket_is_refused_with_its_holder_named(
-    tmp_path: Path, launch: Callable[..., Server]
+    tmp_path: Path, launch: Callable[..., Server], given: str
 ) -> None:
+    """Also when it was bound by a relative path (the kernel's table shows it as given)."""
     path = tmp_path / "app.sock"
-    first = launch("demo", "--uds", str(path))
+    first = launch("demo", "--uds", str(path) if given == "absolute" else path.name)
     first.wait_for("Socket:")
     second = launch("demo", "--uds", str(path))
     assert second.wait() == exits.CANNOT_LISTEN
@@ -251,6 +264,17 @@ def test_systemd_socket_activation(
     seen = fields(body)
     assert (seen["LISTEN_FDS"], seen["LISTEN_PID"]) == ("-", "-"), "not passed on to the app"
     assert seen["SERVER_PORT"] == str(port)
+    assert server.stop() == exits.OK
+
+
+@pytest.mark.parametrize("count", ["0", ""])
+def test_activation_that_passed_no_socket_is_no_activation(
+    launch: Callable[..., Server], count: str
+) -> None:
+    """LISTEN_FDS=0 with our LISTEN_PID: no socket was passed, so --port is not refused."""
+    own_pid = ("sh", "-c", 'export LISTEN_PID=$$; exec "$0" -m simplewsgi "$@"', sys.executable)
+    server = launch("demo", "--port", "0", command=own_pid, LISTEN_FDS=count)
+    assert server.get()[0] == 200
     assert server.stop() == exits.OK
 
 

@@ -213,19 +213,12 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
         except EnvFileError as error:
             console.error(str(error))
             sys.exit(exits.USAGE)
-    for signum in signals.STOP_SIGNALS:
+    for signum in signals.HEEDED_SIGNALS:
         if signum != signal.SIGINT:  # SIGINT already raises KeyboardInterrupt
             signal.signal(signum, signals.stop_before_serving)
     try:
         options = _prepare_tls(options, console)
-        if options.reload:  # the supervisor's process never loads run, nor the app
-            from simplewsgi.reload.supervisor import supervise
-
-            supervise(options, console)
-        else:
-            from simplewsgi.run import serve
-
-            serve(options, console)
+        _serve(options, console)
     except KeyboardInterrupt:  # Ctrl+C while the app was still importing
         _stopped_before_serving(signal.SIGINT, console)
     except signals.StoppedBeforeServing as stop:
@@ -240,6 +233,40 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
             raise
         sys.exit(code)
     sys.exit(exits.OK)
+
+
+def _serve(options: ServeOptions, console: Console) -> None:
+    """Serve plainly or with the reloader, on the port ``--port auto`` settles; a port in use
+    offers another on a terminal (:mod:`.portrescue`), before anything started."""
+    from simplewsgi.listen import AddressInUseError  # loaded by run and the supervisor anyway
+    from simplewsgi.options import AUTO_PORT
+
+    if options.port == AUTO_PORT:
+        from simplewsgi.cli.portrescue import settle_auto
+
+        options = settle_auto(options, console)
+    try:
+        _serve_on(options, console)
+    except AddressInUseError as error:
+        from simplewsgi.cli.portrescue import can_offer, offer
+
+        if not can_offer(options, error):
+            raise
+        port = offer(options, error, console)  # the error is said, and a port offered
+        if port is None:
+            sys.exit(exits.CANNOT_LISTEN)
+        _serve_on(options._replace(port=port), console)
+
+
+def _serve_on(options: ServeOptions, console: Console) -> None:
+    if options.reload:  # the supervisor's process never loads run, nor the app
+        from simplewsgi.reload.supervisor import supervise
+
+        supervise(options, console)
+    else:
+        from simplewsgi.run import serve
+
+        serve(options, console)
 
 
 def _prepare_tls(options: ServeOptions, console: Console) -> ServeOptions:

@@ -245,6 +245,9 @@ def config_params(command: click.Command) -> dict[str, click.Parameter]:
 def expected_type(param: click.Parameter) -> tuple[tuple[type, ...], str]:
     """The TOML value types one value of ``param`` may have, and their name."""
     kind = param.type
+    declared: Optional[tuple[tuple[type, ...], str]] = getattr(kind, "toml_types", None)
+    if declared is not None:  # a type of ours that says what it takes (--port: 9000 or "auto")
+        return declared
     if (isinstance(param, click.Option) and param.is_flag) or isinstance(
         kind, click.types.BoolParamType
     ):
@@ -326,7 +329,12 @@ def _typed_value(param: click.Parameter, raw: Any, where: str) -> Any:
     """``raw`` if its TOML type is what ``param`` takes (a list for a repeatable option)."""
     types, _ = expected_type(param)
 
+    # A type of ours may take only some strings (--port: "auto", not "8000").
+    strings: Optional[tuple[str, ...]] = getattr(param.type, "toml_strings", None)
+
     def fits(value: Any) -> bool:
+        if isinstance(value, str) and strings is not None:
+            return value in strings
         return isinstance(value, types) and (bool in types or not isinstance(value, bool))
 
     if _repeatable(param):

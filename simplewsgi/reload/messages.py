@@ -33,7 +33,7 @@ SERVE = "serve"  # import the app and serve it
 SERVE_ERROR = "error"  # serve the error page for {"report": FailureReport}
 STOP = "stop"  # {"swap": bool}: finish in-flight requests, then exit
 # Events (worker -> supervisor).
-READY = "ready"  # serving
+READY = "ready"  # serving; {"imports": [[name, ms], ...]}: the app's slowest (importtimes)
 FAILED = "failed"  # {"report": FailureReport}: nothing to serve
 STOPPING = "stopping"  # {"busy": int}: told to stop (not for a swap), finishing that many
 

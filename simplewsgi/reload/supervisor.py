@@ -34,14 +34,17 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from simplewsgi.http.limits import GRACEFUL_TIMEOUT
+from simplewsgi.importtimes import slow_reload_note
 from simplewsgi.listen import open_listeners
 from simplewsgi.reload import messages
-from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Stop
+from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Released, Stop
 from simplewsgi.reload.failure import crash_report, summary
+from simplewsgi.reload.gitlock import GitLockGate, index_locks
+from simplewsgi.reload.mounts import describe_backend
 from simplewsgi.reload.paths import describe_paths, drop_bytecode, watch_dirs
 from simplewsgi.reload.process import GROUP_GRACE, TerminalState, WorkerProcess, describe_exit
 from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
-from simplewsgi.signals import STOP_SIGNALS, ForcedStop, StoppedBeforeServing
+from simplewsgi.signals import HEEDED_SIGNALS, ForcedStop, StoppedBeforeServing
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -100,21 +103,23 @@ class Supervisor:
         self.changed: set[str] = set()  # since the last successful load
         self._events: collections.deque[Event] = collections.deque()
         self._inbox: collections.deque[tuple[list[str], float]] = collections.deque()
-        self._selector = selectors.DefaultSelector()
         self._terminal = TerminalState()
         self._closing = False
         self.served = False  # a worker has served (the app or its error page)
         self.forced = False  # a second stop signal cut the graceful stop short
         include = tuple(dict.fromkeys(DEFAULT_INCLUDE + options.reload_include))
+        self.dirs = watch_dirs(options)
+        self.gate = GitLockGate(index_locks([*self.dirs, options.app_dir]))  # none while git works
         self.watcher = Watcher(
-            watch_dirs(options),
+            self.dirs,
             include=include,
             exclude=options.reload_exclude,
             poll=options.reload_poll,
             files=options.env_files,  # the app's environment: a change reloads, wherever it is
             on_change=self._on_change,
         )
-        self.listeners = open_listeners(options, inheritable=True)
+        self.listeners = open_listeners(options, inheritable=True)  # a refusal leaks nothing
+        self._selector = selectors.DefaultSelector()
         for sock in self.listeners.sockets:
             sock.setblocking(False)  # shared by the workers: see worker.py
         self._cleanups: list[Callable[[], object]] = [self._selector.close, self.listeners.close]
@@ -129,11 +134,11 @@ class Supervisor:
         self._wake_on(self._drain_changes, change_r)
         self.watcher.start()
         self._cleanups.append(self.watcher.stop)
-        backend = self.watcher.backend
-        if self.watcher.fallback_reason:
-            backend += f" (fell back to polling: {self.watcher.fallback_reason})"
-        self.console.banner(self.options, self.listeners.addresses(), reloader=backend)
+        # The worker imports the app while the probe runs (~1 ms; its deadline on a deaf root).
         self._serve_next(APP, self.spare, since=time.perf_counter())
+        self.watcher.probe()
+        backend = describe_backend(self.watcher.backend, self.watcher.fallback_reason, self.dirs)
+        self.console.banner(self.options, self.listeners.addresses(), reloader=backend)
 
     def close(self) -> None:
         """Stop every worker (gracefully, then by force), then release everything."""
@@ -194,7 +199,8 @@ class Supervisor:
         # SIGCHLD: a worker exited. With a pidfd per worker it is redundant; without one
         # (macOS, Linux < 5.3) it is the only sign, since a process the app forked may hold
         # the status pipe open long after the worker is gone.
-        handlers = {sig: signal.signal(sig, _wake_only) for sig in (*STOP_SIGNALS, signal.SIGCHLD)}
+        watched = (*HEEDED_SIGNALS, signal.SIGCHLD)
+        handlers = {sig: signal.signal(sig, _wake_only) for sig in watched}
 
         def restore() -> None:
             signal.set_wakeup_fd(previous_fd)
@@ -220,6 +226,7 @@ class Supervisor:
         while not self._events:
             deadlines = [w.deadline for w in self.stopping if w.deadline is not None]
             deadlines += [w.group_deadline for w in self.lingering if w.group_deadline is not None]
+            deadlines += [due for due in [self.gate.due()] if due is not None]
             now = time.perf_counter()
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             for key, _ in self._selector.select(timeout):
@@ -233,6 +240,8 @@ class Supervisor:
                     worker.deadline = None
                     self._events.append(Overdue(worker))
             self._kill_lingering(now)
+            if (held := self.gate.poll(now)) is not None and not self._closing:
+                self._events.append(Released(held[0], now, held[1]))
         return self._events.popleft()
 
     def _kill_lingering(self, now: float) -> None:
@@ -286,6 +295,7 @@ class Supervisor:
             return
         for message in worker.messages(data):
             if message.get("kind") == messages.READY:
+                worker.imports = message.get("imports") or []
                 self._events.append(Ready(worker))
             elif message.get("kind") == messages.FAILED:
                 self._events.append(Failed(worker, message["report"]))
@@ -298,7 +308,11 @@ class Supervisor:
     # -- outcomes -------------------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, Changed):
+        if isinstance(event, Released) and event.note:
+            (self.console.warn if event.paths else self.console.info)(event.note)
+        if isinstance(event, Changed) and self.gate.hold(event.paths, event.at):
+            pass  # git is at work: the changes wait for its lock to go (gitlock.py)
+        elif isinstance(event, (Changed, Released)) and event.paths:
             drop_bytecode(event.paths)
             self.changed.update(event.paths)
             self._serve_next(APP, self.spare, since=event.at)
@@ -343,7 +357,8 @@ class Supervisor:
             if self.changed:
                 elapsed = (time.perf_counter() - worker.since) * 1000.0
                 changed = describe_paths(self.changed)
-                self.console.info(f"reloaded in {elapsed:.0f} ms (changed: {changed})")
+                slow = slow_reload_note(elapsed, worker.imports)
+                self.console.info(f"reloaded in {elapsed:.0f} ms (changed: {changed}){slow}")
             self.changed.clear()
             self.watcher.clear_extra_files()
         self._replenish()

@@ -30,10 +30,11 @@ Rules, and why:
   supervisor drop stale ``.pyc`` files: bytecode validation uses whole-second mtimes plus size.
 - Polling (``poll=True``) is for Docker, WSL, VMs and network mounts where inotify sees nothing;
   it is also the automatic fallback when the native backend hits a kernel limit (``ENOSPC``:
-  ``fs.inotify.max_user_watches``, ``EMFILE``: ``max_user_instances``). ``backend`` names the
-  observer in use and ``fallback_reason`` says why polling was forced. The poller does not
-  descend into ignored or excluded directories; the native recursive watch does (watchdog walks
-  the whole tree), but their events are dropped before the debounce.
+  ``fs.inotify.max_user_watches``, ``EMFILE``: ``max_user_instances``), or when :meth:`probe`
+  (:mod:`.probe`: a file made and removed in each root) hears nothing from a root.
+  ``backend`` names the observer in use and ``fallback_reason`` says why polling was forced.
+  The poller does not descend into ignored or excluded directories; the native recursive watch
+  does (watchdog walks the whole tree), but their events are dropped before the debounce.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from simplewsgi.reload.filters import (
     PathFilter,
     WatcherError,
 )
+from simplewsgi.reload.probe import PROBE_DEADLINE, deaf_roots, probe_path
 
 __all__ = [
     "ALWAYS_IGNORED_DIRS", "ALWAYS_IGNORED_FILES", "DEFAULT_DEBOUNCE", "DEFAULT_INCLUDE",
@@ -157,6 +159,7 @@ class Watcher:
         self._observer: BaseObserver | None = None
         self._worker: threading.Thread | None = None
         self._walk = threading.local()  # per poller thread: real directories listed this walk
+        self._probes: dict[str, threading.Event] = {}  # a probe's path -> heard
 
     def _label(self, native: object) -> str:
         if native is None:
@@ -260,15 +263,32 @@ class Watcher:
         """Switch to polling after a kernel limit; any other error is the caller's."""
         if self._poll or exc.errno not in _LIMITS:
             raise WatcherError(f"cannot watch {what}: {exc}") from exc
+        self._switch_to_polling(f"{self._native} {_LIMITS[exc.errno]}: {exc}")
+
+    def _switch_to_polling(self, reason: str) -> None:
         old, self._observer = self._observer, None
         if old is not None:
             old.stop()
             old.join(STOP_JOIN_TIMEOUT)
         with self._cond:
             self._extra_watches.clear()
-        self.fallback_reason = f"{self._native} {_LIMITS[exc.errno]}: {exc}"
+        self.fallback_reason = reason
         self._poll = True
         self._observer = self._start_observer(polling=True)
+
+    def probe(self, deadline: float = PROBE_DEADLINE) -> None:
+        """Check that the native backend hears a change in each watched root (see
+        :mod:`.probe`); switch to polling, saying why, if one stays silent for ``deadline``."""
+        if self._poll or self._observer is None:
+            return
+        probes = [(root, probe_path(root), threading.Event()) for root in self._filter.top_roots]
+        self._probes = {path: heard for _, path, heard in probes}
+        try:
+            deaf = deaf_roots(probes, deadline)
+        finally:
+            self._probes = {}
+        if deaf:
+            self._switch_to_polling(f"no file events from {', '.join(deaf)} within {deadline:g} s")
 
     def _schedule(self, observer: BaseObserver, path: str, *, recursive: bool) -> ObservedWatch:
         if _HAS_EVENT_FILTER:
@@ -365,8 +385,12 @@ class Watcher:
         """Runs on watchdog's dispatch thread: filter, then hand over to the worker."""
         if event.is_directory or event.event_type not in _RELEVANT_TYPES:
             return
-        paths = [event.src_path, getattr(event, "dest_path", "")]
-        hits = {p for p in (os.path.abspath(os.fsdecode(p)) for p in paths if p) if self._wanted(p)}
+        paths = [os.path.abspath(os.fsdecode(p)) for p in (event.src_path,
+                 getattr(event, "dest_path", "")) if p]  # fmt: skip
+        for heard in map(self._probes.get, paths):  # a probe: heard, never a change (filters)
+            if heard is not None:
+                heard.set()
+        hits = {p for p in paths if self._wanted(p)}
         if hits:
             now = time.monotonic()
             with self._cond:

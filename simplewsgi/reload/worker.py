@@ -38,10 +38,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from simplewsgi.http.errors import TLSConfigError
 from simplewsgi.importer import AppImportError, AppRaisedOnImport, one_line, user_location
+from simplewsgi.importtimes import ImportTimer, app_package
 from simplewsgi.listen import LISTEN_FD_ENV, adopt_listeners
 from simplewsgi.reload import messages
 from simplewsgi.reload.messages import FailureReport
-from simplewsgi.signals import STOP_SIGNALS, ForcedStop
+from simplewsgi.signals import HEEDED_SIGNALS, STOP_SIGNALS, ForcedStop
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -207,7 +208,7 @@ def main() -> None:
     _die_with(supervisor_pid)
     # Python-level (not SIG_IGN), so that the app's subprocesses get the default back at exec;
     # the supervisor spawned us with them blocked until these handlers are in place.
-    for signum in STOP_SIGNALS:
+    for signum in HEEDED_SIGNALS:  # one ignored since the start stays SIG_IGN (nohup)
         signal.signal(signum, _ignore_signal)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     channel = Channel(control_fd, status_fd)
@@ -229,9 +230,11 @@ def main() -> None:
     threading.Thread(target=_follow, args=(channel, lifecycle), daemon=True).start()
     sys.dont_write_bytecode = True
     app: WSGIApplication
+    timer = ImportTimer()
     try:
         if command["kind"] == messages.SERVE:
-            app = run.load_app(options, console.warn)
+            with timer:  # for a slow reload's report
+                app = run.load_app(options, console.warn)
         else:
             app = error_app(command["report"], options.debug_allow_ips, options.debug)
     except (Exception, SystemExit) as exc:
@@ -245,7 +248,8 @@ def main() -> None:
 
     def ready(server: WSGIServer) -> None:
         lifecycle.attach(server)
-        channel.send({"kind": messages.READY, "pid": os.getpid()})
+        imports = timer.slowest(app_package(options.app))
+        channel.send({"kind": messages.READY, "pid": os.getpid(), "imports": imports})
 
     try:
         run.serve_on_sockets(options, app, console, sockets, ready=ready)
