@@ -21,6 +21,7 @@ import socket
 import sys
 from typing import IO, TYPE_CHECKING, Any, Optional
 
+from simplewsgi.container import loopback_hint
 from simplewsgi.http.net import WILDCARD_HOSTS, host_port
 from simplewsgi.http.text import CONTROL_CHAR_ESCAPES
 from simplewsgi.version import NAME, PYTHON_VERSION, __version__
@@ -133,6 +134,9 @@ class Console:
 
     def __init__(self, color: bool) -> None:
         self.color = color
+        # Rows the banner adds after the addresses, (label, text): what the CLI settled
+        # before serving (--port auto's choice), said where the user looks.
+        self.banner_notes: list[tuple[str, str]] = []
         if color:
             _enable_windows_ansi()
 
@@ -183,7 +187,7 @@ class Console:
         lines = [f"{title} serving {served} (Python {PYTHON_VERSION})"]
         scheme = "https" if options.certfile else "http"
         rows: list[tuple[str, str]] = []
-        exposed = []
+        exposed, loopback = [], False
         for address in addresses:
             if not isinstance(address, tuple):  # a unix socket
                 rows.append(("Socket:", unix_socket_row(address, scheme)))
@@ -193,15 +197,23 @@ class Console:
             rows += [("Local:", urls[0])] + [("Network:", url) for url in urls[1:]]
             if not is_loopback(host):  # the bound address: what was typed may be a name
                 exposed.append(host)
+            else:
+                loopback = True
         if options.tls_self_signed and options.certfile:
             rows += _self_signed_rows(options.certfile)
         lines += [f"  {label:<9}{paint(url, CYAN, on)}" for label, url in rows]
+        lines += [f"  {label:<9}{text}" for label, text in self.banner_notes]
         if reloader:
             lines.append(f"  {'Reload:':<9}{reloader}")
         if exposed:
             prefix, color = PREFIXES["warn"]
             hint = PRODUCTION_HINT.format(host=" and ".join(exposed))
             lines.append(f"{paint(prefix, color + BOLD, on)} {hint}")
+        if loopback and not exposed:
+            note = loopback_hint()
+            if note is not None:
+                prefix, color = PREFIXES["info"]
+                lines.append(f"{paint(prefix, color + BOLD, on)} {note}")
         lines.append(QUIT_HINT)
         if keys:
             lines.append(keys)

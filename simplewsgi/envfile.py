@@ -14,15 +14,18 @@ Rules, and why:
 - Parsing and interpolation are python-dotenv's (the ``dotenv`` extra), imported only when
   there are files to load: a worker without ``--env-file`` never imports it. A line it cannot
   parse is skipped and reported as ``file:line``, never fatal, as python-dotenv does.
-- A file that cannot be read is an :class:`EnvFileError` naming it (an ``AppImportError``: the
-  app cannot be loaded as asked; the reloader keeps the previous worker, and the CLI checks
-  that the files exist before serving).
+- A file that cannot be read, is larger than :data:`MAX_SIZE` or defines a variable holding a
+  NUL byte (which no environment can hold) is an :class:`EnvFileError` naming it (an
+  ``AppImportError``: the app cannot be loaded as asked; the reloader keeps the previous
+  worker, and the CLI checks before serving that the files exist and are files, or a pipe
+  without --reload).
 
 Standard library only at import; floor 1, beside the importer that it runs before.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 EXTRA = "dotenv"
+# An env file holds a few variables; past this it is not one (a log, /dev/zero, an endless pipe).
+MAX_SIZE = 1 << 20
 MISSING_EXTRA = (
     f"--env-file needs python-dotenv, an optional extra: pip install 'simplewsgi[{EXTRA}]'"
 )
@@ -61,23 +66,39 @@ def load(paths: Sequence[str], warn: Optional[Callable[[str], None]] = None) -> 
     except ImportError:
         raise EnvFileError(MISSING_EXTRA) from None
     bindings: list[tuple[str, Optional[str]]] = []
+    where: dict[str, str] = {}  # name -> "file:line" of its last definition, for errors
     for path in paths:
-        try:
-            # utf-8-sig: a byte order mark (Notepad writes one) must not become part of a name
-            with open(path, encoding="utf-8-sig") as stream:
-                for binding in parse_stream(stream):
-                    if binding.error:
-                        if warn is not None:
-                            warn(f"{path}:{binding.original.line}: cannot parse this line of "
-                                 "the env file; skipped it")  # fmt: skip
-                    elif binding.key is not None:
-                        bindings.append((binding.key, binding.value))
-        except (OSError, UnicodeDecodeError) as error:
-            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-            raise EnvFileError(f"cannot read env file {path!r}: {reason or error}") from None
+        for binding in parse_stream(io.StringIO(_read(path), newline=None)):
+            if binding.error:
+                if warn is not None:
+                    warn(f"{path}:{binding.original.line}: cannot parse this line of "
+                         "the env file; skipped it")  # fmt: skip
+            elif binding.key is not None:
+                bindings.append((binding.key, binding.value))
+                where[binding.key] = f"{path}:{binding.original.line}"
     loaded: dict[str, str] = {}
     for key, value in resolve_variables(bindings, override=False).items():
         if value is not None and key not in os.environ:
+            if "\0" in key or "\0" in value:  # os.environ would raise ValueError
+                raise EnvFileError(
+                    f"cannot read env file {where[key]}: {key!r} holds a NUL byte, which "
+                    "no environment variable can hold"
+                )
             loaded[key] = value
     os.environ.update(loaded)
     return loaded
+
+
+def _read(path: str) -> str:
+    """The text of the env file ``path``, at most :data:`MAX_SIZE` bytes of it."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_SIZE + 1)
+        # utf-8-sig: a byte order mark (Notepad writes one) must not become part of a name
+        text = data.decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise EnvFileError(f"cannot read env file {path!r}: {reason or error}") from None
+    if len(data) > MAX_SIZE:
+        raise EnvFileError(f"cannot read env file {path!r}: larger than 1 MiB")
+    return text

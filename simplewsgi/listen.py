@@ -47,7 +47,12 @@ class ListenError(OSError):
 
 
 class AddressInUseError(ListenError):
-    """The address (a port, a unix socket) is taken; the message names the holder if known."""
+    """The address (a port, a unix socket) is taken; the message names the holder if known.
+    ``host`` and ``port`` say which TCP address (None for a unix socket, or when no port was
+    free on all hosts)."""
+
+    host: Optional[str] = None
+    port: Optional[int] = None
 
 
 def cannot_listen(where: str, error: OSError, hint: Optional[str] = None) -> ListenError:
@@ -55,15 +60,20 @@ def cannot_listen(where: str, error: OSError, hint: Optional[str] = None) -> Lis
     return ListenError(error.errno, f"{text}; {hint}" if hint else text)
 
 
-def port_in_use(host: str, port: int) -> AddressInUseError:
-    from simplewsgi.portholder import socket_holder  # here: only a refusal needs it
+def port_in_use(host: str, port: int, name_holder: bool = True) -> AddressInUseError:
+    """``name_holder``: look the holder up in /proc (a scan of every process: not for probes)."""
+    holder = None
+    if name_holder:
+        from simplewsgi.portholder import socket_holder  # here: only a refusal needs it
 
-    holder = socket_holder(host, port)
+        holder = socket_holder(host, port)
     text = f"port {port} is already in use on {host_port(host, port)}"
     text += f" by {holder}" if holder else ""
-    return AddressInUseError(
+    error = AddressInUseError(
         errno.EADDRINUSE, text + "; pick another with --port, or --port 0 for any"
     )
+    error.host, error.port = host, port
+    return error
 
 
 # Why binding a TCP address failed, in words a user can act on (the OS message alone is cryptic).
@@ -191,9 +201,10 @@ def _is_shorthand(host: str) -> bool:
     return re.fullmatch(rf"{part}(?:\.{part}){{0,3}}", host) is not None
 
 
-def bind_tcp(hosts: Iterable[str], port: int) -> list[socket.socket]:
+def bind_tcp(hosts: Iterable[str], port: int, name_holder: bool = True) -> list[socket.socket]:
     """Listening TCP sockets on every host at one port (with ``port`` 0, one free port for
-    all). ``::1`` from ``localhost`` is skipped on a machine without IPv6."""
+    all). ``::1`` from ``localhost`` is skipped on a machine without IPv6. ``name_holder``:
+    an address in use names its holder (see :func:`port_in_use`)."""
     addresses = expand_hosts(hosts)
     optional = {"::1"} if "::1" not in hosts else set()
     for _ in range(SHARED_PORT_ATTEMPTS if port == 0 else 1):
@@ -202,7 +213,7 @@ def bind_tcp(hosts: Iterable[str], port: int) -> list[socket.socket]:
         try:
             for host in addresses:
                 try:
-                    sock = bind_listener(host, chosen)
+                    sock = bind_listener(host, chosen, name_holder=name_holder)
                 except AddressInUseError:
                     if port == 0 and sockets:
                         break  # the port the first one picked is taken here: another port
@@ -228,13 +239,31 @@ def bind_tcp(hosts: Iterable[str], port: int) -> list[socket.socket]:
     )
 
 
+def first_free_port(hosts: Iterable[str], ports: Iterable[int]) -> Optional[int]:
+    """The first of ``ports`` free on every address ``hosts`` stands for, found by binding
+    them as serving will (and closing them again), or None. Another failure to listen (an
+    address not ours) is raised: no port would help."""
+    hosts = list(hosts)
+    for port in ports:
+        try:
+            sockets = bind_tcp(hosts, port, name_holder=False)
+        except AddressInUseError:
+            continue
+        for sock in sockets:
+            sock.close()
+        return port
+    return None
+
+
 # Binding ::1 fails with these where IPv6 is off.
 _NO_IPV6 = frozenset(
     getattr(errno, name) for name in ("EADDRNOTAVAIL", "EAFNOSUPPORT") if hasattr(errno, name)
 )
 
 
-def bind_listener(host: str, port: int, *, inheritable: bool = False) -> socket.socket:
+def bind_listener(
+    host: str, port: int, *, inheritable: bool = False, name_holder: bool = True
+) -> socket.socket:
     """A listening TCP socket on ``host:port`` (``inheritable``: by child processes)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
@@ -248,7 +277,7 @@ def bind_listener(host: str, port: int, *, inheritable: bool = False) -> socket.
             sock.bind((host, port))
         except OSError as error:
             if is_addr_in_use(error):
-                raise port_in_use(host, port) from None
+                raise port_in_use(host, port, name_holder) from None
             raise cannot_listen(
                 host_port(host, port), error, _TCP_HINTS.get(error.errno or 0)
             ) from error

@@ -13,6 +13,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Optional
 
 COLOR_CHOICES = ("auto", "always", "never")
+# --port auto (issue 12): ``port`` holds this until the CLI picks a real port (the default
+# port if free, else the next free one up); run and the reloader's workers never see it.
+AUTO_PORT = -1
 
 
 class ServeOptions(NamedTuple):

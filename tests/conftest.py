@@ -32,6 +32,10 @@ E2E_MODULES = (
     "test_tls_cli",
     "test_debug_cli",
     "test_lint_cli",
+    "test_config_edges",
+    "test_container",
+    "test_reload_env",
+    "test_port_rescue_cli",
     "test_keys",
 )
 E2E_FIXTURES = ("shell_env", "launch")

@@ -219,3 +219,55 @@ def test_without_python_dotenv_the_error_names_the_extra(
     with pytest.raises(envfile.EnvFileError, match=r"simplewsgi\[dotenv\]"):
         envfile.load(_files(tmp_path, "A=1\n"))
     assert envfile.load([]) == {}  # nothing to load: python-dotenv is not needed
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['[tool.simplewsgi]\nport = "x"\n', '[project]\nname = "a"\n[tool.simplewsgi]\nport = "x"\n'],
+)
+def test_a_byte_order_mark_before_the_table_is_read_past(tmp_path: Path, text: str) -> None:
+    """Notepad writes one; TOML has none, so both the text check and tomllib skip it."""
+    path = tmp_path / "pyproject.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert config.read_table(str(path)) == {"port": "x"}
+
+
+def test_the_text_check_takes_time_in_proportion_to_the_file() -> None:
+    """One pass over headers and keys: rescanning the text before each ``simplewsgi`` key took
+    over a minute for 20,000 of them (and ran before --help too)."""
+    import time
+
+    data = b"".join(b"[t%d]\nsimplewsgi = 1\n" % i for i in range(20_000))
+    start = time.perf_counter()
+    assert not config.may_define_table(data)
+    assert config.may_define_table(data + b"[tool]\nsimplewsgi = {}\n")
+    assert time.perf_counter() - start < 2.0
+
+
+def test_an_unusable_project_directory_is_said_to_be_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """app-dir defaults to the pyproject's directory: when that is not readable (an
+    execute-only directory), the error says so, not that --app-dir or its variable is wrong."""
+    from click.testing import CliRunner
+
+    from simplewsgi import run
+
+    project = tmp_path / "project"
+    (project / "sub").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[tool.simplewsgi]\nport = 0\n")
+    monkeypatch.chdir(project / "sub")
+    real_access = os.access
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda path, mode, **kw: os.fspath(path) != str(project) and real_access(path, mode, **kw),
+    )
+    served: list[Any] = []
+    monkeypatch.setattr(run, "serve", lambda options, console: served.append(options))
+    result = CliRunner().invoke(cli.main, ["serve"])
+    assert result.exit_code == 2 and not served, result.output
+    assert "app-dir defaults to the directory of" in result.output, result.output
+    assert "--app-dir" not in result.output and "SIMPLEWSGI_APP_DIR" not in result.output
+    result = CliRunner().invoke(cli.main, ["serve", "--app-dir", "."])  # the control
+    assert result.exit_code == 0 and served, result.output

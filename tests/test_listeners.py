@@ -191,8 +191,8 @@ def test_a_file_that_is_not_a_socket_is_never_replaced(
 def test_uds_with_host_or_fd_is_a_usage_error(tmp_path: Path) -> None:
     done = run_cli("demo", "--uds", str(tmp_path / "s"), "--port", "9000", cwd=tmp_path)
     assert done.returncode == exits.USAGE and "drop --port" in done.stderr
-    env = cli_env(SIMPLEWSGI_PORT="9000")  # named as the user set it
-    done = run_cli("demo", "--uds", str(tmp_path / "s"), cwd=tmp_path, env=env)
+    env = cli_env(SIMPLEWSGI_UDS=str(tmp_path / "s"), SIMPLEWSGI_PORT="9000")  # as set
+    done = run_cli("demo", cwd=tmp_path, env=env)  # (--uds would win over the variable)
     assert done.returncode == exits.USAGE and "drop $SIMPLEWSGI_PORT" in done.stderr
     done = run_cli("demo", "--uds", str(tmp_path / "s"), "--fd", "3", cwd=tmp_path)
     assert done.returncode == exits.USAGE and "give one" in done.stderr

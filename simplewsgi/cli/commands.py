@@ -111,43 +111,91 @@ def demo_command(**params: Any) -> None:
 main.add_command(completion_command)
 
 
-def _check_listeners(options: ServeOptions) -> None:
-    """Each of socket activation, ``--fd`` and ``--uds`` replaces TCP on --host/--port: asking
-    for two kinds at once is a mistake, said before anything is opened."""
+LISTENER_OPTIONS = ("uds", "fd", "host", "port")
+
+
+def _check_listeners(options: ServeOptions) -> ServeOptions:
+    """Each of socket activation, ``--fd`` and ``--uds`` replaces TCP on --host/--port. Which
+    one is served follows the precedence of every option: the highest level (command line,
+    environment, pyproject.toml) that names a listener decides, and what a lower level says
+    about another kind is dropped. Two kinds at the deciding level are a mistake, said before
+    anything is opened, naming them as the user wrote them. The options to serve."""
     from simplewsgi.listen import activated_count
 
     ctx = click.get_current_context()
     source = click.core.ParameterSource
+    rank: dict[Optional[click.core.ParameterSource], int] = {
+        source.COMMANDLINE: 3, source.ENVIRONMENT: 2, source.DEFAULT_MAP: 1
+    }  # fmt: skip
+    level = {name: rank.get(ctx.get_parameter_source(name), 0) for name in LISTENER_OPTIONS}
 
-    def given(name: str) -> Optional[str]:
-        """How the user set option ``name``: the flag, or the variable; None if not set."""
-        how = ctx.get_parameter_source(name)
-        if how == source.ENVIRONMENT:
-            return f"${ENV_PREFIX}{name.upper()}"
-        return f"--{name}" if how == source.COMMANDLINE else None
+    def spelled(name: str) -> str:
+        """Option ``name`` as the user set it: the flag, the variable, or the table's key."""
+        return {
+            3: f"--{name}",
+            2: f"${ENV_PREFIX}{name.upper()}",
+            1: f"{name} in pyproject.toml",
+        }[level[name]]
 
-    explicit = {name: given(name) for name in ("uds", "fd", "host", "port")}
-    chosen = [f"--{name}" for name in ("uds", "fd") if getattr(options, name) is not None]
+    no_socket = options._replace(uds=None, fd=None)
     if activated_count() is not None:
-        others = [flag for flag in explicit.values() if flag]
+        others = [spelled(name) for name in LISTENER_OPTIONS if level[name] >= 2]
         if others:
             raise click.UsageError(
                 "sockets were passed by socket activation (LISTEN_FDS) and are served instead; "
                 f"drop {' and '.join(others)}"
             )
-        return
-    if len(chosen) > 1:
-        raise click.UsageError("--uds and --fd each name the socket to serve on: give one")
-    tcp = [flag for name, flag in explicit.items() if name in ("host", "port") and flag]
-    if chosen and tcp:
+        return no_socket  # the table's listeners too: the activation is served
+    top = max(level.values())
+    deciding = [name for name in LISTENER_OPTIONS if top and level[name] == top]
+    sockets = [name for name in deciding if name in ("uds", "fd")]
+    tcp = [spelled(name) for name in deciding if name in ("host", "port")]
+    if len(sockets) > 1:
         raise click.UsageError(
-            f"{chosen[0]} is served on instead of --host/--port: drop {' and '.join(tcp)}"
+            f"{spelled('uds')} and {spelled('fd')} each name the socket to serve on: give one"
         )
+    if sockets and tcp:
+        raise click.UsageError(
+            f"{spelled(sockets[0])} is served on instead of --host/--port: drop {' and '.join(tcp)}"
+        )
+    if sockets == ["uds"]:  # the other kind of socket, if a lower level named one, is not served
+        return options._replace(fd=None)
+    if sockets:
+        return options._replace(uds=None)
+    return no_socket if tcp else options
+
+
+def _check_env_files(options: ServeOptions) -> None:
+    """An env file is a file, or a pipe (``--env-file <(pass show dev)``) read once: a device
+    would be read without end, and the reloader reads the files again at every reload."""
+    import stat
+
+    for path in options.env_files:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue  # said when it is read, as when it is removed while serving
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            if options.reload:
+                raise click.UsageError(
+                    f"env file {path} is a pipe, which cannot be read again at each reload: "
+                    "give a file"
+                )
+        elif not stat.S_ISREG(mode):
+            raise click.UsageError(f"env file {path} is not a file: give a file")
 
 
 def _run(options: ServeOptions, hint: bool = False) -> None:
     """Serve, plainly or with the reloader, then exit with the status that says how it ended."""
-    _check_listeners(options)
+    options = _check_listeners(options)
+    if options.reload:
+        try:
+            os.getcwd()  # the reloader's paths are absolute, made from it; workers start there
+        except OSError:
+            raise click.UsageError(
+                "the current directory was removed, and the reloader needs it: cd to a "
+                "directory that exists"
+            ) from None
     console = Console.decide(options.color)  # once: everything below gets the decision
     line_buffer_stdout()  # the app's print() shows at once in a pipe or a file
     if hint and options.app is None:
@@ -157,6 +205,7 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
     ):
         console.warn("--forwarded-allow-ips has no effect without --proxy-headers")
     if options.env_files:  # a missing extra is a usage error, said before anything starts
+        _check_env_files(options)
         from simplewsgi.envfile import EnvFileError, check_available
 
         try:
@@ -169,14 +218,7 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
             signal.signal(signum, signals.stop_before_serving)
     try:
         options = _prepare_tls(options, console)
-        if options.reload:  # the supervisor's process never loads run, nor the app
-            from simplewsgi.reload.supervisor import supervise
-
-            supervise(options, console)
-        else:
-            from simplewsgi.run import serve
-
-            serve(options, console)
+        _serve(options, console)
     except KeyboardInterrupt:  # Ctrl+C while the app was still importing
         _stopped_before_serving(signal.SIGINT, console)
     except signals.StoppedBeforeServing as stop:
@@ -191,6 +233,40 @@ def _run(options: ServeOptions, hint: bool = False) -> None:
             raise
         sys.exit(code)
     sys.exit(exits.OK)
+
+
+def _serve(options: ServeOptions, console: Console) -> None:
+    """Serve plainly or with the reloader, on the port ``--port auto`` settles; a port in use
+    offers another on a terminal (:mod:`.portrescue`), before anything started."""
+    from simplewsgi.listen import AddressInUseError  # loaded by run and the supervisor anyway
+    from simplewsgi.options import AUTO_PORT
+
+    if options.port == AUTO_PORT:
+        from simplewsgi.cli.portrescue import settle_auto
+
+        options = settle_auto(options, console)
+    try:
+        _serve_on(options, console)
+    except AddressInUseError as error:
+        from simplewsgi.cli.portrescue import can_offer, offer
+
+        if not can_offer(options, error):
+            raise
+        port = offer(options, error, console)  # the error is said, and a port offered
+        if port is None:
+            sys.exit(exits.CANNOT_LISTEN)
+        _serve_on(options._replace(port=port), console)
+
+
+def _serve_on(options: ServeOptions, console: Console) -> None:
+    if options.reload:  # the supervisor's process never loads run, nor the app
+        from simplewsgi.reload.supervisor import supervise
+
+        supervise(options, console)
+    else:
+        from simplewsgi.run import serve
+
+        serve(options, console)
 
 
 def _prepare_tls(options: ServeOptions, console: Console) -> ServeOptions:

@@ -64,9 +64,12 @@ _DEFINES_TABLE = rb"""(?mx)
     """
 # A ``simplewsgi`` key (``simplewsgi.port = 1``, ``simplewsgi = {...}``): the table only under
 # ``[tool]``, while ``[project.scripts]`` or ``[tool.setuptools.package-data]`` may have one.
-_BARE_KEY = rb"""(?m)^[ \t]*(["']?)simplewsgi\1[ \t]*[.=]"""
-_HEADER = rb"""(?m)^[ \t]*\[([^\]\n]*)\]"""
+# Both in one pattern, so that one pass sees each key after the header it is under.
+_HEADER_OR_KEY = rb"""(?m)^[ \t]*(?:\[(?P<header>[^\]\n]*)\]|(["']?)simplewsgi\2[ \t]*[.=])"""
+BOM = b"\xef\xbb\xbf"
 
+# ctx.meta key: parameter name -> (file, key), for the built-in defaults made relative to it.
+_PROJECT_DEFAULTS = "simplewsgi.project_defaults"
 #: How a value from the table that holds a path is made relative to the file's directory.
 Resolver = Callable[[str, str], str]
 
@@ -141,7 +144,10 @@ class ConfiguredCommand(click.Command):
                 ctx.default_map = project_defaults(self, ctx)
             except ConfigError as exc:
                 error = exc  # after parsing: --help still works
-        rest = super().parse_args(ctx, args)
+        try:
+            rest = super().parse_args(ctx, args)
+        except click.BadParameter as exc:
+            raise _blame_the_project(ctx, exc) from None
         if error is not None and not ctx.resilient_parsing:  # completion goes on without it
             raise error
         return rest
@@ -167,6 +173,8 @@ def read_table(path: str) -> Optional[dict[str, Any]]:
             data = file.read()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read it: {error.strerror or error}") from None
+    if data.startswith(BOM):  # Notepad writes one, TOML allows none: both checks skip it
+        data = data[len(BOM) :]
     if not may_define_table(data):
         return None
     if sys.version_info >= (3, 11):
@@ -195,10 +203,12 @@ def may_define_table(data: bytes) -> bool:
         return False
     if re.search(_DEFINES_TABLE, data):
         return True
-    for key in re.finditer(_BARE_KEY, data):
-        headers = list(re.finditer(_HEADER, data[: key.start()]))
-        name = headers[-1].group(1) if headers else b""
-        if name.strip(b" \t[]").strip(b"\"'") == b"tool":
+    under_tool = False  # the root table (before any header) is not [tool]
+    for match in re.finditer(_HEADER_OR_KEY, data):
+        header = match.group("header")
+        if header is not None:
+            under_tool = header.strip(b" \t[]").strip(b"\"'") == b"tool"
+        elif under_tool:  # a simplewsgi key under [tool]
             return True
     return False
 
@@ -235,6 +245,9 @@ def config_params(command: click.Command) -> dict[str, click.Parameter]:
 def expected_type(param: click.Parameter) -> tuple[tuple[type, ...], str]:
     """The TOML value types one value of ``param`` may have, and their name."""
     kind = param.type
+    declared: Optional[tuple[tuple[type, ...], str]] = getattr(kind, "toml_types", None)
+    if declared is not None:  # a type of ours that says what it takes (--port: 9000 or "auto")
+        return declared
     if (isinstance(param, click.Option) and param.is_flag) or isinstance(
         kind, click.types.BoolParamType
     ):
@@ -291,7 +304,21 @@ def table_values(
             and not os.path.isabs(default)
         ):
             values[param.name] = resolver(default, base)
+            ctx.meta.setdefault(_PROJECT_DEFAULTS, {})[param.name] = (path, config_key(param))
     return values
+
+
+def _blame_the_project(ctx: click.Context, error: click.BadParameter) -> click.ClickException:
+    """``error``, or, if the value was a built-in default made relative to the project (the
+    user typed nothing), an error that says so rather than naming the option."""
+    name = error.param.name if error.param is not None else None
+    where = ctx.meta.get(_PROJECT_DEFAULTS, {}).get(name)
+    if name is None or where is None:
+        return error
+    if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT_MAP:
+        return error
+    path, key = where
+    return ConfigError(f"{path}: {key} defaults to the directory of this file: {error.message}")
 
 
 def _repeatable(param: click.Parameter) -> bool:
@@ -302,7 +329,12 @@ def _typed_value(param: click.Parameter, raw: Any, where: str) -> Any:
     """``raw`` if its TOML type is what ``param`` takes (a list for a repeatable option)."""
     types, _ = expected_type(param)
 
+    # A type of ours may take only some strings (--port: "auto", not "8000").
+    strings: Optional[tuple[str, ...]] = getattr(param.type, "toml_strings", None)
+
     def fits(value: Any) -> bool:
+        if isinstance(value, str) and strings is not None:
+            return value in strings
         return isinstance(value, types) and (bool in types or not isinstance(value, bool))
 
     if _repeatable(param):

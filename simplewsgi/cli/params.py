@@ -19,22 +19,78 @@ Rules of this module:
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from simplewsgi.cli.config import ConfigOption, path_after
-from simplewsgi.options import COLOR_CHOICES, ServeOptions
+from simplewsgi.options import AUTO_PORT, COLOR_CHOICES, ServeOptions
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from click.shell_completion import CompletionItem
 
 ENV_PREFIX = "SIMPLEWSGI_"
 APP_ENV = ENV_PREFIX + "APP"
 
 _Command = Callable[..., Any]
 Decorator = Callable[[_Command], _Command]
+AUTO = "auto"  # --port auto
+
+
+class PortType(click.ParamType):  # type: ignore[type-arg, unused-ignore]  # generic in click 8.2+
+    """A TCP port, 0 to 65535, or ``auto`` (:data:`~simplewsgi.options.AUTO_PORT`)."""
+
+    name = "port"
+    # What [tool.simplewsgi] takes for it (cli.config.expected_type): port = 9000 or "auto".
+    toml_types = ((int, str), 'an integer or "auto"')
+    toml_strings = (AUTO,)  # "8000" stays a mistake there, as for every integer option
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, str) and value.strip().lower() == AUTO:
+            return AUTO_PORT
+        try:
+            if isinstance(value, (bool, float)):
+                raise ValueError(value)
+            number = int(value)
+        except (TypeError, ValueError):
+            self.fail(
+                f"{value!r} is not a port: give a number from 0 to 65535, or auto", param, ctx
+            )
+        if not 0 <= number <= 65535:
+            self.fail(f"{number} is not in the range 0<=x<=65535", param, ctx)
+        return number
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(AUTO)] if AUTO.startswith(incomplete.lower()) else []
+
+
+# The longest timeout: a day is already "never" for a development server; past it (inf, 1e400)
+# the socket calls overflow.
+MAX_TIMEOUT = 86400.0
+
+
+class Seconds(click.FloatRange):
+    """A timeout: a finite number of seconds, above 0, at most a day. click's FloatRange lets
+    nan through (every comparison with it is false), and a server cannot wait nan seconds."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True, max=MAX_TIMEOUT)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value} is not a number", param, ctx)
+        return seconds
 
 
 def _option(*decls: str, **attrs: Any) -> Decorator:
@@ -45,6 +101,9 @@ def _option(*decls: str, **attrs: Any) -> Decorator:
     name = flag[2:].split("/")[0].upper().replace("-", "_")
     field = next((decl for decl in decls if not decl.startswith("-")), name.lower())
     attrs.setdefault("default", ServeOptions._field_defaults[field])
+    if attrs.get("multiple"):  # click splits a path option's variable as PATH, others on spaces
+        separator = "':'" if isinstance(attrs.get("type"), click.Path) else "spaces"
+        attrs["help"] += f" The variable separates values with {separator}."
     return click.option(
         *decls, cls=ConfigOption, envvar=ENV_PREFIX + name, show_envvar=True, **attrs
     )
@@ -79,9 +138,11 @@ SERVER_OPTIONS: list[Decorator] = [
         "--port",
         "-p",
         show_default=True,
-        type=click.IntRange(0, 65535),
+        type=PortType(),
         metavar="PORT",
-        help="Port to listen on; 0 picks a free one (the banner shows it).",
+        help="Port to listen on; 0 picks a free one, auto the default port if free, else the "
+        "next free one up (the banner shows it). On a terminal, a port in use is answered "
+        "with an offer of the next free one.",
     ),
     _option(
         "--uds",
@@ -110,7 +171,7 @@ SERVER_OPTIONS: list[Decorator] = [
     ),
     _option(
         "--timeout-header",
-        type=click.FloatRange(min=0, min_open=True),
+        type=Seconds(),
         show_default=True,
         metavar="SECONDS",
         help="A request head must arrive within this from its first byte (else 408); also how "
@@ -118,7 +179,7 @@ SERVER_OPTIONS: list[Decorator] = [
     ),
     _option(
         "--timeout-keep-alive",
-        type=click.FloatRange(min=0, min_open=True),
+        type=Seconds(),
         show_default=True,
         metavar="SECONDS",
         help="Close a keep-alive connection idle this long.",
@@ -281,6 +342,8 @@ DEMO_OPTIONS = SERVER_OPTIONS + TLS_OPTIONS + TERMINAL_OPTIONS
 
 
 def _hosts(values: Sequence[str]) -> tuple[str, ...]:
+    if not values:  # host = [] in the table, or SIMPLEWSGI_HOST=" "
+        raise click.BadParameter("needs at least one address to listen on")
     return tuple(_host(value) for value in values)
 
 

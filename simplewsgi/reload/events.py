@@ -23,6 +23,16 @@ class Changed:
 
 
 @dataclass(frozen=True)
+class Released:
+    """Changes held while git held its index lock: the lock is gone, or outlived the limit
+    (``note`` warns); no paths: the hold lasts, ``note`` says so."""
+
+    paths: frozenset[str]
+    at: float
+    note: str
+
+
+@dataclass(frozen=True)
 class Ready:
     """A worker reports that it serves."""
 
@@ -59,4 +69,4 @@ class Stop:
     signum: int
 
 
-Event = Union[Changed, Ready, Failed, Exited, Overdue, Stop]
+Event = Union[Changed, Released, Ready, Failed, Exited, Overdue, Stop]

@@ -34,10 +34,12 @@ ALWAYS_IGNORED_DIRS: tuple[str, ...] = (
 )  # fmt: skip
 #: A directory holding this file is a virtual environment (``env/``, ``.env3/``...): ignored.
 VENV_MARKER = "pyvenv.cfg"
+#: The start-up probe's files (:mod:`.probe`): ours, stale ones, other servers'.
+PROBE_PREFIX = ".simplewsgi-probe-"
 ALWAYS_IGNORED_FILES: tuple[str, ...] = (
     "*.pyc", "*.pyo", "*.swp", "*.swo", "*.swx", "*~", ".#*", "#*#",
     "4913",  # vim creates and deletes it to probe whether the directory is writable
-    "*.tmp", ".DS_Store",
+    "*.tmp", ".DS_Store", PROBE_PREFIX + "*",
 )  # fmt: skip
 
 

@@ -36,7 +36,7 @@ STOP = "stop"  # {"swap": bool}: finish in-flight requests, then exit
 ACCESS_LOG = "access-log"  # {"on": bool}: the l key turned the access log off or on
 TERMINAL = "terminal"  # the answer to DEBUGGER active: keys are no longer read, prompt away
 # Events (worker -> supervisor).
-READY = "ready"  # serving
+READY = "ready"  # serving; {"imports": [[name, ms], ...]}: the app's slowest (importtimes)
 FAILED = "failed"  # {"report": FailureReport}: nothing to serve
 STOPPING = "stopping"  # {"busy": int}: told to stop (not for a swap), finishing that many
 DEBUGGER = "debugger"  # {"active": bool}: pdb is about to prompt (wait for TERMINAL), or done

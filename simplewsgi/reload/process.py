@@ -57,6 +57,7 @@ class WorkerProcess:
         self.since = 0.0  # perf_counter() of the change (or start) it answers
         self.deadline: float | None = None  # when stopping: kill after this
         self.returncode: int | None = None  # once reaped
+        self.imports: list[Any] = []  # its app's slowest imports, [name, ms] (importtimes)
         self.group_deadline: float | None = None  # when its process group gets SIGKILL
         # Linux: a descriptor that becomes readable when the process exits. The status pipe's
         # end of file is not enough: a child the app forked keeps that pipe open.

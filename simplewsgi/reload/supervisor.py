@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import os
 import selectors
 import signal
@@ -34,20 +33,22 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from simplewsgi.http.limits import GRACEFUL_TIMEOUT
+from simplewsgi.importtimes import slow_reload_note
 from simplewsgi.keys import first_url, open_browser
 from simplewsgi.listen import open_listeners
 from simplewsgi.reload import messages
-from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Stop
+from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Ready, Released, Stop
 from simplewsgi.reload.failure import crash_report, summary
+from simplewsgi.reload.gitlock import GitLockGate, index_locks
 from simplewsgi.reload.keyboard import claim_keyboard
+from simplewsgi.reload.mounts import describe_backend
 from simplewsgi.reload.paths import describe_paths, drop_bytecode, watch_dirs
 from simplewsgi.reload.process import GROUP_GRACE, TerminalState, WorkerProcess, describe_exit
+from simplewsgi.reload.wakeups import drain, nonblocking_pipe, signal_wakeup
 from simplewsgi.reload.watcher import DEFAULT_INCLUDE, Watcher, WatcherError
 from simplewsgi.signals import HEEDED_SIGNALS, ForcedStop, StoppedBeforeServing
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from simplewsgi.console import Console
     from simplewsgi.options import ServeOptions
     from simplewsgi.reload.messages import FailureReport
@@ -102,25 +103,27 @@ class Supervisor:
         self.changed: set[str] = set()  # since the last successful load
         self._events: collections.deque[Event] = collections.deque()
         self._inbox: collections.deque[tuple[list[str], float]] = collections.deque()
-        self._selector = selectors.DefaultSelector()
         self._terminal = TerminalState()
-        self.keys = (
-            claim_keyboard(self, self._selector, self._events) if options.keys else None
-        )  # stdin is our terminal
-        self._worker_options = self._worker_options._replace(keys=self.keys is not None)
         self._closing = False
         self.served = False  # a worker has served (the app or its error page)
         self.forced = False  # a second stop signal cut the graceful stop short
         include = tuple(dict.fromkeys(DEFAULT_INCLUDE + options.reload_include))
+        self.dirs = watch_dirs(options)
+        self.gate = GitLockGate(index_locks([*self.dirs, options.app_dir]))  # none while git works
         self.watcher = Watcher(
-            watch_dirs(options),
+            self.dirs,
             include=include,
             exclude=options.reload_exclude,
             poll=options.reload_poll,
             files=options.env_files,  # the app's environment: a change reloads, wherever it is
             on_change=self._on_change,
         )
-        self.listeners = open_listeners(options, inheritable=True)
+        self.listeners = open_listeners(options, inheritable=True)  # a refusal leaks nothing
+        self._selector = selectors.DefaultSelector()
+        self.keys = (
+            claim_keyboard(self, self._selector, self._events) if options.keys else None
+        )  # stdin is our terminal
+        self._worker_options = self._worker_options._replace(keys=self.keys is not None)
         for sock in self.listeners.sockets:
             sock.setblocking(False)  # shared by the workers: see worker.py
         self._cleanups: list[Callable[[], object]] = [self._selector.close, self.listeners.close]
@@ -129,21 +132,24 @@ class Supervisor:
 
     def start(self) -> None:
         self.spare = self._spawn()  # imports simplewsgi while the watcher starts
-        self._wake_on(self._on_signals, self._install_signals())
+        # SIGCHLD: a worker exited. With a pidfd per worker it is redundant; without one
+        # (macOS, Linux < 5.3) it is the only sign, since a process the app forked may hold
+        # the status pipe open long after the worker is gone.
+        woken_by = (*HEEDED_SIGNALS, signal.SIGCHLD)
+        self._wake_on(self._on_signals, signal_wakeup(woken_by, self._cleanups))
         self._poll_exits()  # the spare may have died before SIGCHLD was ours to hear
-        change_r, self._change_w = self._pipe()
+        change_r, self._change_w = nonblocking_pipe(self._cleanups)
         self._wake_on(self._drain_changes, change_r)
         self.watcher.start()
         self._cleanups.append(self.watcher.stop)
-        backend = self.watcher.backend
-        if self.watcher.fallback_reason:
-            backend += f" (fell back to polling: {self.watcher.fallback_reason})"
+        self._serve_next(APP, self.spare, since=time.perf_counter())
+        self.watcher.probe()
+        backend = describe_backend(self.watcher.backend, self.watcher.fallback_reason, self.dirs)
         keys = self.keys.shortcuts.banner_line() if self.keys else None
         if self.keys is not None:  # before the banner: a key pressed on seeing it is a shortcut
             self._cleanups.append(self.keys.close)  # the terminal's mode back, first of all
             self.keys.start(self.options, self.listeners.addresses())
         self.console.banner(self.options, self.listeners.addresses(), reloader=backend, keys=keys)
-        self._serve_next(APP, self.spare, since=time.perf_counter())
 
     def close(self) -> None:
         """Stop every worker (gracefully, then by force), then release everything."""
@@ -198,30 +204,6 @@ class Supervisor:
             if self.lingering:
                 time.sleep(LINGER_POLL)
 
-    def _install_signals(self) -> int:
-        read_end, write_end = self._pipe()
-        previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-        # SIGCHLD: a worker exited. With a pidfd per worker it is redundant; without one
-        # (macOS, Linux < 5.3) it is the only sign, since a process the app forked may hold
-        # the status pipe open long after the worker is gone.
-        watched = (*HEEDED_SIGNALS, signal.SIGCHLD)
-        handlers = {sig: signal.signal(sig, _wake_only) for sig in watched}
-
-        def restore() -> None:
-            signal.set_wakeup_fd(previous_fd)
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
-
-        self._cleanups.append(restore)
-        return read_end
-
-    def _pipe(self) -> tuple[int, int]:
-        read_end, write_end = os.pipe()
-        for fd in (read_end, write_end):
-            os.set_blocking(fd, False)
-            self._cleanups.append(functools.partial(os.close, fd))
-        return read_end, write_end
-
     def _wake_on(self, callback: Callable[[int], None], fd: int) -> None:
         self._selector.register(fd, selectors.EVENT_READ, callback)
 
@@ -231,6 +213,7 @@ class Supervisor:
         while not self._events:
             deadlines = [w.deadline for w in self.stopping if w.deadline is not None]
             deadlines += [w.group_deadline for w in self.lingering if w.group_deadline is not None]
+            deadlines += [due for due in [self.gate.due()] if due is not None]
             now = time.perf_counter()
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             for key, _ in self._selector.select(timeout):
@@ -244,6 +227,8 @@ class Supervisor:
                     worker.deadline = None
                     self._events.append(Overdue(worker))
             self._kill_lingering(now)
+            if (held := self.gate.poll(now)) is not None and not self._closing:
+                self._events.append(Released(held[0], now, held[1]))
         return self._events.popleft()
 
     def _kill_lingering(self, now: float) -> None:
@@ -254,7 +239,7 @@ class Supervisor:
                 self.lingering.discard(worker)
 
     def _on_signals(self, fd: int) -> None:
-        signums = _drain(fd)
+        signums = drain(fd)
         if signal.SIGCHLD in signums:
             self._poll_exits()
         stops = [signum for signum in signums if signum in HEEDED_SIGNALS]  # not SIGCONT
@@ -275,7 +260,7 @@ class Supervisor:
             os.write(self._change_w, b"!")
 
     def _drain_changes(self, fd: int) -> None:
-        _drain(fd)
+        drain(fd)
         paths: set[str] = set()
         at = 0.0
         while self._inbox:
@@ -297,6 +282,7 @@ class Supervisor:
             return
         for message in worker.messages(data):
             if message.get("kind") == messages.READY:
+                worker.imports = message.get("imports") or []
                 self._events.append(Ready(worker))
             elif message.get("kind") == messages.FAILED:
                 self._events.append(Failed(worker, message["report"]))
@@ -311,7 +297,12 @@ class Supervisor:
     # -- outcomes -------------------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, Changed):
+        if isinstance(event, Released) and event.note:
+            (self.console.warn if event.paths else self.console.info)(event.note)
+        if isinstance(event, Changed) and event.paths and self.gate.hold(event.paths, event.at):
+            pass  # git is at work: the changes wait for its lock to go (gitlock.py)
+        elif isinstance(event, Changed) or (isinstance(event, Released) and event.paths):
+            # A Changed without paths is the r key's restart.
             drop_bytecode(event.paths)
             self.changed.update(event.paths)
             self._serve_next(APP, self.spare, since=event.at)
@@ -359,7 +350,8 @@ class Supervisor:
             if self.changed or was_served:  # no change after serving: the r key's restart
                 elapsed = (time.perf_counter() - worker.since) * 1000.0
                 why = f"changed: {describe_paths(self.changed)}" if self.changed else "r pressed"
-                self.console.info(f"reloaded in {elapsed:.0f} ms ({why})")
+                slow = slow_reload_note(elapsed, worker.imports)
+                self.console.info(f"reloaded in {elapsed:.0f} ms ({why}){slow}")
             self.changed.clear()
             self.watcher.clear_extra_files()
         self._replenish()
@@ -434,15 +426,3 @@ class Supervisor:
         if self.spare is None and not self._closing:
             with contextlib.suppress(OSError):  # no spare: the next reload spawns one
                 self.spare = self._spawn()
-
-
-def _wake_only(signum: int, frame: FrameType | None) -> None:
-    """The wakeup fd carries the signal number to the main loop; nothing to do here."""
-
-
-def _drain(fd: int) -> bytes:
-    data = b""
-    with contextlib.suppress(BlockingIOError, InterruptedError):
-        while chunk := os.read(fd, 4096):
-            data += chunk
-    return data

@@ -18,8 +18,9 @@ Rules, and why:
 - ``watch_file`` adds one exact path regardless of patterns (the file that failed to import,
   so that fixing it reloads); its directory is watched non-recursively if not already covered.
   ``files`` given to the constructor are watched the same way for as long as the watcher runs
-  (the ``--env-file`` files: the app's environment, wherever they are); ``clear_extra_files``
-  forgets only the ``watch_file`` paths.
+  (the ``--env-file`` files: the app's environment, wherever they are), each at its own path
+  too, so that repointing a symlink (``ln -sfn .env.prod .env``) is a change, after which the
+  new target is watched; ``clear_extra_files`` forgets only the ``watch_file`` paths.
 - Events are debounced, trailing: a batch is delivered once ``debounce`` has passed without a
   relevant event, so a formatter or ``git checkout`` rewriting a tree file by file (or an editor
   writing in several steps) is one reload, not one per fragment, each importing a half-written
@@ -29,10 +30,11 @@ Rules, and why:
   supervisor drop stale ``.pyc`` files: bytecode validation uses whole-second mtimes plus size.
 - Polling (``poll=True``) is for Docker, WSL, VMs and network mounts where inotify sees nothing;
   it is also the automatic fallback when the native backend hits a kernel limit (``ENOSPC``:
-  ``fs.inotify.max_user_watches``, ``EMFILE``: ``max_user_instances``). ``backend`` names the
-  observer in use and ``fallback_reason`` says why polling was forced. The poller does not
-  descend into ignored or excluded directories; the native recursive watch does (watchdog walks
-  the whole tree), but their events are dropped before the debounce.
+  ``fs.inotify.max_user_watches``, ``EMFILE``: ``max_user_instances``), or when :meth:`probe`
+  (:mod:`.probe`: a file made and removed in each root) hears nothing from a root.
+  ``backend`` names the observer in use and ``fallback_reason`` says why polling was forced.
+  The poller does not descend into ignored or excluded directories; the native recursive watch
+  does (watchdog walks the whole tree), but their events are dropped before the debounce.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from simplewsgi.reload.filters import (
     PathFilter,
     WatcherError,
 )
+from simplewsgi.reload.probe import PROBE_DEADLINE, deaf_roots, probe_path
 
 __all__ = [
     "ALWAYS_IGNORED_DIRS", "ALWAYS_IGNORED_FILES", "DEFAULT_DEBOUNCE", "DEFAULT_INCLUDE",
@@ -94,6 +97,13 @@ _LIMITS = {
 _SPURIOUS_WARNING = r"Callback with id .* already exists for watch"
 #: How long stop() waits for each thread; a thread still alive after it is a daemon anyway.
 STOP_JOIN_TIMEOUT = 5.0
+
+
+def _own_path(path: str) -> str:
+    """``path`` with its directory resolved but not its last part: the path at which a
+    symlink (not its target) is seen in events."""
+    path = os.path.abspath(path)
+    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
 
 
 def _identity(stat: os.stat_result) -> tuple[int, int]:
@@ -140,12 +150,16 @@ class Watcher:
         self._first_at = self._last_at = 0.0  # of the pending batch's events
         self._state = "new"  # -> "running" -> "stopped"
         self._extra: set[str] = set()
-        self._files = frozenset(os.path.realpath(path) for path in files)  # always watched
+        # Always watched: each file's own path (its directory resolved; a symlink repointed
+        # there is a change) and its target, found again when a link changes.
+        self._links = frozenset(_own_path(path) for path in files)
+        self._files = frozenset(os.path.realpath(path) for path in self._links)
         self._extra_watches: dict[str, ObservedWatch] = {}
         self._handler = _Handler(self._on_event)
         self._observer: BaseObserver | None = None
         self._worker: threading.Thread | None = None
         self._walk = threading.local()  # per poller thread: real directories listed this walk
+        self._probes: dict[str, threading.Event] = {}  # a probe's path -> heard
 
     def _label(self, native: object) -> str:
         if native is None:
@@ -204,7 +218,7 @@ class Watcher:
     def clear_extra_files(self) -> None:
         """Forget every path given to :meth:`watch_file` and unwatch their directories (but
         those of the constructor's ``files``)."""
-        keep = {os.path.dirname(path) for path in self._files}
+        keep = {os.path.dirname(path) for path in self._files | self._links}
         with self._cond:
             self._extra.clear()
             watches = {d: w for d, w in self._extra_watches.items() if d not in keep}
@@ -236,7 +250,7 @@ class Watcher:
             for root in roots:
                 self._schedule(observer, root, recursive=True)
             with self._cond:
-                extra = sorted(self._extra | self._files)
+                extra = sorted(self._extra | self._files | self._links)
             for path in extra:
                 self._watch_parent(observer, os.path.dirname(path))
         except BaseException:
@@ -249,15 +263,32 @@ class Watcher:
         """Switch to polling after a kernel limit; any other error is the caller's."""
         if self._poll or exc.errno not in _LIMITS:
             raise WatcherError(f"cannot watch {what}: {exc}") from exc
+        self._switch_to_polling(f"{self._native} {_LIMITS[exc.errno]}: {exc}")
+
+    def _switch_to_polling(self, reason: str) -> None:
         old, self._observer = self._observer, None
         if old is not None:
             old.stop()
             old.join(STOP_JOIN_TIMEOUT)
         with self._cond:
             self._extra_watches.clear()
-        self.fallback_reason = f"{self._native} {_LIMITS[exc.errno]}: {exc}"
+        self.fallback_reason = reason
         self._poll = True
         self._observer = self._start_observer(polling=True)
+
+    def probe(self, deadline: float = PROBE_DEADLINE) -> None:
+        """Check that the native backend hears a change in each watched root (see
+        :mod:`.probe`); switch to polling, saying why, if one stays silent for ``deadline``."""
+        if self._poll or self._observer is None:
+            return
+        probes = [(root, probe_path(root), threading.Event()) for root in self._filter.top_roots]
+        self._probes = {path: heard for _, path, heard in probes}
+        try:
+            deaf = deaf_roots(probes, deadline)
+        finally:
+            self._probes = {}
+        if deaf:
+            self._switch_to_polling(f"no file events from {', '.join(deaf)} within {deadline:g} s")
 
     def _schedule(self, observer: BaseObserver, path: str, *, recursive: bool) -> ObservedWatch:
         if _HAS_EVENT_FILTER:
@@ -328,14 +359,38 @@ class Watcher:
         return linked
 
     def _wanted(self, path: str) -> bool:
-        return path in self._extra or path in self._files or self._filter.wanted(path)
+        return (
+            path in self._extra
+            or path in self._files
+            or path in self._links
+            or self._filter.wanted(path)
+        )
+
+    def _retarget(self) -> None:
+        """A watched file's own path changed (a symlink repointed, a file renamed over it):
+        watch its target from now on. On our worker thread, outside watchdog's lock."""
+        targets = frozenset(os.path.realpath(path) for path in self._links)
+        with self._cond:
+            new = targets - self._files
+            self._files = targets
+            observer = self._observer
+        if observer is not None:
+            for path in sorted(new):
+                try:
+                    self._watch_parent(observer, os.path.dirname(path))
+                except OSError as exc:
+                    self._fall_back(exc, repr(path))
 
     def _on_event(self, event: ev.FileSystemEvent) -> None:
         """Runs on watchdog's dispatch thread: filter, then hand over to the worker."""
         if event.is_directory or event.event_type not in _RELEVANT_TYPES:
             return
-        paths = [event.src_path, getattr(event, "dest_path", "")]
-        hits = {p for p in (os.path.abspath(os.fsdecode(p)) for p in paths if p) if self._wanted(p)}
+        paths = [os.path.abspath(os.fsdecode(p)) for p in (event.src_path,
+                 getattr(event, "dest_path", "")) if p]  # fmt: skip
+        for heard in map(self._probes.get, paths):  # a probe: heard, never a change (filters)
+            if heard is not None:
+                heard.set()
+        hits = {p for p in paths if self._wanted(p)}
         if hits:
             now = time.monotonic()
             with self._cond:
@@ -363,6 +418,8 @@ class Watcher:
                 batch = sorted(self._pending)
                 self._pending.clear()
             try:
+                if self._links.intersection(batch):
+                    self._retarget()
                 self._on_change(batch)
             except Exception:
                 logger.exception("watcher: on_change failed for %s", batch)

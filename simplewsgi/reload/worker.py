@@ -39,6 +39,7 @@ from typing import IO, TYPE_CHECKING, Any
 from simplewsgi.accesslog import switch_access_log
 from simplewsgi.http.errors import TLSConfigError
 from simplewsgi.importer import AppImportError, AppRaisedOnImport, one_line, user_location
+from simplewsgi.importtimes import ImportTimer, app_package
 from simplewsgi.listen import LISTEN_FD_ENV, adopt_listeners
 from simplewsgi.reload import messages
 from simplewsgi.reload.messages import FailureReport
@@ -264,9 +265,11 @@ def main() -> None:
         _hand_terminal_to_pdb(channel, lifecycle)
     sys.dont_write_bytecode = True
     app: WSGIApplication
+    timer = ImportTimer()
     try:
         if command["kind"] == messages.SERVE:
-            app = run.load_app(options, console.warn)
+            with timer:  # for a slow reload's report
+                app = run.load_app(options, console.warn)
         else:
             app = error_app(command["report"], options.debug_allow_ips, options.debug)
     except (Exception, SystemExit) as exc:
@@ -280,7 +283,8 @@ def main() -> None:
 
     def ready(server: WSGIServer) -> None:
         lifecycle.attach(server)
-        channel.send({"kind": messages.READY, "pid": os.getpid()})
+        imports = timer.slowest(app_package(options.app))
+        channel.send({"kind": messages.READY, "pid": os.getpid(), "imports": imports})
 
     try:
         run.serve_on_sockets(options, app, console, sockets, ready=ready)
