@@ -103,8 +103,22 @@ def _frames(summary: traceback.StackSummary, fold: bool) -> Iterator[str]:
         yield hidden_line(hidden)
 
 
+# What a traceback may hold that a terminal would act on (line breaks and tabs are text).
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c not in (0x09, 0x0A)}
+
+
 def format_exception(exc: BaseException, fold: bool = True) -> str:
-    """The traceback of ``exc`` as text, simplewsgi's frames folded unless ``fold`` is False."""
+    """The traceback of ``exc`` as text, simplewsgi's frames folded unless ``fold`` is False.
+    Control characters but newlines and tabs are escaped: a message may quote the request
+    (``ValueError: bad path /x<ESC>]0;...``), and a terminal would obey them."""
+    return _terminal_safe(_format(exc, fold))
+
+
+def _terminal_safe(text: str) -> str:
+    return text.translate(_ESCAPES)
+
+
+def _format(exc: BaseException, fold: bool) -> str:
     if not fold:
         return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     lines: list[str] = []

@@ -353,3 +353,78 @@ def test_plain_serving_does_not_import_the_debug_modules() -> None:
         [sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+# --- from an attacker's review of --debug -------------------------------------------------------
+
+
+def test_a_traceback_never_sends_the_terminal_its_control_characters() -> None:
+    """A message may quote the request; the terminal must not obey what it holds."""
+    from simplewsgi.tracebacks import format_exception
+
+    try:
+        raise ValueError("bad path /x\x1b]0;PWNED\x07\x1b[2J\tend\x9b")
+    except ValueError as error:
+        for fold in (True, False):
+            text = format_exception(error, fold=fold)
+            assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+            assert "bad path /x\\x1b]0;PWNED\\x07\\x1b[2J\tend\\x9b\n" in text
+            assert text.count("\n") > 2  # the lines stay lines
+
+
+def test_basic_credentials_the_app_decodes_are_masked_too() -> None:
+    import base64
+
+    password = "".join(["hun", "ter2pw"])  # never whole in this file: the page shows its source
+    basic = "Basic " + base64.b64encode(f"alice:{password}".encode()).decode()
+
+    def decodes(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        creds = base64.b64decode(environ["HTTP_AUTHORIZATION"].split()[1]).decode()
+        user = creds.partition(":")[0]  # noqa: F841 - shown as locals
+        secret = creds.partition(":")[2]  # noqa: F841
+        raise PermissionError("no")
+
+    _, page = _debug_page(decodes, HTTP_AUTHORIZATION=basic)
+    assert password not in page
+    assert "alice" in html.unescape(page)  # the user name alone is not a secret
+
+
+def test_an_iterable_whose_iter_raises_gets_the_page() -> None:
+    class Broken:
+        def __iter__(self) -> Any:
+            raise RuntimeError("iter failed")
+
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Broken()
+
+    response, page = _debug_page(app)
+    assert response.status.startswith("500") and "RuntimeError: iter failed" in page
+
+
+@pytest.mark.parametrize(
+    "template", ["java\tscript:alert(1)//{path}", "\x01javascript:x{path}", "java\nscript:x{path}"]
+)
+def test_an_editor_template_with_control_characters_is_ignored(
+    monkeypatch: pytest.MonkeyPatch, template: str
+) -> None:
+    """Browsers drop tabs and line breaks inside a URL: java<TAB>script: is javascript:."""
+    monkeypatch.setenv("SIMPLEWSGI_EDITOR_URL", template)
+    _, page = _debug_page(hostile_app)
+    assert "<a href" not in page
+
+
+def test_a_huge_bytes_local_is_cut_before_its_repr_is_made() -> None:
+    import tracemalloc
+
+    from simplewsgi.middleware.debugcapture import REPR_MAX, safe_repr
+
+    data = bytes(8_000_000)
+    tracemalloc.start()
+    try:
+        text = safe_repr(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(text) <= REPR_MAX and text.startswith("b'\\x00")
+    assert peak < 1_000_000, f"{peak} bytes to show {REPR_MAX} characters"

@@ -1015,3 +1015,17 @@ def test_a_complaint_is_one_line_without_terminal_codes() -> None:
         + "x" * 35
         + "...); this request went on unchecked"
     )
+
+
+@pytest.mark.parametrize(
+    "app",
+    [
+        responder(headers=[*TEXT, ("Content-Length", "3")], body=[bytearray(b"abc")]),
+        gen(bytearray(b"abc"), headers=[*TEXT, ("Content-Length", "3")]),
+    ],
+    ids=["list", "generator"],
+)
+def test_a_bytearray_body_is_one_complaint_not_a_length_too(app: App) -> None:
+    """Its bytes count: the announced length is right, only the type is wrong."""
+    said = linted(app)
+    assert len(said) == 1 and "gave a bytearray" in said[0], said

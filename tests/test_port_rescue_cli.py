@@ -335,3 +335,21 @@ def test_a_command_line_is_read_for_simplewsgi_and_its_app() -> None:
         assert _app_of(["serve", "--app-dir", "src", "--port=1", "x.py"]) == ("x.py", "src")
         assert _app_of(["serve", "--host", "h", "--", "m:app"]) == ("m:app", ".")
         assert _app_of(["demo", "-p", "1"]) == (None, ".")
+
+
+def test_at_the_last_port_there_is_no_range_to_speak_of(capsys: pytest.CaptureFixture[str]) -> None:
+    """65535 taken: nothing above it to offer, and no "from 65536 to 65535" said."""
+    from simplewsgi.cli.portrescue import offer
+    from simplewsgi.console import Console
+    from simplewsgi.listen import port_in_use
+
+    with socket.socket() as held:
+        try:
+            held.bind(("127.0.0.1", 65535))
+        except OSError:
+            pytest.skip("port 65535 is in use here")
+        held.listen()
+        options = ServeOptions(host=("127.0.0.1",), port=65535)
+        assert offer(options, port_in_use("127.0.0.1", 65535), Console(color=False)) is None
+    err = capsys.readouterr().err
+    assert "port 65535 is already in use" in err and "65536" not in err

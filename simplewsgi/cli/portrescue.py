@@ -82,7 +82,8 @@ def offer(options: ServeOptions, error: AddressInUseError, console: Console) -> 
             f"PID {pid} is an earlier {NAME} for this project ({why}); stop it with: kill {pid}"
         )
     if free is None:
-        console.info(f"no port is free from {error.port + 1} to {last} either")
+        if error.port < last:  # past 65535 there is nothing to look at
+            console.info(f"no port is free from {error.port + 1} to {last} either")
         return None
     return free if _ask(f"Use port {free} instead? [Y/n] ") else None
 

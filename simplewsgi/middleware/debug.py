@@ -61,9 +61,11 @@ class DebugErrors:
     ) -> Iterator[bytes]:
         started = False
         try:
-            blocks = iter(result)
+            blocks: Iterator[bytes] | None = None
             while True:
                 try:
+                    if blocks is None:  # its __iter__ may raise too: nothing is sent yet
+                        blocks = iter(result)
                     block = next(blocks)
                 except StopIteration:
                     return

@@ -48,6 +48,13 @@ class _Repr(reprlib.Repr):
         self.maxstring = self.maxother = self.maxlong = REPR_MAX
         self.maxlist = self.maxtuple = self.maxset = self.maxdict = 12
 
+    def repr_bytes(self, x: bytes, level: int) -> str:
+        """Cut before repr(): 50 MB of bytes would make 200 MB of text first."""
+        text = repr(x[: self.maxstring])
+        return text if len(x) <= self.maxstring else text + "..."
+
+    repr_bytearray = repr_bytes
+
     def repr_instance(self, x: object, level: int) -> str:
         try:
             text = repr(x)
@@ -72,10 +79,24 @@ def secrets(environ: Mapping[str, Any]) -> frozenset[str]:
         value = environ.get(key)
         if isinstance(value, str) and value.strip():
             found.add(value)
-            found.add(value.strip().partition(" ")[2])
+            scheme, _, token = value.strip().partition(" ")
+            found.add(token)
+            if scheme.lower() == "basic":  # what the app decodes: "user:password", the password
+                credentials = _basic(token)
+                found.update((credentials, credentials.partition(":")[2]))
             if key == "HTTP_COOKIE":
                 found.update(part.partition("=")[2].strip() for part in value.split(";"))
     return frozenset(value for value in found if len(value) >= 3)
+
+
+def _basic(token: str) -> str:
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(token.strip(), validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return ""
 
 
 def safe_repr(value: object, hidden: frozenset[str] = frozenset()) -> str:

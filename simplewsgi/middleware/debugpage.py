@@ -64,6 +64,10 @@ def editor_link(path: str, line: int) -> str | None:
     template = os.environ.get(EDITOR_ENV, "").strip()
     if not template or not os.path.isabs(path):
         return None
+    # Browsers drop tabs and line breaks inside a URL and leading controls and spaces:
+    # "java\tscript:" is javascript:. A template holding any control character is refused.
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in template):
+        return None
     if template.lower().replace(" ", "").startswith(_UNSAFE_SCHEMES):
         return None
     return template.replace("{path}", quote(path, safe="/:\\")).replace("{line}", str(line))

@@ -54,6 +54,7 @@ MAX_REMEMBERED = 1024
 # A route is shown, and remembered, up to this many characters of its path.
 MAX_ROUTE = 120
 PREFIX = "lint"
+_BYTES_LIKE = (bytes, bytearray)  # what the body is counted in (a bytearray is said wrong too)
 
 Report = Callable[[str], None]
 
@@ -190,7 +191,7 @@ class _Exchange:
         items = list.__iter__(result) if isinstance(result, list) else tuple.__iter__(result)
         for item in items:
             found += check_body_item(item, "the body")
-            if type(item) is bytes:
+            if isinstance(item, _BYTES_LIKE):  # a bytearray is its own complaint, and counts
                 self.sent += len(item)
         return found + self.finished()
 
@@ -301,13 +302,13 @@ class _Exchange:
                 )
             )
         found += check_body_item(data, "write()")
-        if type(data) is bytes:
+        if isinstance(data, _BYTES_LIKE):
             self.sent += len(data)
         return found
 
     def yielded(self, item: object) -> list[Complaint]:
         found = self.swallowed() + check_body_item(item, "the body")
-        if type(item) is bytes:
+        if isinstance(item, _BYTES_LIKE):
             if item:
                 found += self.body_begins()
             self.sent += len(item)
