@@ -225,3 +225,25 @@ def wait_for(predicate: Callable[[], Any], timeout: float = DEADLINE, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
         time.sleep(0.01)
+
+
+def descendants(pid: int) -> list[int]:
+    """PIDs of ``pid``'s children and their children, read from /proc (Linux)."""
+    from pathlib import Path
+
+    parents, found = {pid}, []
+    changed = True
+    while changed:
+        changed = False
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) in found:
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):  # gone, or a name with odd bytes
+                continue
+            if ppid in parents:
+                found.append(int(entry.name))
+                parents.add(int(entry.name))
+                changed = True
+    return found

@@ -27,7 +27,7 @@ from typing import Callable, Optional
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import descendants, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the reloader is POSIX only")
 
@@ -152,24 +152,7 @@ class Server:
 
     def descendants(self) -> list[int]:
         """PIDs of the supervisor's children and their children (from /proc)."""
-        parents = {self.proc.pid}
-        found: list[int] = []
-        changed = True
-        while changed:
-            changed = False
-            for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit() or int(entry.name) in found:
-                    continue
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                if ppid in parents:
-                    found.append(int(entry.name))
-                    parents.add(int(entry.name))
-                    changed = True
-        return found
+        return descendants(self.proc.pid)
 
     def kill(self) -> None:
         pids = self.descendants() if self.proc.poll() is None else []

@@ -25,7 +25,7 @@ import trustme
 from simplewsgi import exits
 from simplewsgi.certificates import SELF_SIGNED, SELF_SIGNED_CRT
 from tests.commandline import DEADLINE, Server, cli_env, run_cli, write
-from tests.helpers import wait_for
+from tests.helpers import descendants, wait_for
 
 HTTPS_RE = re.compile(r"Local:\s+https://(\[[^\]]+\]|[^/:\s]+):(\d+)/")
 FINGERPRINT_RE = re.compile(r"SHA-256:\s+((?:[0-9A-F]{2}:){31}[0-9A-F]{2})")
@@ -207,25 +207,6 @@ def test_unusable_files_are_one_error_before_serving(
     assert message in lines[0]
 
 
-def _descendants(pid: int) -> list[int]:
-    parents, found = {pid}, []
-    changed = True
-    while changed:
-        changed = False
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) in found:
-                continue
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid in parents:
-                found.append(int(entry.name))
-                parents.add(int(entry.name))
-                changed = True
-    return found
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("given", ["argv", "environment"])
 def test_reload_with_an_encrypted_key_keeps_the_password_out_of_workers(
@@ -243,7 +224,7 @@ def test_reload_with_an_encrypted_key_keeps_the_password_out_of_workers(
         env["SIMPLEWSGI_KEYFILE_PASSWORD"] = PASSWORD
     server = launch(*args, **env)
     assert get(server, certs["ca"]) == "one https on"
-    workers = _descendants(server.proc.pid)
+    workers = descendants(server.proc.pid)
     assert workers, "no worker found"
     for pid in workers:
         for name in ("cmdline", "environ"):

@@ -25,6 +25,7 @@ import ipaddress
 from typing import TYPE_CHECKING, Optional
 
 from simplewsgi.middleware import FORWARDED_CLIENT, PEER
+from simplewsgi.middleware.forwarded import parse_ip
 from simplewsgi.middleware.proxy import TrustedPeers
 
 if TYPE_CHECKING:
@@ -49,13 +50,8 @@ def is_local(address: str) -> bool:
     """A loopback address (any spelling, IPv4-mapped too), or ``""`` (a unix-socket peer)."""
     if not address:
         return True
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
+    normalized = parse_ip(address)  # IPv4-mapped as IPv4; a zone id is no address
+    return normalized is not None and ipaddress.ip_address(normalized).is_loopback
 
 
 class DetailsPolicy:
