@@ -24,6 +24,7 @@ import re
 import select
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from simplewsgi.console import server_urls, write_stderr
@@ -38,10 +39,30 @@ if TYPE_CHECKING:
 
 # ECMA-48: CSI (ESC [ parameters final), SS3 (ESC O x, some keypads' arrows), ESC x (Alt+x).
 ESCAPE_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|O.|.)?", re.DOTALL)
+ESCAPE_WAIT = 0.5  # seconds a cut escape sequence waits for its end (a lone Esc is dropped)
 CLEAR_SCREEN = "\x1b[H\x1b[2J"  # home, then erase the display (ECMA-48 CUP, ED)
 NAMES = {"r": "restart", "o": "open", "c": "clear", "l": "log", "q": "quit", "h": "help"}
 PAUSE_TIMEOUT = 1.0  # how long a debugger waits for the key reader to let go
 NEEDS_RELOAD = "r restarts the app under --reload only (without it, the app is imported once)"
+
+
+def unfinished_tail(data: bytes) -> int:
+    """How many bytes at the end of ``data`` start an escape sequence or a UTF-8 character
+    that the next read completes (0: none)."""
+    start = data.rfind(b"\x1b")
+    if start >= 0:
+        rest = data[start + 1 :]
+        if rest in (b"", b"O") or (rest[:1] == b"[" and re.search(rb"[@-~]", rest[1:]) is None):
+            return len(data) - start
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # a continuation byte: look further back for the lead
+            continue
+        needed = (
+            2 if 0xC0 <= byte < 0xE0 else 3 if 0xE0 <= byte < 0xF0 else 4 if byte >= 0xF0 else 1
+        )
+        return back if back < needed else 0
+    return 0
 
 
 def first_url(options: ServeOptions, addresses: Sequence[Any]) -> Optional[str]:
@@ -130,9 +151,11 @@ class Shortcuts:
         self.url = url
         self.access_log = access_log
         self._set_access_log = set_access_log
+        self._pending = b""  # the start of an escape sequence or character a read cut
+        self._pending_since = 0.0
         self._actions: dict[str, Callable[[], None]] = {
             "o": lambda: open_browser(self.url, console),
-            "c": lambda: write_stderr(CLEAR_SCREEN),
+            "c": self.clear,
             "l": self.toggle_access_log,
             "q": quit,
             "h": self.help,
@@ -146,7 +169,15 @@ class Shortcuts:
 
     def press(self, data: bytes) -> None:
         """Act on what was read from the terminal: each key in turn; escape sequences (an
-        arrow, a function key) are dropped whole."""
+        arrow, a function key) are dropped whole, also when a read ends inside one (a held
+        arrow fills a read: the rest of the sequence must not act as ``C`` or ``Q``)."""
+        now = time.monotonic()
+        if self._pending and now - self._pending_since < ESCAPE_WAIT:
+            data = self._pending + data
+        self._pending = b""
+        cut = unfinished_tail(data)
+        if cut:
+            self._pending, self._pending_since, data = data[-cut:], now, data[:-cut]
         for char in ESCAPE_SEQUENCE.sub("", data.decode(errors="replace")):
             action = self._actions.get(char.lower())
             if action is not None:
@@ -155,6 +186,12 @@ class Shortcuts:
                 self.console.info(NEEDS_RELOAD)
             elif char.isprintable() and not char.isspace():
                 self.console.info(f"no shortcut for {char!r}; h lists them")
+
+    def clear(self) -> None:
+        if os.environ.get("TERM") == "dumb":  # it would print the codes, not obey them
+            self.console.info("this terminal (TERM=dumb) cannot be cleared")
+        else:
+            write_stderr(CLEAR_SCREEN)
 
     def toggle_access_log(self) -> None:
         self.access_log = not self.access_log
@@ -199,7 +236,7 @@ class KeyReader:
         )
 
     def _run(self) -> None:
-        fd = self.terminal.fd
+        fd = self.terminal.reader
         while True:
             with self._cond:
                 while self._paused and not self._closed:
@@ -213,6 +250,8 @@ class KeyReader:
                 continue
             try:
                 data = os.read(fd, 64)
+            except BlockingIOError:  # an app reading stdin took the bytes first
+                continue
             except OSError:  # the terminal is gone (EIO)
                 return
             if not data:

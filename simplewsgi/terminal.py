@@ -9,6 +9,8 @@ Rules, and why:
 - The mode found at start is put back on every way out: the caller's ``finally`` for a stop
   (Ctrl+C, q, SIGTERM, SIGHUP, an exception in the loop) and ``atexit`` for a way out that
   skips it. A SIGKILL cannot be helped.
+- A terminal already out of line mode is not claimed: another program reads keys on it (a
+  second server on one terminal would save that mode as the one to put back).
 - Only the terminal's foreground process group claims it: a background process that set the
   mode would be stopped (SIGTTOU), one that read it too (SIGTTIN). A terminal that is not the
   process's controlling terminal is not claimed either: somebody else's job control owns it.
@@ -39,6 +41,7 @@ class Terminal:
         self.fd = fd
         self._saved = saved
         self.in_keys_mode = False
+        self.reader = _own_reader(fd)  # where keys are read
 
     @classmethod
     def claim(cls, fd: int = 0, out: int = 2) -> Terminal | None:
@@ -51,9 +54,12 @@ class Terminal:
         except ImportError:
             return None
         try:
-            return cls(fd, termios.tcgetattr(fd))
+            mode = termios.tcgetattr(fd)
         except (OSError, termios.error):
             return None
+        if not mode[_LFLAG] & termios.ICANON or not mode[_LFLAG] & termios.ECHO:
+            return None  # another program reads keys on it (a server sharing the terminal)
+        return cls(fd, mode)
 
     def keys_mode(self) -> None:
         """cbreak without echo (``ISIG`` kept); the original comes back at exit at the latest."""
@@ -96,6 +102,17 @@ class Terminal:
                 termios.tcsetattr(self.fd, when, mode)
                 return True
         return False
+
+
+def _own_reader(fd: int) -> int:
+    """A descriptor of our own on the terminal, non-blocking. O_NONBLOCK on ``fd`` would be
+    the app's too (it shares stdin: its ``input()`` would fail), and a blocking read that
+    select() woke may find the bytes taken by an app reading stdin, and wait: the reloader's
+    loop would then hear no signal. Opened once, for the life of the process."""
+    try:
+        return os.open(os.ttyname(fd), os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return fd
 
 
 def follow_job_control(

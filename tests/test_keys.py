@@ -63,14 +63,23 @@ def app(environ, start_response):
 class Tty:
     """``simplewsgi ARGS`` on a pseudo-terminal: type on it, read it, check its mode."""
 
-    def __init__(self, args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, args: tuple[str, ...], cwd: Path, env: dict[str, str], start: bool = True
+    ) -> None:
         self.master, self.slave = os.openpty()
         self.original = termios.tcgetattr(self.slave)
-        command = (sys.executable, "-m", "simplewsgi", *args)
+        self._command = (sys.executable, "-m", "simplewsgi", *args)
+        self._cwd, self._env = cwd, env
+        self.proc: subprocess.Popen[bytes]  # set by start()
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Run the command (a test may set the terminal's mode first)."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", ON_TERMINAL, os.ttyname(self.slave), *command],
-            cwd=cwd,
-            env=env,
+            [sys.executable, "-c", ON_TERMINAL, os.ttyname(self.slave), *self._command],
+            cwd=self._cwd,
+            env=self._env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -168,8 +177,8 @@ def tty(tmp_path: Path) -> Iterator[Callable[..., Tty]]:
     """tty(*args, **env) -> Tty running ``simplewsgi *args`` in tmp_path; killed after."""
     started: list[Tty] = []
 
-    def start(*args: str, **env: str) -> Tty:
-        terminal = Tty(args, tmp_path, cli_env(**env))
+    def start(*args: str, start: bool = True, **env: str) -> Tty:
+        terminal = Tty(args, tmp_path, cli_env(**env), start)
         started.append(terminal)
         return terminal
 
@@ -526,3 +535,52 @@ def test_keys_typed_before_they_are_read_are_dropped(
     assert term.get()[0] == 200
     assert term.proc.poll() is None and "goodbye" not in term.text
     term.wait_for("access log off", term.type("l"))
+
+
+STDIN_APP = """\
+import sys
+
+def app(environ, start_response):
+    open("reading", "w").close()
+    line = sys.stdin.readline()
+    body = f"read {line!r}".encode()
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+def test_an_app_reading_stdin_never_blocks_the_supervisor(
+    tty: Callable[..., Tty], tmp_path: Path
+) -> None:
+    """The app took the typed line first; the supervisor, woken for the same bytes, must not
+    wait in a read for more (it then heard no stop signal until a key was pressed)."""
+    write(tmp_path / "reader.py", STDIN_APP)
+    term = tty("serve", "reader:app", "-p", "0", "--reload")
+    term.wait_for(KEYS_RELOAD)
+    answers: list[tuple[int, str]] = []
+    client = threading.Thread(target=lambda: answers.append(term.get()))
+    client.start()
+    wait_for(lambda: (tmp_path / "reading").exists(), DEADLINE, "the app to read stdin")
+    term.type("hello\n")
+    client.join(DEADLINE)
+    assert answers == [(200, "read 'hello\\n'")]
+    term.proc.terminate()
+    assert term.wait() == exits.OK
+    assert term.restored()
+
+
+def test_a_terminal_another_program_reads_keys_on_is_not_claimed(
+    tty: Callable[..., Tty], app: str
+) -> None:
+    """A second server on one terminal found it in cbreak mode, saved that as the mode to put
+    back, and left the terminal without echo after both exited."""
+    term = tty("serve", app, "-p", "0", start=False)
+    cbreak = termios.tcgetattr(term.slave)
+    cbreak[3] &= ~(termios.ECHO | termios.ICANON)
+    termios.tcsetattr(term.slave, termios.TCSANOW, cbreak)
+    term.start()
+    term.wait_for(r"Press Ctrl\+C to quit")
+    assert "Keys:" not in term.text
+    term.proc.terminate()
+    assert term.wait() == exits.OK
+    assert term.lflag() == cbreak[3]  # as found: not ours to change

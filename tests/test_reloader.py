@@ -412,9 +412,19 @@ def test_sigkill_of_the_supervisor_frees_the_port(
     server.proc.kill()
     server.proc.wait(STOP_DEADLINE)
     wait_for(lambda: not any(_alive(pid) for pid in workers), DEADLINE, "the workers to exit")
-    with socket.socket() as probe:  # nobody holds the port any more
+    # Nobody holds the port any more, once a spare that was starting at the kill (not among
+    # the workers listed) has seen its control pipe close.
+    wait_for(lambda: _port_free(server.port), DEADLINE, "the port to be free")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind(("127.0.0.1", server.port))
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])

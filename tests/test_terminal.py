@@ -147,3 +147,32 @@ def test_the_access_log_switch_reaches_a_serving_handler_class() -> None:
     assert handler.access_log is False  # type: ignore[attr-defined]
     switch_access_log(object, True)  # not an access-log handler: nothing to switch
     assert not hasattr(object, "access_log")
+
+
+def test_an_escape_sequence_cut_between_reads_is_still_dropped_whole(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A held arrow fills a 64-byte read; the rest of its sequence (C, Q, H...) must not act
+    as a key (F2 is ESC O Q: it used to quit)."""
+    shortcuts, pressed, err = _shortcuts(capsys)
+    held = b"\x1b[C" * 22 + b"\x1b[B" * 21 + b"\x1bOQ"
+    for start in range(0, len(held), 64):
+        shortcuts.press(held[start : start + 64])
+    shortcuts.press(b"\x1b")  # F5 in two reads
+    shortcuts.press(b"[15~")
+    assert pressed == [] and err() == ""
+    shortcuts.press("é".encode()[:1])  # a character cut in two
+    shortcuts.press("é".encode()[1:])
+    assert err() == "Info: no shortcut for 'é'; h lists them\n"
+    shortcuts.press(b"q")
+    assert pressed == ["q"]
+
+
+def test_c_on_a_dumb_terminal_writes_no_codes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERM", "dumb")
+    shortcuts, _, err = _shortcuts(capsys)
+    shortcuts.press(b"c")
+    said = err()
+    assert "\x1b" not in said and "cannot be cleared" in said

@@ -114,10 +114,10 @@ class Keyboard:
 
     def _read(self, on: bool) -> None:
         if on and not self._reading and not self._closed:
-            self._selector.register(self.terminal.fd, selectors.EVENT_READ, self._on_input)
+            self._selector.register(self.terminal.reader, selectors.EVENT_READ, self._on_input)
         elif not on and self._reading:
             with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(self.terminal.fd)
+                self._selector.unregister(self.terminal.reader)
         self._reading = on and not self._closed
 
     def _on_input(self, fd: int) -> None:
