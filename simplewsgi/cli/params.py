@@ -402,17 +402,15 @@ def _root_path(value: str) -> str:
 def _allow_ips(value: str) -> str:
     if value == ServeOptions._field_defaults["forwarded_allow_ips"]:
         return value  # the default needs no check (nor the ipaddress module)
-    from simplewsgi.middleware.proxy import TrustError, normalize
-
-    try:
-        return normalize(value)
-    except TrustError as error:
-        raise click.BadParameter(str(error)) from None
+    return _peers(value)
 
 
 def _debug_allow_ips(value: str) -> str:
-    if not value.strip():
-        return ""
+    return _peers(value) if value.strip() else ""
+
+
+def _peers(value: str) -> str:
+    """A list of peers (--forwarded-allow-ips' syntax) checked and normalized."""
     from simplewsgi.middleware.proxy import TrustError, normalize
 
     try:

@@ -46,20 +46,27 @@ SERVER_FACTS = ("wsgi.version", "wsgi.multithread", "wsgi.multiprocess", "wsgi.r
 _FIX_READ = "read at most CONTENT_LENGTH bytes (a server may wait for bytes that never come)"
 
 
-class InputObserver:
-    """``wsgi.input`` observed: ``length`` is CONTENT_LENGTH (0 when absent), None for a
-    chunked body (read to its end: the only way)."""
+class _Observer:
+    """A stream seen through: what is not checked goes to the stream itself."""
 
-    def __init__(self, stream: Any, length: Optional[int], check: Check) -> None:
+    def __init__(self, stream: Any, check: Check) -> None:
         self._stream = stream
-        self._length = length
-        self._left = length
         self._check = check
 
     def __getattr__(self, name: str) -> Any:
         if name == "_stream" or name.startswith("__"):  # copy.copy's probes: ours, not its
             raise AttributeError(name)
         return getattr(self._stream, name)
+
+
+class InputObserver(_Observer):
+    """``wsgi.input`` observed: ``length`` is CONTENT_LENGTH (0 when absent), None for a
+    chunked body (read to its end: the only way)."""
+
+    def __init__(self, stream: Any, length: Optional[int], check: Check) -> None:
+        super().__init__(stream, check)
+        self._length = length
+        self._left = length
 
     def read(self, *args: Any, **kwargs: Any) -> Any:
         self._check(self._asked, "read", args, kwargs)
@@ -133,17 +140,8 @@ class InputObserver:
         ]
 
 
-class ErrorsObserver:
+class ErrorsObserver(_Observer):
     """``wsgi.errors`` observed: text only, never closed."""
-
-    def __init__(self, stream: Any, check: Check) -> None:
-        self._stream = stream
-        self._check = check
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "_stream" or name.startswith("__"):  # copy.copy's probes: ours, not its
-            raise AttributeError(name)
-        return getattr(self._stream, name)
 
     def write(self, text: Any) -> Any:
         self._check(_errors_text, text)
