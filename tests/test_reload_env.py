@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable, Optional
-
-import pytest
+from typing import Callable
 
 from simplewsgi.reload.filters import PROBE_PREFIX
 from simplewsgi.reload.gitlock import HOLD_LIMIT
 from tests.helpers import wait_for
-from tests.test_reloader import APP, RELOADED_RE, Server, write
+from tests.test_reloader import APP, RELOADED_RE, Server, serve, write
+
+__all__ = ["serve"]  # test_reloader's fixture: servers in tmp_path, killed after
 
 RELOAD_LINE = re.compile(r"Reload: +(.*)")
 STALE = re.compile(r"Warning: (.*) is still there after 10 s .*: reloading anyway")
@@ -35,23 +33,6 @@ def _deaf(self, timeout, **kwargs):
 
 inotify.InotifyEmitter.queue_events = _deaf
 """
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """As test_reloader's: servers in ``tmp_path``, killed after, their output shown."""
-    servers: list[Server] = []
-
-    def start(*args: str, env: Optional[dict[str, str]] = None) -> Server:
-        servers.append(Server(tmp_path, *args, env=env))
-        return servers[-1]
-
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.kill()
-            sys.stderr.write(f"--- server output ---\n{server.output}\n")
 
 
 def _leftovers(root: Path) -> list[str]:
