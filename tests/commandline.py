@@ -159,6 +159,12 @@ class Server:
             self._address = (match.group(1).strip("[]"), int(match.group(2)))
         return self._address
 
+    @property
+    def url(self) -> str:
+        """http://host:port of the banner's local address (no trailing slash)."""
+        host, port = self.address
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
     def get(self, path: str = "/") -> tuple[int, str]:
         return get(http.client.HTTPConnection(*self.address, timeout=DEADLINE), path)
 

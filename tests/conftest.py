@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import browser  # noqa: F401 - fixture: headless Chromium
 from tests.commandline import launch, parsed  # noqa: F401 - fixtures: the command, its parsing
 
 
@@ -38,7 +39,7 @@ E2E_MODULES = (
     "test_port_rescue_cli",
     "test_keys",
 )
-E2E_FIXTURES = ("shell_env", "launch")
+E2E_FIXTURES = ("shell_env", "launch", "browser")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
