@@ -25,7 +25,6 @@ import pytest
 ARTIFACTS = Path(
     os.environ.get("SIMPLEWSGI_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts"
 )
-ELEMENT = "element-6066-11e4-a52f-4a4d4fb0e7ab"  # the W3C key of an element reference
 
 
 def find_browser() -> tuple[str, str] | str:
@@ -66,15 +65,29 @@ class Browser:
     def text(self, css: str = "body") -> str:
         return str(self.run("const e = document.querySelector(arguments[0]); return e ? e.innerText : null", css))
 
-    def find(self, css: str) -> str:
+    def find(self, css: str) -> dict[str, str]:
+        """The reference to the first element ``css`` selects, as the protocol gives it."""
         found = self.call("POST", "/element", {"using": "css selector", "value": css})
-        return str(found[ELEMENT])
+        if not isinstance(found, dict) or not any(key.startswith("element-") for key in found):
+            raise WebDriverError(f"no element {css!r}: {found!r}")
+        return found
+
+    def _element(self, css: str) -> str:
+        return next(iter(self.find(css).values()))
 
     def click(self, css: str) -> None:
-        self.call("POST", f"/element/{self.find(css)}/click", {})
+        self.call("POST", f"/element/{self._element(css)}/click", {})
 
     def type(self, css: str, text: str) -> None:
-        self.call("POST", f"/element/{self.find(css)}/value", {"text": text})
+        self.call("POST", f"/element/{self._element(css)}/value", {"text": text})
+
+    def frame_text(self, css: str) -> str:
+        """The text of the frame ``css`` selects (then back to the page)."""
+        self.call("POST", "/frame", {"id": self.find(css)})
+        try:
+            return self.text()
+        finally:
+            self.call("POST", "/frame/parent", {})
 
     def screenshot(self, name: str) -> Path:
         """A PNG of the viewport, kept in the artifacts directory."""

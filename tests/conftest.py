@@ -38,6 +38,8 @@ E2E_MODULES = (
     "test_reload_env",
     "test_port_rescue_cli",
     "test_keys",
+    "test_live_browser",
+    "test_live_cli",
 )
 E2E_FIXTURES = ("shell_env", "launch", "browser")
 
