@@ -206,7 +206,8 @@ class Console:
         if reloader:
             lines.append(f"  {'Reload:':<9}{reloader}")
         if options.live:
-            lines.append(f"  {'Live:':<9}open pages refresh on changes to code, {', '.join(options.live_include)}")
+            files = ", ".join(options.live_include)
+            lines.append(f"  {'Live:':<9}open pages refresh on changes to the code and {files}")
         if exposed:
             prefix, color = PREFIXES["warn"]
             hint = PRODUCTION_HINT.format(host=" and ".join(exposed))

@@ -10,7 +10,7 @@ from typing import Callable
 from tests.browser import Browser
 from tests.commandline import Server, write
 
-PAGE = '''\
+PAGE = """\
 import os
 
 STYLE = '<link rel="stylesheet" href="/static/style.css">'
@@ -26,12 +26,12 @@ def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
                               ("Content-Length", str(len(body)))])
     return [body]
-'''
+"""
 RED, BLUE = "rgb(200, 0, 0)", "rgb(0, 0, 200)"
 
 
 def project(root: Path, word: str = "v1") -> None:
-    write(root / "static" / "style.css", "h1 { color: %s; }\n" % RED)
+    write(root / "static" / "style.css", f"h1 {{ color: {RED}; }}\n")
     edit_app(root, word)
 
 
@@ -82,7 +82,7 @@ def test_a_stylesheet_is_swapped_in_place_without_reloading(
     browser.wait(lambda: color(browser) == RED, what="the first stylesheet")
     browser.run("window.notReloaded = 42")
     pid = browser.text("#pid")
-    write(tmp_path / "static" / "style.css", "h1 { color: %s; }\n" % BLUE)
+    write(tmp_path / "static" / "style.css", f"h1 {{ color: {BLUE}; }}\n")
     browser.wait(lambda: color(browser) == BLUE, what="the new stylesheet")
     assert browser.run("return window.notReloaded") == 42  # swapped, not reloaded
     assert browser.text("#pid") == pid
@@ -149,7 +149,9 @@ def test_many_tabs_share_one_stream_and_all_refresh(
     project(tmp_path)
     server = start(launch)
     handles = [str(browser.call("GET", "/window"))]
-    handles += [str(browser.call("POST", "/window/new", {"type": "tab"})["handle"]) for _ in range(7)]
+    handles += [
+        str(browser.call("POST", "/window/new", {"type": "tab"})["handle"]) for _ in range(7)
+    ]
     for handle in handles:
         browser.call("POST", "/window", {"handle": handle})
         browser.get(server.url + "/")

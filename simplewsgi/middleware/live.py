@@ -99,7 +99,9 @@ class LiveReload:
         self, path: str, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            return _plain(start_response, "405 Method Not Allowed", b"GET only\n", (("Allow", "GET, HEAD"),))
+            return _plain(
+                start_response, "405 Method Not Allowed", b"GET only\n", (("Allow", "GET, HEAD"),)
+            )
         if path == SCRIPT_PATH:
             start_response("200 OK", [
                 ("Content-Type", "text/javascript; charset=utf-8"),
@@ -111,7 +113,9 @@ class LiveReload:
         if path == EVENTS_PATH:
             stream = self.hub.open()
             if stream is None:
-                return _plain(start_response, "503 Service Unavailable", b"too many event streams\n")
+                return _plain(
+                    start_response, "503 Service Unavailable", b"too many event streams\n"
+                )
             start_response("200 OK", [
                 ("Content-Type", "text/event-stream"),
                 ("Cache-Control", "no-store"),

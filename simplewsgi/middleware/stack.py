@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
     from simplewsgi.middleware.livehub import LiveHub
-
     from simplewsgi.options import ServeOptions
 
 
