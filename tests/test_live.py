@@ -8,7 +8,8 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Callable, Optional
 
 import pytest
 
@@ -186,8 +187,8 @@ class Stream:
     def next_event(self) -> tuple[str, str]:
         kind = data = ""
         while True:
-            line = self.response.fp.readline()
-            if not line:
+            line = self.response.fp.readline()  # the raw, chunked stream
+            if line == b"0\r\n" or not line:
                 return "", ""  # the stream ended
             text = line.decode().rstrip("\r\n")
             if text.startswith("event: "):
