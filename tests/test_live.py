@@ -244,6 +244,17 @@ def get(server: Any, path: str) -> tuple[int, bytes]:
         conn.close()
 
 
+def test_a_head_request_opens_no_stream() -> None:
+    hub = LiveHub(1)
+    with live_server(hub) as server:
+        conn = http.client.HTTPConnection(*server.server_address[:2], timeout=DEADLINE)
+        conn.request("HEAD", "/__simplewsgi__/events")
+        response = conn.getresponse()
+        assert response.status == 200 and response.read() == b""
+        assert hub.streams == 0
+        conn.close()
+
+
 def test_streams_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(livehub, "MAX_STREAMS", 2)
     monkeypatch.setattr(livehub, "PING_SECONDS", 0.05)  # a closed client is noticed soon
