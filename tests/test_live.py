@@ -226,7 +226,8 @@ def test_a_stream_says_hello_then_what_changed_and_ends_at_close() -> None:
         late = Stream(server.server_address[:2])  # a page opened after the failure
         assert late.next_event() == ("hello", '{"generation": 41, "failed": true}')
         hub.close()
-        assert stream.next_event() == ("", "") and late.next_event() == ("", "")
+        for each in (stream, late):  # the last word, then the end
+            assert each.next_event() == ("bye", "{}") and each.next_event() == ("", "")
         assert hub.streams == 0
         again = Stream(server.server_address[:2])  # closed: come back later, at once
         assert again.response.read() == b"retry: %d\n\n" % livehub.RETRY_MS

@@ -49,6 +49,10 @@ class Stream:
             elif text.startswith("data: ") and kind:
                 return kind, json.loads(text[6:])
 
+    def ends(self) -> bool:
+        """True if the worker says bye (come back now) and then ends the stream cleanly."""
+        return self.next_event() == ("bye", {}) and self.next_event() == ("", None)
+
     def close(self) -> None:
         self.conn.close()
 
@@ -94,7 +98,7 @@ def test_a_code_change_ends_the_streams_cleanly_and_the_next_worker_is_newer(
     first = hello(stream)
     _, old_pid = page(server)
     write(tmp_path / "app.py", APP.replace("{word}", "two"))
-    assert stream.next_event() == ("", None)  # closed by the old worker: not cut, not held
+    assert stream.ends()  # closed by the old worker: not cut, not held
     server.wait_for(r"reloaded in \d+ ms \(changed: app\.py\)")
     again = Stream(server)
     assert hello(again) > first  # the page's script sees a newer worker: it reloads
@@ -122,7 +126,7 @@ def test_a_stop_does_not_wait_for_open_streams(
         hello(stream)
     assert server.stop(signal.SIGINT) == exits.OK
     for stream in streams:
-        assert stream.next_event() == ("", None)
+        assert stream.ends()
         stream.close()
     assert "waiting up to" not in server.plain and "cut " not in server.plain
 
@@ -139,7 +143,7 @@ def test_a_page_reloaded_after_a_swap_meets_the_new_worker(
     conn = http.client.HTTPConnection(*server.address, timeout=DEADLINE)
     _, old_pid = page(server, conn)
     write(tmp_path / "app.py", APP.replace("{word}", "two"))
-    assert stream.next_event() == ("", None)
+    assert stream.ends()
     stream.close()
     try:
         answered = page(server, conn)
@@ -175,7 +179,7 @@ def test_a_file_the_reload_patterns_match_restarts_the_app(
     stream = Stream(server)
     first = hello(stream)
     write(tmp_path / "templates" / "page.html", "<p>two</p>\n")
-    assert stream.next_event() == ("", None)
+    assert stream.ends()
     server.wait_for(r"reloaded in \d+ ms \(changed: templates/page\.html\)")
     again = Stream(server)
     assert hello(again) > first
