@@ -45,8 +45,8 @@ def main() -> None:
         (root / "static" / "style.css").write_text("h1 { color: rgb(0, 0, 0); }\n")
         (root / "app.py").write_text(PAGE.replace("{word}", "v0"))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        command = [sys.executable, "-m", "simplewsgi", "serve", "app:app", "--live", "--no-keys", "--no-access-log",
-                   "--static", "/static=static", "-p", "0"]  # fmt: skip
+        command = [sys.executable, "-m", "simplewsgi", "serve", "app:app", "--live", "--no-keys",
+                   "--no-access-log", "--static", "/static=static", "-p", "0"]  # fmt: skip
         server = subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.PIPE, text=True)
         driver, url = start_driver(driver_path)
         session = None
