@@ -218,6 +218,9 @@ def test_a_failed_reload_tells_the_pages_and_shows_details_to_loopback_only(
     assert status == 500 and "app.py" in local and "SyntaxError" in local
     status, _, remote = request(outside, port, "/__simplewsgi__/error", {"Accept": "text/html"})
     assert status == 500 and "app.py" not in remote and "SyntaxError" not in remote
+    rebound = {"Accept": "text/html", "Host": f"attacker.example:{port}"}  # DNS rebinding
+    status, _, page_ = request("127.0.0.1", port, "/__simplewsgi__/error", rebound)
+    assert status == 500 and "app.py" not in page_ and "SyntaxError" not in page_
     late = Stream(server)  # a page opened (or reconnected) after the failure
     kind, data = late.next_event()
     assert kind == "hello" and data["failed"] is True
