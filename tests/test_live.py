@@ -21,7 +21,7 @@ from simplewsgi.middleware.livehub import LiveHub
 from tests.helpers import DEADLINE, run_in_memory, serving, wait_for
 
 PAGE = b"<!DOCTYPE html><html><body><h1>hi</h1></body></html>"
-TAG = b'<script src="/__simplewsgi__/live.js" data-generation="7"></script>'
+TAG = b'<script src="/__simplewsgi__/live.js" data-generation="7" data-changes="0"></script>'
 
 
 def html_app(
@@ -253,19 +253,19 @@ def test_a_stream_says_hello_then_what_changed_and_ends_at_close() -> None:
     with live_server(hub) as server:
         stream = Stream(server.server_address[:2])
         assert stream.response.getheader("Content-Type") == "text/event-stream"
-        assert stream.next_event() == ("hello", '{"generation": 41, "failed": false}')
+        assert stream.next_event() == ("hello", '{"generation": 41, "changes": 0, "failed": false}')
         wait_for(lambda: hub.streams == 1)
         hub.swap_css(["site.css"])
-        assert stream.next_event() == ("css", '{"files": ["site.css"]}')
+        assert stream.next_event() == ("css", '{"files": ["site.css"], "changes": 1}')
         hub.reload(["index.html"])
-        assert stream.next_event() == ("reload", '{"files": ["index.html"]}')
+        assert stream.next_event() == ("reload", '{"files": ["index.html"], "changes": 2}')
         hub.failed({"message": "SyntaxError: x"})
         assert stream.next_event() == ("failed", "{}")  # no details: anyone may open a stream
         assert reports == [{"message": "SyntaxError: x"}]
         status, body = get(server, "/__simplewsgi__/error")
         assert (status, body) == (200, b"<p>broken</p>")
         late = Stream(server.server_address[:2])  # a page opened after the failure
-        assert late.next_event() == ("hello", '{"generation": 41, "failed": true}')
+        assert late.next_event() == ("hello", '{"generation": 41, "changes": 2, "failed": true}')
         hub.close()
         for each in (stream, late):  # the last word, then the end
             assert each.next_event() == ("bye", "{}") and each.next_event() == ("", "")

@@ -162,10 +162,12 @@ def test_a_template_change_refreshes_the_pages_without_a_new_worker(
     hello(stream)
     _, pid = page(server)
     write(tmp_path / "templates" / "page.html", "<p>two</p>\n")
-    assert stream.next_event() == ("reload", {"files": ["page.html"]})
+    assert stream.next_event() == ("reload", {"files": ["page.html"], "changes": 1})
     server.wait_for(r"refreshed open pages \(changed: templates/page\.html\)")
     write(tmp_path / "site.css", "p {}\n")
-    assert stream.next_event() == ("css", {"files": ["site.css"]})
+    assert stream.next_event() == ("css", {"files": ["site.css"], "changes": 2})
+    _, body = server.get("/")
+    assert 'data-changes="2"' in body  # a page rendered now knows it has seen both
     assert page(server)[1] == pid and "reloaded in" not in server.plain
     stream.close()
 
@@ -198,7 +200,7 @@ def test_live_include_replaces_the_default_and_static_dirs_are_watched(
     hello(stream)
     write(assets / "site.css", "p { color: red }\n")  # no longer a live file: nothing
     write(assets / "notes.txt", "two\n")
-    assert stream.next_event() == ("reload", {"files": ["notes.txt"]})
+    assert stream.next_event() == ("reload", {"files": ["notes.txt"], "changes": 1})
     assert "site.css" not in server.plain
     stream.close()
 

@@ -109,7 +109,11 @@ class LiveReload:
         from urllib.parse import quote
 
         src = quote(base, safe="/") + SCRIPT_PATH
-        return f'<script src="{src}" data-generation="{self.hub.generation}"></script>'.encode()
+        hub = self.hub
+        return (
+            f'<script src="{src}" data-generation="{hub.generation}" '
+            f'data-changes="{hub.changes}"></script>'
+        ).encode()
 
     def _reserved(
         self, path: str, environ: WSGIEnvironment, start_response: StartResponse

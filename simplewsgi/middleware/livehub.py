@@ -6,7 +6,9 @@ Rules, and why:
   gives each worker it tells to serve, larger for a later one) and whether the last reload
   failed. A page knows the generation that served it (the injected script carries it), so a
   stream that reconnects to a newer worker is the sign to reload: the refresh happens only
-  once the new worker serves, never against a dead server or a stale page.
+  once the new worker serves, never against a dead server or a stale page. Likewise the count
+  of file changes the worker has announced: a page rendered before one, whose stream was not
+  yet open to hear it (it was loading), learns of it from ``hello`` and reloads.
 - Streams are closed first when the worker stops or is replaced (:meth:`LiveHub.close`): an
   open stream is a request in flight, and a graceful stop would otherwise wait for it. A stream
   that arrives after that is answered at once with only a ``retry`` hint, so the browser comes
@@ -63,6 +65,7 @@ class LiveHub:
         error_page: Optional[Callable[[dict[str, Any]], WSGIApplication]] = None,
     ) -> None:
         self.generation = generation
+        self.changes = 0  # file changes announced (reload, css): a page knows the count it saw
         self._error_page = error_page
         self._failure: Optional[WSGIApplication] = None
         self._lock = threading.Condition()
@@ -80,17 +83,27 @@ class LiveHub:
         return self._failure
 
     def hello(self) -> bytes:
-        return event(HELLO, {"generation": self.generation, "failed": self._failure is not None})
+        failed = self._failure is not None
+        return event(
+            HELLO, {"generation": self.generation, "changes": self.changes, "failed": failed}
+        )
 
     # -- what the supervisor says -----------------------------------------------------------
 
     def reload(self, files: list[str]) -> None:
         """Files the pages show changed (templates, scripts): reload them."""
-        self._broadcast(event(RELOAD, {"files": files}))
+        self._announce(RELOAD, files)
 
     def swap_css(self, files: list[str]) -> None:
         """Only stylesheets changed (their base names): the pages swap them in place."""
-        self._broadcast(event(CSS, {"files": files}))
+        self._announce(CSS, files)
+
+    def _announce(self, kind: str, files: list[str]) -> None:
+        with self._lock:
+            self.changes += 1
+            message = event(kind, {"files": files, "changes": self.changes})
+            for stream in self._streams:
+                stream.put(message)
 
     def failed(self, report: dict[str, Any]) -> None:
         """A reload failed and this worker keeps serving: the pages show the error page."""

@@ -45,6 +45,7 @@ SCRIPT = r"""// simplewsgi --live: refresh this page when the server's code or f
       if (kind === "lost") { last = null; return; }
       if (kind === "hello") { last = {kind: kind, data: data}; }
       if (kind === "failed" && last) { last.data.failed = true; }
+      if ((kind === "reload" || kind === "css") && last) { last.data.changes = data.changes; }
       send({kind: kind, data: data});
     });
     self.onconnect = function (e) {
@@ -64,6 +65,7 @@ SCRIPT = r"""// simplewsgi --live: refresh this page when the server's code or f
   if (!me || window.__simplewsgiLive) { return; }
   window.__simplewsgiLive = true;
   var generation = Number(me.getAttribute("data-generation"));
+  var changes = Number(me.getAttribute("data-changes"));
   var base = me.src.replace(/[^/]*$/, "");
   var overlay = null;
 
@@ -97,12 +99,16 @@ SCRIPT = r"""// simplewsgi --live: refresh this page when the server's code or f
   }
 
   function handle(kind, data) {
-    if (kind === "hello") {
-      if (data.generation > generation) { location.reload(); }
+    if (kind === "hello") {  // a newer worker, or changes made while this page loaded
+      window.__simplewsgiLive = "connected";  // for tests, and for the curious
+      var stale = data.generation > generation ||
+        (data.generation === generation && data.changes > changes);
+      if (stale) { location.reload(); }
       else if (data.failed) { showError(); }
     } else if (kind === "reload") {
       location.reload();
     } else if (kind === "css") {
+      changes = data.changes;
       swapCss(data.files);
     } else if (kind === "failed") {
       showError();
