@@ -145,6 +145,13 @@ def test_a_str_body_is_left_for_the_server_to_report() -> None:
     raw, log = run_in_memory(LiveReload(app, LiveHub(7)), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 500") and "must be bytes" in log, log
 
+    def writer(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", "4")])("text")
+        return []
+
+    raw, log = run_in_memory(LiveReload(writer, LiveHub(7)), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 500") and "must be bytes" in log, log
+
 
 def test_head_and_ranges_say_nothing_the_injected_page_would_contradict() -> None:
     sent = [("Content-Type", "text/html"), ("ETag", '"e"'), ("Accept-Ranges", "bytes")]

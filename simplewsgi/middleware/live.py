@@ -204,6 +204,8 @@ class _Response:
             raise
         if not self.passed and size > MAX_INJECTED:
             self._pass_held()  # more than its Content-Length said: the server will say so
+        if not self.passed and not all(isinstance(chunk, bytes) for chunk in self._written):
+            self._pass_held()  # write() got something else than bytes: the server says so
         if self.passed:  # start_response came late (a generator app), and not for us
             return _chain(self._written, iterator, result)
         _close(result)
