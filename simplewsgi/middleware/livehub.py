@@ -9,10 +9,11 @@ Rules, and why:
   once the new worker serves, never against a dead server or a stale page. Likewise the count
   of file changes the worker has announced: a page rendered before one, whose stream was not
   yet open to hear it (it was loading), learns of it from ``hello`` and reloads.
-- Streams are closed first when the worker stops or is replaced (:meth:`LiveHub.close`): an
-  open stream is a request in flight, and a graceful stop would otherwise wait for it. A stream
-  that arrives after that is answered at once with only a ``retry`` hint, so the browser comes
-  back (to the new worker) without delay.
+- A worker that stops or is replaced ends its streams (:meth:`LiveHub.close`, called by the
+  server once its idle connections are closed): an open stream is a request in flight, which
+  a graceful stop would otherwise wait for. Its last word is ``bye``, and the browser comes
+  back at once, to the worker serving now. A stream asked for after that is answered at once
+  with only a ``retry`` hint.
 - At most :data:`MAX_STREAMS` streams per worker (each holds a thread), and
   :data:`MAX_STREAMS_PER_PEER` per client address, so that one client cannot take them all:
   past that, a 503. Pages share one stream per browser (the script's SharedWorker), so a
