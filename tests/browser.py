@@ -25,7 +25,7 @@ import pytest
 ARTIFACTS = Path(
     os.environ.get("SIMPLEWSGI_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts"
 )
-ELEMENT = "element-6066-11e4-a52f-4a4d4fb0e7ab"  # the W3C key of an element reference
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference
 
 
 def find_browser() -> tuple[str, str] | str:

@@ -38,6 +38,12 @@ E2E_MODULES = (
     "test_reload_env",
     "test_port_rescue_cli",
     "test_keys",
+    # tests/compat/: frameworks' apps served by the command
+    "test_flask",
+    "test_flask_reload",
+    "test_flask_browser",
+    "test_django",
+    "test_small_frameworks",
 )
 E2E_FIXTURES = ("shell_env", "launch", "browser")
 
