@@ -44,6 +44,7 @@ E2E_MODULES = (
     "test_flask_browser",
     "test_django",
     "test_small_frameworks",
+    "test_compat_skips",
 )
 E2E_FIXTURES = ("shell_env", "launch", "browser")
 
