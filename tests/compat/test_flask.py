@@ -41,6 +41,21 @@ def test_unicode_path_and_query(flask_server: Server, client: Connect) -> None:
     }
 
 
+def test_unicode_target_sent_as_utf8_bytes(flask_server: Server) -> None:
+    """curl sends a typed URL's UTF-8 unencoded: Flask routes it, and the access log shows the
+    text, not one character per byte."""
+    with socket.create_connection(flask_server.address, timeout=DEADLINE) as sock:
+        sock.sendall("GET /héllo/wörld?q=日本 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        reader = WireReader(sock)
+        reply = reader.read()
+        reader.close()
+    assert reply.status == 200
+    assert json.loads(reply.body) == {
+        "path": "/héllo/wörld", "name": "wörld", "q": "日本", "raw": "q=日本",
+    }  # fmt: skip
+    flask_server.wait_for(r"GET /héllo/wörld\?q=日本 HTTP/1\.1 200 ")
+
+
 def test_form_post_redirects_to_the_result(flask_server: Server, client: Connect) -> None:
     conn = client(flask_server)
     form = urllib.parse.urlencode({"name": "Zoë & Ann"})
