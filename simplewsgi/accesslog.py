@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from simplewsgi.console import BOLD, CYAN, DIM, GREEN, RED, RESET, YELLOW, write_stderr
 from simplewsgi.http.handler import WSGIRequestHandler
 from simplewsgi.http.text import CONTROL_CHAR_ESCAPES
-from simplewsgi.middleware import STATIC_FILE
+from simplewsgi.middleware import QUIET, STATIC_FILE
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -44,7 +44,7 @@ class AccessLogHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         status = code if type(code) is int else _as_int(code)
-        if not self.access_log and status < 500:
+        if status < 500 and (not self.access_log or QUIET in self.environ):
             return
         elapsed = (time.perf_counter() - self.request_start) * 1000.0
         duration = f"{elapsed:.1f} ms" if elapsed < 1000.0 else f"{elapsed / 1000.0:.2f} s"

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from simplewsgi.console import Console
     from simplewsgi.keys import KeyReader
+    from simplewsgi.middleware.livehub import LiveHub
     from simplewsgi.options import ServeOptions
 
 # serve_forever's wake-up interval; bounds how long a stop request waits to be noticed.
@@ -117,10 +118,11 @@ def build_server(
     app: WSGIApplication,
     console: Console,
     sockets: Sequence[socket.socket],
+    live: Optional[LiveHub] = None,
 ) -> WSGIServer:
     """The server, built through ``make_server`` on ``sockets`` (already listening), serving
-    ``app`` behind the layers ``options`` ask for (``middleware.stack``); HTTPS when
-    ``options`` has a certificate."""
+    ``app`` behind the layers ``options`` ask for (``middleware.stack``; ``live``, a reloader
+    worker's pages under ``--live``); HTTPS when ``options`` has a certificate."""
     context = None
     if options.certfile:  # ssl loads only for TLS
         from simplewsgi.certificates import server_context
@@ -130,7 +132,7 @@ def build_server(
     def server_class(address: tuple[str, int], handler: type) -> WSGIServer:
         return WSGIServer(address, handler, sockets=sockets, ssl_context=context)
 
-    served = wrap(app, options, console.warn)
+    served = wrap(app, options, console.warn, live)
     handler = handler_class(
         console.color,
         options.access_log,
@@ -147,6 +149,7 @@ def serve_until_signal(
     ready: Callable[[WSGIServer], None] | None = None,
     goodbye: Callable[[], None] | None = None,
     say: Callable[[str], None] | None = None,
+    before_close: Callable[[], None] | None = None,
 ) -> None:
     """Serve until a stop signal (SIGINT, SIGTERM, SIGHUP), then stop gracefully (in-flight
     requests finish).
@@ -154,7 +157,8 @@ def serve_until_signal(
     ``ready`` (the banner, a worker's report) runs once the stop handlers are in place: a
     Ctrl+C right after "serving" is a graceful stop, not an interruption before serving.
     A second signal during the graceful stop raises ``signals.ForcedStop``. ``say`` tells the user
-    what is being waited for, so a stop is never silent.
+    what is being waited for, so a stop is never silent. ``before_close`` ends what must not
+    be waited for (``--live``'s event streams) before in-flight requests are.
     """
     stop = threading.Event()
 
@@ -180,6 +184,8 @@ def serve_until_signal(
         server.serve_forever(poll_interval=POLL_INTERVAL)
     finally:
         try:
+            if before_close is not None:
+                before_close()
             server.server_close()
         finally:
             for sig, handler in previous.items():
@@ -194,7 +200,9 @@ def serve_on_sockets(
     console: Console,
     sockets: Sequence[socket.socket],
     ready: Callable[[WSGIServer], None] | None = None,
+    live: Optional[LiveHub] = None,
 ) -> None:
     """A reloader worker's main loop: serve ``app`` on the inherited ``sockets`` until a
-    signal."""
-    serve_until_signal(build_server(options, app, console, sockets), ready=ready)
+    signal; ``live``: its open pages (``--live``), whose streams end first at a stop."""
+    server = build_server(options, app, console, sockets, live)
+    serve_until_signal(server, ready=ready, before_close=live.close if live else None)

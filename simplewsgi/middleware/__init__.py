@@ -28,6 +28,10 @@ from __future__ import annotations
 # those lines dimmer, so the app's own requests stand out.
 STATIC_FILE = "simplewsgi.static_file"
 
+# Set by the live layer (``--live``) on its own requests (the script, the event stream): they
+# leave no access-log line, so that the log shows the app's requests only.
+QUIET = "simplewsgi.quiet"
+
 # The socket's peer (``REMOTE_ADDR`` as the server set it), kept by the layers that would
 # otherwise hide it (proxy headers, debug): who may read an error's details is decided from it.
 PEER = "simplewsgi.peer"

@@ -1,0 +1,151 @@
+"""``--live``: the open pages of one worker, and the server-sent events that tell them what changed.
+
+Rules, and why:
+
+- Every event stream starts with ``hello``: the worker's *generation* (a number the supervisor
+  gives each worker it tells to serve, larger for a later one) and whether the last reload
+  failed. A page knows the generation that served it (the injected script carries it), so a
+  stream that reconnects to a newer worker is the sign to reload: the refresh happens only
+  once the new worker serves, never against a dead server or a stale page.
+- Streams are closed first when the worker stops or is replaced (:meth:`LiveHub.close`): an
+  open stream is a request in flight, and a graceful stop would otherwise wait for it. A stream
+  that arrives after that is answered at once with only a ``retry`` hint, so the browser comes
+  back (to the new worker) without delay.
+- At most :data:`MAX_STREAMS` streams per worker (each holds a thread): past that, a 503. Pages
+  share one stream per browser (the script's SharedWorker), so a developer never gets near it.
+- A comment line every :data:`PING_SECONDS` keeps proxies from timing the stream out and lets
+  the server notice a client that went away.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from _typeshed.wsgi import WSGIApplication
+
+MAX_STREAMS = 64
+PING_SECONDS = 15.0
+RETRY_MS = 250  # how soon a browser reconnects a stream that ended (EventSource's retry)
+CLOSE_WAIT = 1.0  # how long close() waits for the streams' threads to let go
+
+# What a stream carries (``event:`` names); the script knows the same names.
+HELLO, RELOAD, CSS, FAILED = "hello", "reload", "css", "failed"
+
+
+def event(kind: str, data: Any) -> bytes:
+    """One server-sent event; ``data`` as JSON on one line (JSON escapes every newline)."""
+    return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+class LiveHub:
+    """The streams open on this worker; thread-safe. ``error_page(report)`` makes the WSGI app
+    that shows a failed reload's report (the reloader's error page, with its rules on who may
+    read the details)."""
+
+    def __init__(
+        self,
+        generation: int,
+        error_page: Optional[Callable[[dict[str, Any]], WSGIApplication]] = None,
+    ) -> None:
+        self.generation = generation
+        self._error_page = error_page
+        self._failure: Optional[WSGIApplication] = None
+        self._lock = threading.Condition()
+        self._streams: set[queue.SimpleQueue[Optional[bytes]]] = set()
+        self._closed = False
+
+    @property
+    def streams(self) -> int:
+        with self._lock:
+            return len(self._streams)
+
+    @property
+    def failure_page(self) -> Optional[WSGIApplication]:
+        """The error page of the last failed reload, while it is the last word."""
+        return self._failure
+
+    def hello(self) -> bytes:
+        return event(HELLO, {"generation": self.generation, "failed": self._failure is not None})
+
+    # -- what the supervisor says -----------------------------------------------------------
+
+    def reload(self, files: list[str]) -> None:
+        """Files the pages show changed (templates, scripts): reload them."""
+        self._broadcast(event(RELOAD, {"files": files}))
+
+    def swap_css(self, files: list[str]) -> None:
+        """Only stylesheets changed (their base names): the pages swap them in place."""
+        self._broadcast(event(CSS, {"files": files}))
+
+    def failed(self, report: dict[str, Any]) -> None:
+        """A reload failed and this worker keeps serving: the pages show the error page."""
+        if self._error_page is not None:
+            self._failure = self._error_page(report)
+            self._broadcast(event(FAILED, {"message": str(report.get("message", ""))}))
+
+    def close(self, wait: float = CLOSE_WAIT) -> None:
+        """End every stream (and refuse new ones); wait up to ``wait`` s for them to end."""
+        deadline = time.monotonic() + wait
+        with self._lock:
+            self._closed = True
+            for stream in self._streams:
+                stream.put(None)
+            while self._streams and (left := deadline - time.monotonic()) > 0:
+                self._lock.wait(left)
+
+    # -- the streams ----------------------------------------------------------------------
+
+    def _broadcast(self, message: bytes) -> None:
+        with self._lock:
+            for stream in self._streams:
+                stream.put(message)
+
+    def open(self) -> Optional[Iterator[bytes]]:
+        """A new stream's body, or None when there are already :data:`MAX_STREAMS`."""
+        with self._lock:
+            if self._closed:
+                return iter([f"retry: {RETRY_MS}\n\n".encode()])  # come back: to the next worker
+            if len(self._streams) >= MAX_STREAMS:
+                return None
+            stream: queue.SimpleQueue[Optional[bytes]] = queue.SimpleQueue()
+            self._streams.add(stream)
+        return _Stream(self, stream)
+
+    def _release(self, stream: queue.SimpleQueue[Optional[bytes]]) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+            self._lock.notify_all()
+
+
+class _Stream:
+    """One stream's body. An iterator with ``close()`` rather than a generator: the server
+    closes what it was given whether or not it started it, and only then is it released."""
+
+    def __init__(self, hub: LiveHub, queue_: queue.SimpleQueue[Optional[bytes]]) -> None:
+        self._hub, self._queue, self._started = hub, queue_, False
+
+    def __iter__(self) -> _Stream:
+        return self
+
+    def __next__(self) -> bytes:
+        if not self._started:
+            self._started = True
+            return f"retry: {RETRY_MS}\n".encode() + self._hub.hello()
+        try:
+            message = self._queue.get(timeout=PING_SECONDS)
+        except queue.Empty:
+            return b": ping\n\n"
+        if message is None:
+            self.close()
+            raise StopIteration
+        return message
+
+    def close(self) -> None:
+        self._hub._release(self._queue)
