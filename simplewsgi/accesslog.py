@@ -100,12 +100,13 @@ def _as_text(text: str) -> str:
     byte (latin-1, as http.server reads it), so UTF-8 bytes, which curl sends for a typed
     ``/héllo``, are shown as the text they spell; control characters are escaped either way
     (U+009B spelled in UTF-8 too)."""
-    if not text.isascii():
-        try:
-            text = text.encode("latin-1").decode("utf-8")
-        except UnicodeError:  # not UTF-8 (or already text): as it came
-            pass
-    return text.translate(CONTROL_CHAR_ESCAPES)
+    if text.isascii():
+        return text.translate(CONTROL_CHAR_ESCAPES)
+    try:
+        shown = text.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not UTF-8 (or already text): as it came
+        shown = text
+    return shown.translate(CONTROL_CHAR_ESCAPES)
 
 
 def _as_int(code: int | str) -> int:
