@@ -47,6 +47,7 @@ E2E_MODULES = (
     "test_django",
     "test_small_frameworks",
     "test_compat_skips",
+    "test_lint_quiet",
 )
 E2E_FIXTURES = ("shell_env", "launch", "browser")
 

@@ -29,6 +29,7 @@ from django.contrib.auth.models import User
 call_command("migrate", verbosity=0, interactive=False)
 User.objects.create_superuser("admin", "admin@example.com", "correct horse")
 """
+LOGIN = "/admin/login/?next=/admin/"
 TOKEN_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 Serve = Callable[..., Server]
@@ -67,7 +68,7 @@ def login(conn: Client, cookies: dict[str, str], token: str, password: str) -> R
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if cookies:
         headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
-    return conn.post("/admin/login/?next=/admin/", urllib.parse.urlencode(form), headers)
+    return conn.post(LOGIN, urllib.parse.urlencode(form), headers)
 
 
 @pytest.mark.parametrize("spec", ["mysite.wsgi", "mysite/wsgi.py", "mysite.wsgi:application"])
@@ -84,7 +85,7 @@ def test_the_app_string_forms(
 
 def test_admin_login_through_the_csrf_cookie(django_server: Server, client: Connect) -> None:
     conn = client(django_server)
-    page = conn.get("/admin/login/?next=/admin/")
+    page = conn.get(LOGIN)
     assert page.status == 200
     cookies = cookies_of(page)
     match = TOKEN_RE.search(page.text)
@@ -106,6 +107,23 @@ def test_admin_login_through_the_csrf_cookie(django_server: Server, client: Conn
     jar = "; ".join(f"{name}={value}" for name, value in cookies.items())
     admin = conn.get("/admin/", {"Cookie": jar})
     assert admin.status == 200 and "Site administration" in admin.text
+
+
+def test_admin_under_a_root_path(
+    serve_app: Serve, client: Connect, django_env: dict[str, str]
+) -> None:
+    """``--root-path /app``: Django builds its URLs from SCRIPT_NAME, so the admin's redirect
+    and its form point under /app."""
+    server = serve_app("mysite.wsgi", "--root-path", "/app", cwd=PROJECT, **django_env)
+    conn = client(server)
+    redirect = conn.get("/app/admin/")
+    assert (redirect.status, redirect.header("Location")) == (
+        302,
+        LOGIN.replace("/admin", "/app/admin"),
+    )
+    page = conn.get(redirect.header("Location") or "")
+    assert page.status == 200
+    assert 'action="/app/admin/login/?next=/app/admin/"' in page.text
 
 
 def test_file_response_goes_out_by_sendfile(

@@ -75,3 +75,16 @@ def test_error_is_a_500_logged_and_the_server_serves_on(
     assert conn.get("/boom").status == 500
     server.wait_for(rf"Traceback \(most recent call last\):(.|\n)*KeyError: '{name} boom'")
     assert conn.get("/hello/again").text == "hello, again"
+
+
+def test_pyramid_error_under_debug_is_the_debug_page(
+    serve_app: Callable[..., Server], client: Connect
+) -> None:
+    """Pyramid lets an exception it has no view for through to the server: ``--debug`` shows
+    it with the app's frame."""
+    pytest.importorskip("pyramid", reason="pyramid is not installed (pip install -e '.[compat]')")
+    server = serve_app("pyramidapp:app", "--debug")
+    reply = client(server).get("/boom", {"Accept": "text/html"})
+    assert reply.status == 500
+    assert reply.header("Content-Type") == "text/html; charset=utf-8"
+    assert "KeyError: &#x27;pyramid boom&#x27;" in reply.text and "pyramidapp.py" in reply.text
