@@ -11,6 +11,7 @@ from typing import Callable
 
 import pytest
 
+from tests.helpers import wait_for
 from tests.test_reloader import RELOADED_RE, Server, serve, write
 
 __all__ = ["serve"]  # test_reloader's fixture: servers in tmp_path, killed after
@@ -62,8 +63,9 @@ def test_a_template_through_reload_include(project: Path, serve: Callable[..., S
     server = serve("app:app", "--reload-include", "*.html")
     assert body(server, "/page") == "<p>template one for reloaded flask</p>"
     write(project / "templates" / "page.html", TEMPLATE.format(version="template two"))
+    wanted = "<p>template two for reloaded flask</p>"
+    wait_for(lambda: body(server, "/page") == wanted, what="the new template served")
     assert server.wait_line(RELOADED_RE).group(2) == os.path.join("templates", "page.html")
-    assert body(server, "/page") == "<p>template two for reloaded flask</p>"
 
 
 def test_a_syntax_error_keeps_the_last_good_view(
