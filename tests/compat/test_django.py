@@ -4,6 +4,7 @@ a good login, FileResponse by sendfile, StreamingHttpResponse, 404 and 500."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -124,6 +125,25 @@ def test_admin_under_a_root_path(
     page = conn.get(redirect.header("Location") or "")
     assert page.status == 200
     assert 'action="/app/admin/login/?next=/app/admin/"' in page.text
+
+
+def test_admin_stylesheets_through_static(
+    serve_app: Serve, client: Connect, django_env: dict[str, str]
+) -> None:
+    """Django serves no static files itself without DEBUG (runserver does): ``--static`` in
+    front of the app serves the admin's, where its pages link them."""
+    spec = importlib.util.find_spec("django")
+    assert spec is not None and spec.submodule_search_locations
+    admin = Path(spec.submodule_search_locations[0], "contrib", "admin", "static", "admin")
+    server = serve_app(
+        "mysite.wsgi", "--static", f"/static/admin={admin}", cwd=PROJECT, **django_env
+    )
+    conn = client(server)
+    page = conn.get(LOGIN)
+    assert page.status == 200 and 'href="/static/admin/css/base.css"' in page.text
+    css = conn.get("/static/admin/css/base.css")
+    assert (css.status, css.header("Content-Type")) == (200, "text/css; charset=utf-8")
+    assert css.body == (admin / "css" / "base.css").read_bytes()
 
 
 def test_file_response_goes_out_by_sendfile(
