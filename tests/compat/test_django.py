@@ -1,6 +1,7 @@
 """Django served by the real command as ``simplewsgi serve mysite.wsgi`` (the module alone: its
 callable is ``application``): the admin's login through a CSRF cookie round trip, a failed and
-a good login, FileResponse by sendfile, StreamingHttpResponse, 404 and 500."""
+a good login, the admin under ``--root-path`` and its stylesheets through ``--static``,
+FileResponse by sendfile, StreamingHttpResponse, a chunked body, 404 and 500."""
 
 from __future__ import annotations
 
