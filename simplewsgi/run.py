@@ -149,7 +149,6 @@ def serve_until_signal(
     ready: Callable[[WSGIServer], None] | None = None,
     goodbye: Callable[[], None] | None = None,
     say: Callable[[str], None] | None = None,
-    before_close: Callable[[], None] | None = None,
 ) -> None:
     """Serve until a stop signal (SIGINT, SIGTERM, SIGHUP), then stop gracefully (in-flight
     requests finish).
@@ -157,8 +156,7 @@ def serve_until_signal(
     ``ready`` (the banner, a worker's report) runs once the stop handlers are in place: a
     Ctrl+C right after "serving" is a graceful stop, not an interruption before serving.
     A second signal during the graceful stop raises ``signals.ForcedStop``. ``say`` tells the user
-    what is being waited for, so a stop is never silent. ``before_close`` ends what must not
-    be waited for (``--live``'s event streams) before in-flight requests are.
+    what is being waited for, so a stop is never silent.
     """
     stop = threading.Event()
 
@@ -184,8 +182,6 @@ def serve_until_signal(
         server.serve_forever(poll_interval=POLL_INTERVAL)
     finally:
         try:
-            if before_close is not None:
-                before_close()
             server.server_close()
         finally:
             for sig, handler in previous.items():
@@ -203,6 +199,9 @@ def serve_on_sockets(
     live: Optional[LiveHub] = None,
 ) -> None:
     """A reloader worker's main loop: serve ``app`` on the inherited ``sockets`` until a
-    signal; ``live``: its open pages (``--live``), whose streams end first at a stop."""
+    signal; ``live``: its open pages (``--live``), whose event streams a stop ends once no
+    connection is left to bring a request to this worker (not waited for)."""
     server = build_server(options, app, console, sockets, live)
-    serve_until_signal(server, ready=ready, before_close=live.close if live else None)
+    if live is not None:
+        server.end_endless = live.close
+    serve_until_signal(server, ready=ready)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Callable, Optional
 
 import pytest
 
@@ -186,8 +187,8 @@ class Stream:
     def next_event(self) -> tuple[str, str]:
         kind = data = ""
         while True:
-            line = self.response.fp.readline()
-            if not line:
+            line = self.response.fp.readline()  # the raw, chunked stream
+            if line == b"0\r\n" or not line:
                 return "", ""  # the stream ended
             text = line.decode().rstrip("\r\n")
             if text.startswith("event: "):
@@ -225,7 +226,8 @@ def test_a_stream_says_hello_then_what_changed_and_ends_at_close() -> None:
         late = Stream(server.server_address[:2])  # a page opened after the failure
         assert late.next_event() == ("hello", '{"generation": 41, "failed": true}')
         hub.close()
-        assert stream.next_event() == ("", "") and late.next_event() == ("", "")
+        for each in (stream, late):  # the last word, then the end
+            assert each.next_event() == ("bye", "{}") and each.next_event() == ("", "")
         assert hub.streams == 0
         again = Stream(server.server_address[:2])  # closed: come back later, at once
         assert again.response.read() == b"retry: %d\n\n" % livehub.RETRY_MS
@@ -240,6 +242,17 @@ def get(server: Any, path: str) -> tuple[int, bytes]:
         response = conn.getresponse()
         return response.status, response.read()
     finally:
+        conn.close()
+
+
+def test_a_head_request_opens_no_stream() -> None:
+    hub = LiveHub(1)
+    with live_server(hub) as server:
+        conn = http.client.HTTPConnection(*server.server_address[:2], timeout=DEADLINE)
+        conn.request("HEAD", "/__simplewsgi__/events")
+        response = conn.getresponse()
+        assert response.status == 200 and response.read() == b""
+        assert hub.streams == 0
         conn.close()
 
 

@@ -161,3 +161,23 @@ def test_many_tabs_share_one_stream_and_all_refresh(
         browser.call("POST", "/window", {"handle": handle})
         browser.wait_text("Hello v7", "#msg")
     assert browser.run("return typeof SharedWorker") == "function"
+
+
+def test_a_browser_without_shared_workers_follows_one_stream_per_tab(
+    browser: Browser, launch: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Where SharedWorker is missing (Chrome on Android, older Safari) each page follows the
+    stream itself; here the pages are given no SharedWorker before any of their scripts run."""
+    browser.call("POST", "/goog/cdp/execute", {
+        "cmd": "Page.addScriptToEvaluateOnNewDocument",
+        "params": {"source": "delete window.SharedWorker;"},
+    })  # fmt: skip
+    project(tmp_path)
+    server = start(launch)
+    browser.get(server.url + "/")
+    browser.wait_text("Hello v1", "#msg")
+    assert browser.run("return typeof SharedWorker") == "undefined"
+    edit_app(tmp_path, "v8")
+    browser.wait_text("Hello v8", "#msg")
+    write(tmp_path / "static" / "style.css", f"h1 {{ color: {BLUE}; }}\n")
+    browser.wait(lambda: color(browser) == BLUE, what="the new stylesheet")

@@ -111,6 +111,9 @@ class LiveReload:
             ])  # fmt: skip
             return [_SCRIPT_BODY]
         if path == EVENTS_PATH:
+            if environ.get("REQUEST_METHOD") == "HEAD":  # no stream to hold a thread for
+                start_response("200 OK", [("Content-Type", "text/event-stream")])
+                return []
             stream = self.hub.open()
             if stream is None:
                 return _plain(

@@ -35,8 +35,10 @@ PING_SECONDS = 15.0
 RETRY_MS = 250  # how soon a browser reconnects a stream that ended (EventSource's retry)
 CLOSE_WAIT = 1.0  # how long close() waits for the streams' threads to let go
 
-# What a stream carries (``event:`` names); the script knows the same names.
-HELLO, RELOAD, CSS, FAILED = "hello", "reload", "css", "failed"
+# What a stream carries (``event:`` names); the script knows the same names. BYE is the last
+# word of a worker that stops: the browser comes back at once (to the worker serving now)
+# instead of after the retry delay.
+HELLO, RELOAD, CSS, FAILED, BYE = "hello", "reload", "css", "failed", "bye"
 
 
 def event(kind: str, data: Any) -> bytes:
@@ -96,6 +98,7 @@ class LiveHub:
         with self._lock:
             self._closed = True
             for stream in self._streams:
+                stream.put(event(BYE, {}))
                 stream.put(None)
             while self._streams and (left := deadline - time.monotonic()) > 0:
                 self._lock.wait(left)

@@ -23,6 +23,11 @@ SCRIPT = r"""// simplewsgi --live: refresh this page when the server's code or f
     KINDS.forEach(function (kind) {
       source.addEventListener(kind, function (e) { deliver(kind, JSON.parse(e.data)); });
     });
+    source.addEventListener("bye", function () {  // that worker stops: the next one serves
+      source.close();
+      deliver("lost", null);
+      follow(url, deliver);
+    });
     source.onerror = function () {
       deliver("lost", null);
       if (source.readyState === EventSource.CLOSED) {

@@ -20,7 +20,6 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from simplewsgi.middleware.static import load_mount
 from simplewsgi.reload import messages
 from simplewsgi.reload.filters import DEFAULT_INCLUDE, PathFilter
 from simplewsgi.reload.paths import describe_paths
@@ -38,6 +37,8 @@ class LivePages:
     """What ``--live`` adds to the supervisor: directories, patterns, generations."""
 
     def __init__(self, options: ServeOptions, dirs: Iterable[str]) -> None:
+        from simplewsgi.middleware.static import load_mount  # here: only --live needs it
+
         static = [load_mount(spec).directory for spec in options.static]
         self.dirs = list(dict.fromkeys([*dirs, *(d for d in static if os.path.isdir(d))]))
         self.include = options.live_include

@@ -171,19 +171,19 @@ class Lifecycle:
     def stop(self, channel: Channel, swap: bool = False) -> None:
         """``swap``: a newer worker already serves; keep idle clients for one more request.
         Otherwise tell the supervisor how many requests the stop waits for, so it can say.
-        Under --live, the pages' event streams end first (they would hold the stop), and idle
-        connections close at once: a page reloading must meet the new worker, not this one."""
+        Under --live, idle connections close at once, then the pages' event streams end (not
+        counted, not waited for): a page reloads when its stream ends, and must meet the new
+        worker then, not this one."""
         with self._lock:
             self._stopping = True
             server = self._server
         if server is None:
             _exit_now(messages.EXIT_STOPPED)  # not serving: nothing in flight to finish
         else:
-            if self.live is not None:
-                self.live.close()
             server.idle_grace = SWAP_IDLE_GRACE if swap and self.live is None else 0.0
             if not swap:
-                channel.send({"kind": messages.STOPPING, "busy": server.requests_in_flight()})
+                busy = server.requests_in_flight() - (self.live.streams if self.live else 0)
+                channel.send({"kind": messages.STOPPING, "busy": max(0, busy)})
             server.shutdown()  # serve_forever returns; server_close lets requests finish
 
 
