@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -14,6 +15,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from tests.commandline import DEADLINE, Server, write
+from tests.helpers import wait_for
 
 APPS = Path(__file__).resolve().parent / "apps"
 
@@ -41,6 +43,32 @@ def sendfile_spy(tmp_path: Path, pythonpath: str) -> tuple[dict[str, str], Path]
     log = tmp_path / "sendfile.log"
     env = {"PYTHONPATH": f"{tmp_path / 'spy'}:{pythonpath}", "COMPAT_SENDFILE_LOG": str(log)}
     return env, log
+
+
+def open_files(pid: int, path: Path) -> int:
+    """How many descriptors of process ``pid`` are open on ``path`` (from /proc: Linux)."""
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd) == str(path)
+        except OSError:  # closed since it was listed
+            continue
+    return count
+
+
+def files_closed_after_use(server: Server, path: str, file: Path) -> None:
+    """GET, HEAD, and a client gone mid-body (``file`` is large): the app's file is closed
+    every time (the server closes the response, which closes the file)."""
+    client = Client(server)
+    try:
+        assert client.get(path).body == file.read_bytes()
+        assert client.request("HEAD", path).body == b""
+    finally:
+        client.close()
+    with socket.create_connection(server.address, timeout=DEADLINE) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        assert sock.recv(1024).startswith(b"HTTP/1.1 200 ")
+    wait_for(lambda: open_files(server.proc.pid, file) == 0, what=f"{file.name} closed")
 
 
 class Reply:

@@ -17,7 +17,7 @@ from typing import Callable
 import pytest
 
 from tests.commandline import REPO, Server, cli_env
-from tests.compat.conftest import APPS, Client, Reply, sendfile_spy
+from tests.compat.conftest import APPS, Client, Reply, files_closed_after_use, sendfile_spy
 
 pytest.importorskip("django", reason="Django is not installed (pip install -e '.[compat]')")
 pytestmark = pytest.mark.compat
@@ -164,6 +164,17 @@ def test_file_response_goes_out_by_sendfile(
     assert reply.body == data
     assert log.read_text().split("\n") == [f"0 {len(data)}", ""]
     assert conn.get("/").status == 200
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_file_response_closes_the_file(
+    serve_app: Serve, django_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "big.bin").write_bytes(os.urandom(8 * 1024 * 1024))
+    server = serve_app(
+        "mysite.wsgi", cwd=PROJECT, COMPAT_FILE=str(tmp_path / "big.bin"), **django_env
+    )
+    files_closed_after_use(server, "/file/", tmp_path / "big.bin")
 
 
 def test_streaming_http_response(django_server: Server, client: Connect) -> None:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import socket
+import sys
 import urllib.parse
 from pathlib import Path
 from typing import Callable
@@ -14,7 +15,7 @@ from typing import Callable
 import pytest
 
 from tests.commandline import DEADLINE, REPO, Server
-from tests.compat.conftest import Client, sendfile_spy
+from tests.compat.conftest import Client, files_closed_after_use, sendfile_spy
 from tests.helpers import WireReader
 
 pytest.importorskip("flask", reason="Flask is not installed (pip install -e '.[compat]')")
@@ -162,6 +163,13 @@ def test_send_file_goes_out_by_sendfile(serve_app: Serve, client: Connect, tmp_p
     head = conn.request("HEAD", "/file")
     assert (head.status, head.header("Content-Length"), head.body) == (200, str(len(data)), b"")
     assert conn.get("/").text == "flask says hello"  # the connection still in step
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_send_file_closes_the_file(serve_app: Serve, tmp_path: Path) -> None:
+    (tmp_path / "big.bin").write_bytes(os.urandom(8 * 1024 * 1024))
+    server = serve_app("flaskapp:app", COMPAT_FILE=str(tmp_path / "big.bin"))
+    files_closed_after_use(server, "/file", tmp_path / "big.bin")
 
 
 def test_head_has_the_get_headers_and_no_body(flask_server: Server, client: Connect) -> None:
