@@ -79,10 +79,10 @@ def test_other_responses_pass_untouched(headers: list[tuple[str, str]], status: 
     assert header(head, "ETag") == ('"x"' if status.startswith("304") else None)
 
 
-def test_a_page_without_body_end_and_a_head_request_pass_untouched() -> None:
+def test_a_page_without_body_end_passes_untouched_and_head_says_the_gets_length() -> None:
     assert fetch(html_app(b"<h1>no end tag</h1>"))[1] == b"<h1>no end tag</h1>"
     head, got = fetch(html_app(), b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert got == b"" and header(head, "Content-Length") == str(len(PAGE))
+    assert got == b"" and header(head, "Content-Length") == str(len(PAGE) + len(TAG))
 
 
 def test_a_streamed_page_is_passed_on_as_it_comes() -> None:
@@ -122,6 +122,47 @@ def test_a_generator_app_that_starts_late_is_injected_and_write_counts() -> None
         return [b"</body>"]
 
     assert fetch(writer)[1] == b"<html><body>written" + TAG + b"</body>"
+
+
+def test_a_body_end_inside_a_script_or_a_comment_is_text() -> None:
+    tail = b"<script>var t = '</body>';</script><!-- </body> --></html>"
+    body = b"<html><body><p>x</p></body>" + tail
+    assert fetch(html_app(body))[1] == b"<html><body><p>x</p>" + TAG + b"</body>" + tail
+
+
+def test_a_page_whose_length_is_wrong_is_left_for_the_server_to_report() -> None:
+    for declared in ("5", "1000"):
+        app = html_app(PAGE, [("Content-Type", "text/html"), ("Content-Length", declared)])
+        raw, log = run_in_memory(LiveReload(app, LiveHub(7)), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert TAG not in raw and "Content-Length" in log and declared in log, log
+
+
+def test_a_str_body_is_left_for_the_server_to_report() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[Any]:
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", "4")])
+        return ["text"]
+
+    raw, log = run_in_memory(LiveReload(app, LiveHub(7)), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 500") and "must be bytes" in log, log
+
+
+def test_head_and_ranges_say_nothing_the_injected_page_would_contradict() -> None:
+    sent = [("Content-Type", "text/html"), ("ETag", '"e"'), ("Accept-Ranges", "bytes")]
+    own_head = html_app(b"", [*sent, ("Content-Length", str(len(PAGE)))])  # as the static layer
+    head, _ = fetch(own_head, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+    for name in ("ETag", "Accept-Ranges"):
+        assert header(head, name) is None, head
+    assert header(head, "Content-Length") is None, head
+    head, body = fetch(html_app(headers=sent))
+    assert TAG in body and header(head, "Accept-Ranges") is None
+
+
+def test_the_tag_is_where_the_layer_is_even_when_the_app_moves_script_name() -> None:
+    def mounted(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ["SCRIPT_NAME"] += "/blog"  # as a dispatcher (or --root-path) does, in place
+        return html_app()(environ, start_response)
+
+    assert TAG in fetch(mounted)[1]
 
 
 def test_the_app_iterable_is_closed_once() -> None:
@@ -219,7 +260,7 @@ def test_a_stream_says_hello_then_what_changed_and_ends_at_close() -> None:
         hub.reload(["index.html"])
         assert stream.next_event() == ("reload", '{"files": ["index.html"]}')
         hub.failed({"message": "SyntaxError: x"})
-        assert stream.next_event() == ("failed", '{"message": "SyntaxError: x"}')
+        assert stream.next_event() == ("failed", "{}")  # no details: anyone may open a stream
         assert reports == [{"message": "SyntaxError: x"}]
         status, body = get(server, "/__simplewsgi__/error")
         assert (status, body) == (200, b"<p>broken</p>")
@@ -272,6 +313,15 @@ def test_streams_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
         hub.close()
         for stream in [*streams, third]:
             stream.close()
+
+
+def test_one_client_cannot_take_every_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(livehub, "MAX_STREAMS_PER_PEER", 2)
+    hub = LiveHub(1)
+    assert hub.open("192.0.2.9") and hub.open("192.0.2.9")
+    assert hub.open("192.0.2.9") is None  # this client has its share
+    assert hub.open("127.0.0.1") is not None  # the developer's browser still gets one
+    hub.close(wait=0)
 
 
 def test_a_client_gone_releases_its_stream(monkeypatch: pytest.MonkeyPatch) -> None:

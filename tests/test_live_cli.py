@@ -213,15 +213,27 @@ def test_a_failed_reload_tells_the_pages_and_shows_details_to_loopback_only(
     stream = Stream(server)
     hello(stream)
     write(tmp_path / "app.py", APP.replace("{word}", "one") + "\nSECRET = 'hunter2'\nx = (\n")
-    kind, data = stream.next_event()
-    assert kind == "failed" and "SyntaxError" in data["message"]
+    assert stream.next_event() == ("failed", {})  # the stream names nothing of the code
     status, _, local = request("127.0.0.1", port, "/__simplewsgi__/error", {"Accept": "text/html"})
     assert status == 500 and "app.py" in local and "SyntaxError" in local
     status, _, remote = request(outside, port, "/__simplewsgi__/error", {"Accept": "text/html"})
     assert status == 500 and "app.py" not in remote and "SyntaxError" not in remote
+    rebound = {"Accept": "text/html", "Host": f"attacker.example:{port}"}  # DNS rebinding
+    status, _, page_ = request("127.0.0.1", port, "/__simplewsgi__/error", rebound)
+    assert status == 500 and "app.py" not in page_ and "SyntaxError" not in page_
     late = Stream(server)  # a page opened (or reconnected) after the failure
     kind, data = late.next_event()
     assert kind == "hello" and data["failed"] is True
     assert page(server)[0] == "one"  # the last good version serves on
     for each in (stream, late):
         each.close()
+
+
+def test_under_a_root_path_the_script_is_where_the_tag_says(
+    launch: Callable[..., Server], tmp_path: Path
+) -> None:
+    server = start(launch, tmp_path, "--root-path", "/app")
+    _, body = server.get("/app/")
+    assert '<script src="/__simplewsgi__/live.js"' in body
+    status, script = server.get("/__simplewsgi__/live.js")
+    assert status == 200 and "EventSource" in script

@@ -3,10 +3,12 @@
 Rules, and why:
 
 - Only a whole, plain HTML body is touched: ``text/html``, no ``Content-Encoding``, a
-  ``Content-Length`` (at most :data:`MAX_INJECTED` bytes), not a download, not a partial or
-  bodiless status, not HEAD. The script goes before the last ``</body>`` and the length is
-  made right; a body without ``</body>`` is left as it is. A streamed response (no length) is
-  passed through untouched, as it comes: buffering it would hold back what it streams.
+  ``Content-Length`` (at most :data:`MAX_INJECTED` bytes) that the body matches (an app whose
+  length is wrong is reported by the server, as without ``--live``), not a download, not a
+  partial or bodiless status. The script goes before the last ``</body>`` that is markup (not
+  in a script or a comment) and the length is made right; a body without one is left as it
+  is. HEAD gets the GET's headers, or none of those the script would change. A streamed
+  response (no length) is passed on untouched, as it comes: buffering would hold it back.
 - An injected page loses ``ETag`` and ``Last-Modified``: they validate the body without the
   script, whose generation changes at every reload; a 304 would bring back a stale script.
 - The script is a file at our reserved path, not inline: an app's ``script-src 'self'`` policy
@@ -38,7 +40,8 @@ MAX_INJECTED = 8 * 1024 * 1024
 NOT_INJECTED_STATUSES = frozenset({204, 206, 304})
 DEBUG_PAGE_LIVE_CSP = DEBUG_PAGE_CSP + "; script-src 'self'; worker-src 'self'; connect-src 'self'"
 _SCRIPT_BODY = SCRIPT.encode("utf-8")
-_DROPPED = frozenset({"content-length", "etag", "last-modified"})
+# Not true of the injected body: its length, the validators and ranges of the app's body.
+_DROPPED = frozenset({"content-length", "etag", "last-modified", "accept-ranges"})
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> Optional[str]:
@@ -64,9 +67,21 @@ def injectable(status: str, headers: list[tuple[str, str]]) -> bool:
 
 
 def inject(body: bytes, tag: bytes) -> Optional[bytes]:
-    """``body`` with ``tag`` before its last ``</body>``; None when it has none."""
-    at = body.lower().rfind(b"</body")
-    return None if at < 0 else body[:at] + tag + body[at:]
+    """``body`` with ``tag`` before its last ``</body>`` that is markup (not inside a script
+    or a comment, where a ``</body>`` is text); None when it has none."""
+    lower = body.lower()
+    at = len(lower)
+    while (at := lower.rfind(b"</body", 0, at)) >= 0:
+        if not _inside(lower, at, b"<script", b"</script") and not _inside(
+            lower, at, b"<!--", b"-->"
+        ):
+            return body[:at] + tag + body[at:]
+    return None
+
+
+def _inside(lower: bytes, at: int, opening: bytes, closing: bytes) -> bool:
+    """True if position ``at`` is after an ``opening`` not closed before it."""
+    return lower.rfind(opening, 0, at) > lower.rfind(closing, 0, at)
 
 
 class LiveReload:
@@ -81,18 +96,19 @@ class LiveReload:
         if path.startswith(RESERVED):
             environ[QUIET] = True
             return self._reserved(path, environ, start_response)
-        if environ.get("REQUEST_METHOD") == "HEAD":
-            return self.app(environ, start_response)
-        response = _Response(start_response)
+        # The tag's path is taken now: the layers below (--root-path) and the app may move
+        # part of the path into SCRIPT_NAME, but the reserved paths are matched here, above.
+        base = environ.get("SCRIPT_NAME", "")
+        response = _Response(start_response, head=environ.get("REQUEST_METHOD") == "HEAD")
         result = self.app(environ, response.start)
         if response.passed:  # decided at once: not ours to touch (the common case)
             return result
-        return response.finish(result, self._tag(environ))
+        return response.finish(result, self._tag(base))
 
-    def _tag(self, environ: WSGIEnvironment) -> bytes:
+    def _tag(self, base: str) -> bytes:
         from urllib.parse import quote
 
-        src = quote(environ.get("SCRIPT_NAME", ""), safe="/") + SCRIPT_PATH
+        src = quote(base, safe="/") + SCRIPT_PATH
         return f'<script src="{src}" data-generation="{self.hub.generation}"></script>'.encode()
 
     def _reserved(
@@ -114,7 +130,7 @@ class LiveReload:
             if environ.get("REQUEST_METHOD") == "HEAD":  # no stream to hold a thread for
                 start_response("200 OK", [("Content-Type", "text/event-stream")])
                 return []
-            stream = self.hub.open()
+            stream = self.hub.open(str(environ.get("REMOTE_ADDR", "")))
             if stream is None:
                 return _plain(
                     start_response, "503 Service Unavailable", b"too many event streams\n"
@@ -146,8 +162,9 @@ class _Response:
     """One response as the layer sees it: passed through as soon as it is not injectable,
     held back (status, headers, body) until it is complete otherwise."""
 
-    def __init__(self, start_response: StartResponse) -> None:
+    def __init__(self, start_response: StartResponse, head: bool = False) -> None:
         self._start_response = start_response
+        self._head = head
         self.passed = False
         self._held: Optional[tuple[str, list[tuple[str, str]], Any]] = None
         self._written: list[bytes] = []
@@ -174,13 +191,15 @@ class _Response:
                 except StopIteration:
                     break
                 self._written.append(chunk)
+                if not isinstance(chunk, bytes):  # the server says what is wrong with it
+                    self._pass_held()
+                    break
                 size += len(chunk)
         except BaseException:
             _close(result)
             raise
-        if not self.passed and self._held is not None and size > MAX_INJECTED:
-            self.passed = True  # more than its Content-Length said: the server will say so
-            self._start_response(*self._held)
+        if not self.passed and size > MAX_INJECTED:
+            self._pass_held()  # more than its Content-Length said: the server will say so
         if self.passed:  # start_response came late (a generator app), and not for us
             return _chain(self._written, iterator, result)
         _close(result)
@@ -188,14 +207,24 @@ class _Response:
             return self._written  # the app never started a response: the server says so
         status, headers, exc_info = self._held
         body = b"".join(self._written)
-        injected = inject(body, tag)
-        if injected is not None:
+        # A body that is not the length its header says is sent as it is: the server reports
+        # the app's mistake as it would without --live. HEAD's empty body is the exception.
+        whole = str(len(body)) == _header(headers, "content-length")
+        injected = inject(body, tag) if whole else None
+        if self._head and not whole:  # the app's own HEAD: the GET's length is not known here
+            headers = [(k, v) for k, v in headers if k.lower() not in _DROPPED]
+        elif injected is not None:
             headers = [(k, v) for k, v in headers if k.lower() not in _DROPPED]
             headers = [(k, DEBUG_PAGE_LIVE_CSP if v == DEBUG_PAGE_CSP else v) for k, v in headers]
             headers.append(("Content-Length", str(len(injected))))
             body = injected
         self._start_response(status, headers, exc_info)
         return [body]
+
+    def _pass_held(self) -> None:
+        if self._held is not None and not self.passed:
+            self.passed = True
+            self._start_response(*self._held)
 
 
 def _chain(first: list[bytes], rest: Any, result: Iterable[bytes]) -> Iterable[bytes]:

@@ -11,8 +11,13 @@ Rules, and why:
   open stream is a request in flight, and a graceful stop would otherwise wait for it. A stream
   that arrives after that is answered at once with only a ``retry`` hint, so the browser comes
   back (to the new worker) without delay.
-- At most :data:`MAX_STREAMS` streams per worker (each holds a thread): past that, a 503. Pages
-  share one stream per browser (the script's SharedWorker), so a developer never gets near it.
+- At most :data:`MAX_STREAMS` streams per worker (each holds a thread), and
+  :data:`MAX_STREAMS_PER_PEER` per client address, so that one client cannot take them all:
+  past that, a 503. Pages share one stream per browser (the script's SharedWorker), so a
+  developer never gets near either.
+- What a stream says is the same for everyone, so it says nothing of the code: a failed
+  reload is only announced; its details are at ``/__simplewsgi__/error``, for those who may
+  read them.
 - A comment line every :data:`PING_SECONDS` keeps proxies from timing the stream out and lets
   the server notice a client that went away.
 """
@@ -30,7 +35,8 @@ if TYPE_CHECKING:
 
     from _typeshed.wsgi import WSGIApplication
 
-MAX_STREAMS = 64
+MAX_STREAMS = 128
+MAX_STREAMS_PER_PEER = 16
 PING_SECONDS = 15.0
 RETRY_MS = 250  # how soon a browser reconnects a stream that ended (EventSource's retry)
 CLOSE_WAIT = 1.0  # how long close() waits for the streams' threads to let go
@@ -60,7 +66,7 @@ class LiveHub:
         self._error_page = error_page
         self._failure: Optional[WSGIApplication] = None
         self._lock = threading.Condition()
-        self._streams: set[queue.SimpleQueue[Optional[bytes]]] = set()
+        self._streams: dict[queue.SimpleQueue[Optional[bytes]], str] = {}  # -> its peer
         self._closed = False
 
     @property
@@ -90,7 +96,7 @@ class LiveHub:
         """A reload failed and this worker keeps serving: the pages show the error page."""
         if self._error_page is not None:
             self._failure = self._error_page(report)
-            self._broadcast(event(FAILED, {"message": str(report.get("message", ""))}))
+            self._broadcast(event(FAILED, {}))  # no details: anyone may open a stream
 
     def close(self, wait: float = CLOSE_WAIT) -> None:
         """End every stream (and refuse new ones); wait up to ``wait`` s for them to end."""
@@ -110,20 +116,21 @@ class LiveHub:
             for stream in self._streams:
                 stream.put(message)
 
-    def open(self) -> Optional[Iterator[bytes]]:
-        """A new stream's body, or None when there are already :data:`MAX_STREAMS`."""
+    def open(self, peer: str = "") -> Optional[Iterator[bytes]]:
+        """A new stream's body for a client at ``peer``, or None when there are too many."""
         with self._lock:
             if self._closed:
                 return iter([f"retry: {RETRY_MS}\n\n".encode()])  # come back: to the next worker
-            if len(self._streams) >= MAX_STREAMS:
+            mine = sum(1 for other in self._streams.values() if other == peer)
+            if len(self._streams) >= MAX_STREAMS or mine >= MAX_STREAMS_PER_PEER:
                 return None
             stream: queue.SimpleQueue[Optional[bytes]] = queue.SimpleQueue()
-            self._streams.add(stream)
+            self._streams[stream] = peer
         return _Stream(self, stream)
 
     def _release(self, stream: queue.SimpleQueue[Optional[bytes]]) -> None:
         with self._lock:
-            self._streams.discard(stream)
+            self._streams.pop(stream, None)
             self._lock.notify_all()
 
 
