@@ -86,11 +86,15 @@ def taskset(core: int) -> list[str]:
     )  # type: ignore[operator]
 
 
-def start(name: str, port: int, workdir: str, trees: dict[str, str]) -> subprocess.Popen[bytes]:
+def start(
+    name: str, port: int, workdir: str, trees: dict[str, str], module: str = "bench_app"
+) -> subprocess.Popen[bytes]:
+    """``name``'s server on ``port``, pinned to core 1, serving ``app`` from ``module`` (a
+    module in ``workdir``)."""
     code = SERVERS["simplewsgi" if name in trees else name].format(port=port)
     env = {**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{trees.get(name, ROOT)}"}
     proc = subprocess.Popen(
-        [*taskset(1), sys.executable, "-c", f"from bench_app import app; {code}"],
+        [*taskset(1), sys.executable, "-c", f"from {module} import app; {code}"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

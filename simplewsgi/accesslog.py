@@ -49,7 +49,7 @@ class AccessLogHandler(WSGIRequestHandler):
         elapsed = (time.perf_counter() - self.request_start) * 1000.0
         duration = f"{elapsed:.1f} ms" if elapsed < 1000.0 else f"{elapsed / 1000.0:.2f} s"
         amount = _size(size)
-        target = self.path if self.path.isascii() else self.path.translate(CONTROL_CHAR_ESCAPES)
+        target = self.path if self.path.isascii() else _as_text(self.path)
         environ = self.environ
         address = environ.get("REMOTE_ADDR") or (
             self.client_address[0] if isinstance(self.client_address, tuple) else "-"
@@ -87,12 +87,26 @@ class AccessLogHandler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Protocol errors and disconnects: always written, access log or not."""
-        message = (format % args).translate(CONTROL_CHAR_ESCAPES)
+        message = _as_text(format % args)
         address = self.address_string()
         if self.color:
             write_stderr(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n", flush=False)
         else:
             write_stderr(f"{address} {message}\n", flush=False)
+
+
+def _as_text(text: str) -> str:
+    """What the client sent, printable: the request line arrives decoded one character per
+    byte (latin-1, as http.server reads it), so UTF-8 bytes, which curl sends for a typed
+    ``/héllo``, are shown as the text they spell; control characters are escaped either way
+    (U+009B spelled in UTF-8 too)."""
+    if text.isascii():
+        return text.translate(CONTROL_CHAR_ESCAPES)
+    try:
+        shown = text.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not UTF-8 (or already text): as it came
+        shown = text
+    return shown.translate(CONTROL_CHAR_ESCAPES)
 
 
 def _as_int(code: int | str) -> int:
