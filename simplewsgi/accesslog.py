@@ -106,7 +106,13 @@ def _as_text(text: str) -> str:
         shown = text.encode("latin-1").decode("utf-8")
     except UnicodeError:  # not UTF-8 (or already text): as it came
         shown = text
-    return shown.translate(CONTROL_CHAR_ESCAPES)
+    return shown.translate(_TEXT_ESCAPES)
+
+
+# Decoded, a target may also hold the marks that reorder text on a terminal (bidirectional
+# overrides and isolates): a path that shows as something else than it is. Escaped too.
+_BIDI_CONTROLS = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_TEXT_ESCAPES = {**CONTROL_CHAR_ESCAPES, **{c: f"\\u{c:04x}" for c in _BIDI_CONTROLS}}
 
 
 def _as_int(code: int | str) -> int:
