@@ -529,7 +529,10 @@ def test_keys_typed_before_they_are_read_are_dropped(
     )
     term = tty("serve", "slow:app", "-p", "0")
     wait_for((tmp_path / "importing").exists, DEADLINE, "the app importing")
-    term.type("q")
+    # The terminal echoes (line mode, before the keys are read): once the q is echoed, the
+    # kernel has taken it in, before the app goes on (under load, a byte written to a
+    # pseudo-terminal reaches its input queue later, possibly after the keys are read).
+    term.wait_for("q", term.type("q"))
     (tmp_path / "go").touch()
     term.wait_for("Keys: ")
     assert term.get()[0] == 200
