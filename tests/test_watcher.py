@@ -288,7 +288,7 @@ def test_poller_does_not_descend_into_ignored_dirs(project: Path) -> None:
     for name in ["node_modules", ".git", "build", "src"]:
         (project / name).mkdir()
     w = Watcher([str(project)], exclude=["build"], poll=True, on_change=Recorder())
-    listed = {e.name for e in w._scandir(str(project))}
+    listed = {e.name for e in w._tree.scandir(str(project))}
     assert listed == {"app.py", "src"}
 
 
@@ -599,8 +599,8 @@ def test_exclude_pattern_forms(
     write(project / "tests" / "unit" / "t.py")
     rec.control(project / "app.py")
     if poll:  # nor does the poller walk what is excluded: tests/ (or, for tests/*, tests/unit/)
-        top = {e.name for e in w._scandir(str(project))}
-        inside = {e.name for e in w._scandir(str(project / "tests"))}
+        top = {e.name for e in w._tree.scandir(str(project))}
+        inside = {e.name for e in w._tree.scandir(str(project / "tests"))}
         assert "tests" not in top or "unit" not in inside
 
 

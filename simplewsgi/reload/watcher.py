@@ -47,7 +47,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from watchdog import events as ev
 from watchdog.observers import Observer
@@ -63,6 +63,7 @@ from simplewsgi.reload.filters import (
     WatcherError,
 )
 from simplewsgi.reload.probe import PROBE_DEADLINE, deaf_roots, probe_path
+from simplewsgi.reload.treewalk import TreeWalk
 
 __all__ = [
     "ALWAYS_IGNORED_DIRS", "ALWAYS_IGNORED_FILES", "DEFAULT_DEBOUNCE", "DEFAULT_INCLUDE",
@@ -104,10 +105,6 @@ def _own_path(path: str) -> str:
     symlink (not its target) is seen in events."""
     path = os.path.abspath(path)
     return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
-
-
-def _identity(stat: os.stat_result) -> tuple[int, int]:
-    return stat.st_dev, stat.st_ino
 
 
 class _Handler(ev.FileSystemEventHandler):
@@ -158,7 +155,7 @@ class Watcher:
         self._handler = _Handler(self._on_event)
         self._observer: BaseObserver | None = None
         self._worker: threading.Thread | None = None
-        self._walk = threading.local()  # per poller thread: real directories listed this walk
+        self._tree = TreeWalk(self._filter, lambda path: path in self._extra_watches)
         self._probes: dict[str, threading.Event] = {}  # a probe's path -> heard
 
     def _label(self, native: object) -> str:
@@ -234,7 +231,7 @@ class Watcher:
         if polling:
             observer = PollingObserverVFS(  # watchdog < 7 types the interval as int; floats work
                 os.stat,
-                self._scandir,
+                self._tree.scandir,
                 polling_interval=self._poll_interval,  # type: ignore[arg-type, unused-ignore]
             )
         else:
@@ -244,7 +241,7 @@ class Watcher:
         try:
             roots = list(self._filter.top_roots)
             if not polling:  # inotify and kin do not follow symlinked directories: watch
-                for real in self._linked_dirs():  # their targets as roots of their own
+                for real in self._tree.linked_dirs():  # their targets as roots of their own
                     self._filter.add_root(real)
                     roots.append(real)
             for root in roots:
@@ -305,58 +302,6 @@ class Watcher:
         watch = self._schedule(observer, parent, recursive=False)
         with self._cond:
             self._extra_watches[parent] = watch
-
-    def _scandir(self, path: str | None) -> Iterator[os.DirEntry[str]]:
-        """The poller's listdir: what :meth:`_walkable` keeps. A walk of the tree starts by
-        listing its watched directory, which starts a new record of what it has listed."""
-        seen: set[tuple[int, int]] | None = getattr(self._walk, "seen", None)
-        if seen is None or path in self._filter.top_roots or path in self._extra_watches:
-            seen = self._walk.seen = set()
-            with contextlib.suppress(OSError):
-                seen.add(_identity(os.stat(path or os.curdir)))
-        with os.scandir(path) as it:
-            return iter([entry for entry in it if self._walkable(entry, seen)])
-
-    def _walkable(self, entry: os.DirEntry[str], seen: set[tuple[int, int]]) -> bool:
-        """Files, and the directories worth walking into: not ignored or excluded, each real
-        directory (device and inode) once per walk (``ln -s . self`` would otherwise be walked
-        forever), and never through a symlink to a root or above one (``ln -s / all``)."""
-        try:
-            if not entry.is_dir():  # following a symlink
-                return True
-            if entry.is_symlink():
-                if self._filter.contains_a_root(os.path.realpath(entry.path)):
-                    return False
-            elif self._filter.prune(entry):
-                return False
-            identity = _identity(entry.stat())
-        except OSError:  # vanished meanwhile, or a dangling or looping link
-            return False
-        if identity in seen:
-            return False  # listed already in this walk: a loop or a second link
-        seen.add(identity)
-        return True
-
-    def _linked_dirs(self) -> list[str]:
-        """Real paths of the directories reached through symlinks below the roots, each once
-        (one walk of the tree, with the poller's rules)."""
-        seen: set[tuple[int, int]] = set()
-        for root in self._filter.top_roots:
-            with contextlib.suppress(OSError):
-                seen.add(_identity(os.stat(root)))
-        linked: list[str] = []
-        pending = list(self._filter.top_roots)
-        while pending:
-            try:
-                with os.scandir(pending.pop()) as it:
-                    entries = [e for e in it if e.is_dir() and self._walkable(e, seen)]
-            except OSError:
-                continue
-            for entry in entries:
-                if entry.is_symlink():
-                    linked.append(os.path.realpath(entry.path))
-                pending.append(entry.path)
-        return linked
 
     def _wanted(self, path: str) -> bool:
         return (
