@@ -239,3 +239,29 @@ def test_under_a_root_path_the_script_is_where_the_tag_says(
     assert '<script src="/__simplewsgi__/live.js"' in body
     status, script = server.get("/__simplewsgi__/live.js")
     assert status == 200 and "EventSource" in script
+
+
+def test_a_static_dir_made_again_by_a_build_is_still_watched(
+    launch: Callable[..., Server], tmp_path: Path
+) -> None:
+    """``rm -rf dist && mkdir dist``: the pages reload when it is back, and its files swap
+    in as before."""
+    import shutil
+
+    dist = tmp_path.parent / f"{tmp_path.name}-dist"  # outside the watched app dir
+    write(dist / "a.css", "p {}\n")
+    server = start(launch, tmp_path, "--static", f"/dist={dist}")
+    stream = Stream(server)
+    hello(stream)
+    shutil.rmtree(dist)
+    dist.mkdir()
+    kinds = []
+    while (kind := stream.next_event()[0]) not in ("bye", ""):
+        kinds.append(kind)  # a.css went away: a stylesheet swap, maybe
+    assert kind == "bye" and set(kinds) <= {"css"}, kinds  # back: the app restarted, pages reload
+    stream.close()
+    again = Stream(server)
+    hello(again)
+    write(dist / "a.css", "p { color: red }\n")
+    assert again.next_event() == ("css", {"files": ["a.css"], "changes": 1})
+    again.close()

@@ -635,3 +635,30 @@ def test_changed_file_names_reach_the_terminal_escaped() -> None:
 
     line = describe_paths({"/srv/app/\x1b[31mRED\x1b[0m.html", "/srv/app/ok.py"})
     assert "\x1b" not in line and "\\x1b[31mRED" in line
+
+
+@pytest.mark.parametrize(
+    "poll, later", [(False, False), (False, True), (True, False)], ids=["native", "later", "poll"]
+)
+def test_a_root_removed_and_made_again_is_watched_again(
+    tmp_path: Path, start_watcher: StartWatcher, poll: bool, later: bool
+) -> None:
+    """``rm -rf dist && mkdir dist`` (a build tool's output, watched as --static or
+    --reload-dir): inotify drops the watch of a directory that is gone; the new one must be
+    watched, and its coming back is a change (files may be in it already). ``later``: made
+    again once the watcher watches its parent for it (not at once, before it could look)."""
+    import shutil
+
+    from tests.helpers import wait_for
+
+    root = tmp_path / "dist"
+    root.mkdir()
+    w, rec = start_watcher([root], include=("*.css",), poll=poll, poll_interval=FAST_POLL)
+    rec.until(write(root / "a.css"))
+    shutil.rmtree(root)
+    if later:
+        wait_for(lambda: str(tmp_path) in w._extra_watches, DEADLINE, "the parent watched")
+    root.mkdir()
+    if not poll:
+        rec.until(root)  # watched again (the poller lists the path each time anyway)
+    rec.until(write(root / "b.css"))

@@ -28,6 +28,10 @@ Rules, and why:
   without pause cannot starve reloads. ``on_change`` gets the sorted paths, always from one
   worker thread of ours (never watchdog's), never concurrently with itself. The paths let the
   supervisor drop stale ``.pyc`` files: bytecode validation uses whole-second mtimes plus size.
+- A watched root that is removed and made again (``rm -rf dist && mkdir dist``, as build
+  tools do) is watched again: the native backends drop the watch of a directory that is gone,
+  so its parent is watched until it is back, then the root, and its return is a change. (The
+  poller lists the path each time, and sees it come back by itself.)
 - Polling (``poll=True``) is for Docker, WSL, VMs and network mounts where inotify sees nothing;
   it is also the automatic fallback when the native backend hits a kernel limit (``ENOSPC``:
   ``fs.inotify.max_user_watches``, ``EMFILE``: ``max_user_instances``), or when :meth:`probe`
@@ -84,6 +88,7 @@ _RELEVANT_TYPES = frozenset({"modified", "created", "deleted", "moved", "closed"
 _EVENT_FILTER: list[type[ev.FileSystemEvent]] = [
     ev.FileModifiedEvent, ev.FileCreatedEvent, ev.FileDeletedEvent, ev.FileMovedEvent,
     ev.FileClosedEvent,
+    ev.DirDeletedEvent, ev.DirCreatedEvent, ev.DirMovedEvent,  # a root removed, then back
 ]  # fmt: skip
 #: Without a native API watchdog's ``Observer`` polls at its 1 s default; ours polls faster.
 _NATIVE_IS_POLLING = issubclass(Observer, PollingObserver)  # type: ignore[arg-type]
@@ -152,6 +157,9 @@ class Watcher:
         self._links = frozenset(_own_path(path) for path in files)
         self._files = frozenset(os.path.realpath(path) for path in self._links)
         self._extra_watches: dict[str, ObservedWatch] = {}
+        self._root_watches: dict[str, ObservedWatch] = {}  # native only: to drop and renew
+        self._lost: set[str] = set()  # roots removed (their parent watched until they are back)
+        self._rearm = False  # the worker thread has roots to look after
         self._handler = _Handler(self._on_event)
         self._observer: BaseObserver | None = None
         self._worker: threading.Thread | None = None
@@ -217,6 +225,7 @@ class Watcher:
         those of the constructor's ``files``)."""
         keep = {os.path.dirname(path) for path in self._files | self._links}
         with self._cond:
+            keep |= {os.path.dirname(root) for root in self._lost}
             self._extra.clear()
             watches = {d: w for d, w in self._extra_watches.items() if d not in keep}
             self._extra_watches = {d: w for d, w in self._extra_watches.items() if d in keep}
@@ -245,7 +254,9 @@ class Watcher:
                     self._filter.add_root(real)
                     roots.append(real)
             for root in roots:
-                self._schedule(observer, root, recursive=True)
+                watch = self._schedule(observer, root, recursive=True)
+                if not polling:
+                    self._root_watches[root] = watch
             with self._cond:
                 extra = sorted(self._extra | self._files | self._links)
             for path in extra:
@@ -328,7 +339,10 @@ class Watcher:
 
     def _on_event(self, event: ev.FileSystemEvent) -> None:
         """Runs on watchdog's dispatch thread: filter, then hand over to the worker."""
-        if event.is_directory or event.event_type not in _RELEVANT_TYPES:
+        if event.is_directory:
+            self._root_event(event)
+            return
+        if event.event_type not in _RELEVANT_TYPES:
             return
         paths = [os.path.abspath(os.fsdecode(p)) for p in (event.src_path,
                  getattr(event, "dest_path", "")) if p]  # fmt: skip
@@ -345,6 +359,43 @@ class Watcher:
                 self._last_at = now
                 self._pending |= hits
 
+    def _root_event(self, event: ev.FileSystemEvent) -> None:
+        """A directory event: a watched root removed (or moved away), or one removed back."""
+        src = os.path.abspath(os.fsdecode(event.src_path))
+        moved_to = getattr(event, "dest_path", "")
+        dest = os.path.abspath(os.fsdecode(moved_to)) if moved_to else src
+        with self._cond:
+            gone = event.event_type in ("deleted", "moved") and src in self._root_watches
+            back = event.event_type in ("created", "moved") and dest in self._lost
+            if gone:
+                self._lost.add(src)
+            if gone or back:
+                self._rearm = True
+                self._cond.notify_all()
+
+    def _watch_lost_roots(self) -> None:
+        """On our worker thread: watch the parents of the roots that are gone, and the roots
+        again that are back (their return is a change)."""
+        with self._cond:
+            self._rearm = False
+            lost, observer = sorted(self._lost), self._observer
+        if observer is None:
+            return
+        for root in lost:
+            # The watch of a root that is gone is dead already (watchdog may say so, or not).
+            with contextlib.suppress(KeyError, OSError):
+                observer.unschedule(self._root_watches[root])
+            try:
+                self._watch_parent(observer, os.path.dirname(root))
+                if os.path.isdir(root):
+                    self._root_watches[root] = self._schedule(observer, root, recursive=True)
+                    with self._cond:
+                        self._lost.discard(root)
+                        self._pending.add(root)
+                        self._first_at = self._last_at = time.monotonic()
+            except OSError as exc:
+                self._fall_back(exc, repr(root))
+
     def _due(self) -> float:
         """When the pending batch is due: after ``debounce`` of quiet, at most a cap after its
         first event. Called with ``_cond`` held."""
@@ -354,14 +405,24 @@ class Watcher:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and self._state == "running":
+                while not self._pending and not self._rearm and self._state == "running":
                     self._cond.wait()
-                while self._state == "running" and (left := self._due() - time.monotonic()) > 0:
-                    self._cond.wait(left)  # wakes at the old deadline, then waits on if moved
                 if self._state != "running":
                     return
-                batch = sorted(self._pending)
-                self._pending.clear()
+                rearm = self._rearm
+                while not rearm and (left := self._due() - time.monotonic()) > 0:
+                    self._cond.wait(left)  # wakes at the old deadline, then waits on if moved
+                    if self._state != "running":
+                        return
+                batch = [] if rearm else sorted(self._pending)
+                if not rearm:
+                    self._pending.clear()
+            if rearm:
+                try:
+                    self._watch_lost_roots()
+                except Exception:  # the thread must live on: later changes still count
+                    logger.exception("watcher: cannot watch a removed root again")
+                continue
             try:
                 if self._links.intersection(batch):
                     self._retarget()
