@@ -26,11 +26,11 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Optional, cast
-from urllib.parse import unquote
 
 from simplewsgi.http import parsing
 from simplewsgi.http.body import ChunkedBody, FixedLengthBody, RequestBody
 from simplewsgi.http.connection import ConnectionReader, SocketWriter
+from simplewsgi.http.environ import request_environ
 from simplewsgi.http.errors import (
     CLIENT_GONE,
     TIMEOUTS,
@@ -60,27 +60,6 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
     from simplewsgi.http.server import WSGIServer
-
-
-# Header name -> CGI environ key (None: dropped). Bounded so hostile clients cannot grow it.
-_CGI_KEYS: dict[str, Optional[str]] = {}
-_CGI_KEYS_MAX = 1024
-
-
-def _cgi_key(name: str) -> Optional[str]:
-    """``Content-Type`` -> ``CONTENT_TYPE``, ``X-Foo`` -> ``HTTP_X_FOO``; names with ``_``
-    are dropped: they would collide with ``-`` once mapped (a header-spoofing vector)."""
-    key = _CGI_KEYS.get(name)
-    if key is None and name not in _CGI_KEYS:
-        if "_" in name:
-            key = None
-        else:
-            key = name.upper().replace("-", "_")
-            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                key = "HTTP_" + key
-        if len(_CGI_KEYS) < _CGI_KEYS_MAX:
-            _CGI_KEYS[name] = key
-    return key
 
 
 class WSGIRequestHandler(BaseHTTPRequestHandler):
@@ -213,17 +192,23 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     ):
                         self._tls_on_plain_port()
                         return
-                line = parsing.read_request_line(self.rfile)
-                if line is None:
-                    return
-                self.request_start = time.perf_counter()
-                self.command, self.path, self.request_version, self.requestline = line[:4]
-                if line.terminated:
-                    fields = parsing.read_headers(self.rfile)
-                elif self.server.closing:
-                    return  # our own shutdown cut this line short: not a request to answer
-                else:
-                    fields = []  # a bare request line, then EOF (served, as http.server does)
+                head = parsing.take_head(self.rfile)  # the whole head in one split
+                if head is not None:
+                    line, fields = head
+                    self.request_start = time.perf_counter()
+                    self.command, self.path, self.request_version, self.requestline = line[:4]
+                else:  # line by line: a head not all buffered, or with anything unusual
+                    line = parsing.read_request_line(self.rfile)
+                    if line is None:
+                        return
+                    self.request_start = time.perf_counter()
+                    self.command, self.path, self.request_version, self.requestline = line[:4]
+                    if line.terminated:
+                        fields = parsing.read_headers(self.rfile)
+                    elif self.server.closing:
+                        return  # our shutdown cut this line short: not a request to answer
+                    else:
+                        fields = []  # a bare request line, then EOF (served, as http.server)
             if reader is not None:
                 reader.head_done()
             if self._plain_on_tls:
@@ -366,50 +351,21 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def get_environ(self) -> WSGIEnvironment:
         """A new CGI/WSGI environ for the current request (PEP 3333), without ``wsgi.input``."""
-        env: dict[str, Any] = self.server.base_environ.copy()
+        headers = self.headers
+        framing = self.framing
+        env = request_environ(
+            self.server.base_environ,
+            self.command,
+            self.path,
+            self.request_version,
+            self.client_address,
+            # http.server's headers, from a wsgiref-style handle(), have items()
+            headers._fields if type(headers) is RequestHeaders else headers.items(),
+            None if framing is None else framing.length,
+        )
         if self._local_environ is not None:
             env.update(self._local_environ)
-        env["SERVER_PROTOCOL"] = self.request_version
-        env["REQUEST_METHOD"] = self.command
-        target = self.path
-        if target[0] != "/" and "://" in target:
-            # Absolute form (RFC 9112 §3.2.2): its authority replaces the Host header.
-            env["HTTP_HOST"], target = parsing.split_absolute_form(target)
-        # The target as sent (werkzeug's dev server and gunicorn give it too): PATH_INFO is
-        # decoded, so only this shows an encoded slash (%2F) for what it is.
-        env["RAW_URI"] = env["REQUEST_URI"] = target
-        path, _, query = target.partition("?")
-        path = path.partition("#")[0]
-        env["PATH_INFO"] = unquote(path, "latin-1") if "%" in path else path
-        env["QUERY_STRING"] = query
-        address = self.client_address
-        if isinstance(address, tuple):
-            env["REMOTE_ADDR"] = address[0]
-            env["REMOTE_PORT"] = str(address[1])
-        else:  # a unix socket's peer has no address; CGI still wants the variable
-            env["REMOTE_ADDR"] = ""
-        headers: dict[str, str] = {}
-        fields = (
-            self.headers._fields
-            if type(self.headers) is RequestHeaders
-            else self.headers.items()  # http.server's, from a wsgiref-style handle()
-        )
-        for name, value in fields:
-            key = _CGI_KEYS.get(name) or _cgi_key(name)
-            if key is None:
-                continue
-            if key in headers:
-                # "," like wsgiref; cookies take "; " (RFC 6265 §5.4).
-                headers[key] += ("; " if key == "HTTP_COOKIE" else ",") + value
-            else:
-                headers[key] = value
-        if "HTTP_HOST" in env:
-            headers.pop("HTTP_HOST", None)
-        if "CONTENT_LENGTH" in headers and self.framing is not None:
-            # "3, 3" or two equal headers were accepted as one length: give the app that number.
-            headers["CONTENT_LENGTH"] = str(self.framing.length)
-        env.update(headers)
-        return env
+        return env  # type: ignore[return-value]
 
     def log_exception(self, error: BaseException) -> None:
         """The app raised ``error``: its traceback on ``get_stderr()`` (a hook for the CLI's)."""
