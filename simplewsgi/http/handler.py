@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, Optional, cast
 
 from simplewsgi.http import parsing
 from simplewsgi.http.body import ChunkedBody, FixedLengthBody, RequestBody
-from simplewsgi.http.connection import ConnectionReader, SocketWriter
+from simplewsgi.http.connection import ConnectionReader, SocketWriter, kernel_timeouts
 from simplewsgi.http.environ import request_environ
 from simplewsgi.http.errors import (
     CLIENT_GONE,
@@ -89,7 +89,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     framing: Optional[parsing.Framing] = None  # the current request's, once its head is read
     first_request = False  # True while reading and serving a connection's first request
     headers: RequestHeaders  # type: ignore[assignment]
-    _socket_wfile: object = None  # the writer setup() made over the socket
+    _socket_wfile: Optional[SocketWriter] = None  # the writer setup() made over the socket
     _reader: Optional[ConnectionReader] = None  # the deadlines' reader under rfile
     _tls: Optional[ssl.SSLSocket] = None  # the TLS session over the accepted socket
     _plain_on_tls = False  # plain HTTP came to the TLS port: answer 400 and close
@@ -107,15 +107,16 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         context = getattr(self.server, "ssl_context", None)
         if context is not None:
             self._secure(context)
-        if self.timeout is not None:
+        kernel = kernel_timeouts(self.connection, self.timeout)
+        if not kernel and self.timeout is not None:
             self.connection.settimeout(self.timeout)
         if self.disable_nagle_algorithm:
             with contextlib.suppress(OSError):  # not TCP (a unix socket)
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
-        self._reader = ConnectionReader(self.connection, self.timeout)
+        self._reader = ConnectionReader(self.connection, self.timeout, kernel)
         self.rfile = io.BufferedReader(self._reader)
         self._peek = functools.partial(self.rfile.peek, 0)  # what the buffer holds, no read
-        self.wfile = SocketWriter(self.connection)
+        self.wfile = SocketWriter(self.connection, self.timeout, kernel)
         # sendfile() is only safe when wfile is the socket writer setup() created: a subclass
         # that replaces wfile after this (to capture or transform output) must see every byte.
         self._socket_wfile = self.wfile
@@ -193,22 +194,14 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                         self._tls_on_plain_port()
                         return
                 head = parsing.take_head(self.rfile)  # the whole head in one split
-                if head is not None:
-                    line, fields = head
-                    self.request_start = time.perf_counter()
-                    self.command, self.path, self.request_version, self.requestline = line[:4]
-                else:  # line by line: a head not all buffered, or with anything unusual
-                    line = parsing.read_request_line(self.rfile)
-                    if line is None:
+                if head is None:  # line by line: not all buffered, or anything unusual in it
+                    head = self._read_head_lines()
+                    if head is None:
                         return
+                else:
                     self.request_start = time.perf_counter()
-                    self.command, self.path, self.request_version, self.requestline = line[:4]
-                    if line.terminated:
-                        fields = parsing.read_headers(self.rfile)
-                    elif self.server.closing:
-                        return  # our shutdown cut this line short: not a request to answer
-                    else:
-                        fields = []  # a bare request line, then EOF (served, as http.server)
+                line, fields = head
+                self.command, self.path, self.request_version, self.requestline = line[:4]
             if reader is not None:
                 reader.head_done()
             if self._plain_on_tls:
@@ -232,6 +225,19 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             body = self._run(framing)
         if body is not None:  # the response is done: not in flight while the rest comes in
             self._drain(body)
+
+    def _read_head_lines(self) -> Optional[tuple[parsing.RequestLine, list[tuple[str, str]]]]:
+        """The head read line by line; None when there is no request to answer."""
+        line = parsing.read_request_line(self.rfile)
+        if line is None:
+            return None
+        self.request_start = time.perf_counter()
+        self.command, self.path, self.request_version, self.requestline = line[:4]
+        if line.terminated:
+            return line, parsing.read_headers(self.rfile)
+        if self.server.closing:
+            return None  # our own shutdown cut this line short: not a request to answer
+        return line, []  # a bare request line, then EOF (served, as http.server does)
 
     def _drain(self, body: RequestBody) -> None:
         """Read and discard what the app left of the request body, so the connection can
@@ -307,7 +313,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             max_drain=self.max_drain_bytes,
             log=self.log_message,
             policy=self.server if hasattr(self.server, "keep_alive") else _ALWAYS_KEEP_ALIVE,
-            sendfile_socket=self.connection if self.wfile is self._socket_wfile else None,
+            sendfile_socket=self._socket_wfile if self.wfile is self._socket_wfile else None,
         )
         try:
             try:
@@ -365,7 +371,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         )
         if self._local_environ is not None:
             env.update(self._local_environ)
-        return env  # type: ignore[return-value]
+        return env
 
     def log_exception(self, error: BaseException) -> None:
         """The app raised ``error``: its traceback on ``get_stderr()`` (a hook for the CLI's)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from simplewsgi.http.body import FileWrapper, RequestBody
 from simplewsgi.http.errors import WSGIContractError
@@ -28,8 +28,6 @@ from simplewsgi.http.parsing import is_token
 from simplewsgi.http.text import http_date
 
 if TYPE_CHECKING:
-    import socket
-
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
@@ -52,45 +50,60 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_BAD_VALUE_CHARS = ("\r", "\n", "\0")
-_valid_names: set[str] = set()  # header names already checked, so the check runs once per name
-_VALID_NAMES_MAX = 1024
+# Statuses and header names already checked (apps send the same ones every time), so each
+# check runs once per distinct value; bounded so an app making up names cannot grow them.
+_valid_statuses: dict[str, int] = {}  # status line -> its code
+_header_kinds: dict[str, int] = {}  # valid header name -> what the head needs to know of it
+_CACHE_MAX = 1024
+_OTHER, _CONTENT_LENGTH, _SERVER, _DATE = range(4)
+_KINDS = {"content-length": _CONTENT_LENGTH, "server": _SERVER, "date": _DATE}
 
 
 def _check_status(status: object) -> int:
+    code = _valid_statuses.get(status) if type(status) is str else None
+    if code is not None:
+        return code
     if type(status) is not str:
         raise WSGIContractError(f"status must be a str like '200 OK', got {status!r}")
-    code = status[:3]
-    if len(status) < 4 or not code.isdigit() or not code.isascii() or status[3] != " ":
+    digits = status[:3]
+    if len(status) < 4 or not digits.isdigit() or not digits.isascii() or status[3] != " ":
         raise WSGIContractError(f"status must look like '200 OK', got {status!r}")
     if _has_bad_chars(status):
         raise WSGIContractError(f"status contains CR, LF or NUL: {status!r}")
-    if code < "200":
+    if digits < "200":
         raise WSGIContractError(
             f"a 1xx status cannot be a WSGI response, got {status!r} (the server sends "
             "100 Continue itself; other interim responses have no WSGI form)"
         )
-    return int(code)
+    code = int(digits)
+    if len(_valid_statuses) < _CACHE_MAX:
+        _valid_statuses[status] = code
+    return code
 
 
 def _has_bad_chars(text: str) -> bool:
     return "\r" in text or "\n" in text or "\0" in text
 
 
-def _check_header(name: object, value: object) -> None:
+def _header_kind(name: object, value: object) -> int:
+    """Check one header the app gave; what the head needs to know of its name."""
     if type(name) is not str or type(value) is not str:
         raise WSGIContractError(f"header names and values must be str, got ({name!r}, {value!r})")
-    if name not in _valid_names:
+    kind = _header_kinds.get(name)
+    if kind is None:
         if not is_token(name):
             raise WSGIContractError(f"invalid header name {name!r}")
-        if name.lower() in HOP_BY_HOP:
+        lowered = name.lower()
+        if lowered in HOP_BY_HOP:
             raise WSGIContractError(
                 f"hop-by-hop header {name!r} is set by the server, not the application"
             )
-        if len(_valid_names) < _VALID_NAMES_MAX:
-            _valid_names.add(name)
-    if _has_bad_chars(value):
+        kind = _KINDS.get(lowered, _OTHER)
+        if len(_header_kinds) < _CACHE_MAX:
+            _header_kinds[name] = kind
+    if "\r" in value or "\n" in value or "\0" in value:
         raise WSGIContractError(f"header {name!r} has CR, LF or NUL in its value {value!r}")
+    return kind
 
 
 class KeepAlivePolicy(Protocol):
@@ -108,13 +121,19 @@ class Output(Protocol):
     def flush(self) -> object: ...
 
 
+class FileSender(Protocol):
+    """What sends a file to the connection (``socket.sendfile``'s signature)."""
+
+    def sendfile(self, file: IO[bytes], offset: int, count: int, /) -> int: ...
+
+
 class Response:
     """State and output of one response; created by the handler for each request.
 
-    ``wfile`` receives the bytes; ``sendfile_socket`` is the socket behind it when a file may be
-    sent with ``socket.sendfile`` (None otherwise); ``server_header`` is the Server value;
-    ``version`` the request's HTTP version; ``close`` whether the connection ends after this
-    response already (the response may decide so too: read :attr:`close` afterwards);
+    ``wfile`` receives the bytes; ``sendfile_socket`` sends a file's bytes straight from the
+    file to the socket behind it when that is safe (None otherwise); ``server_header`` is the
+    Server value; ``version`` the request's HTTP version; ``close`` whether the connection ends
+    after this response already (the response may decide so too: read :attr:`close` afterwards);
     ``max_drain`` how much unread request body the handler will discard to keep the connection;
     ``policy`` the server's keep-alive say, read when the head goes out;
     ``log`` takes ``log_message``-style arguments for app errors found while sending.
@@ -132,7 +151,7 @@ class Response:
         max_drain: int,
         log: Callable[..., None],
         policy: KeepAlivePolicy,
-        sendfile_socket: Optional[socket.socket] = None,
+        sendfile_socket: Optional[FileSender] = None,
     ) -> None:
         self.body = body
         self.environ = environ
@@ -250,55 +269,57 @@ class Response:
     def _send_head(self, data: bytes, final: bool) -> None:
         if self.status is None:
             raise WSGIContractError("the application did not call start_response()")
-        lines = []
+        fields = ""
         server_set = date_set = False
         for item in self.headers:
             if type(item) is not tuple or len(item) != 2:
                 raise WSGIContractError(f"headers must be (name, value) tuples, got {item!r}")
             name, value = item
-            _check_header(name, value)
-            lowered = name.lower()
-            if lowered == "content-length":
-                if not value.isdigit() or not value.isascii():
-                    raise WSGIContractError(f"Content-Length must be digits, got {value!r}")
-                if self.length is not None and self.length != int(value):
-                    raise WSGIContractError(
-                        f"conflicting Content-Length headers {self.length} and {value}"
-                    )
-                self.length = int(value)
-            elif lowered == "server":
-                server_set = True
-            elif lowered == "date":
-                date_set = True
-            lines.append(f"{name}: {value}\r\n")
+            kind = _header_kinds.get(name) if type(name) is str else None
+            if kind is None or type(value) is not str or _has_bad_chars(value):
+                kind = _header_kind(name, value)  # a new name, or something to say
+            if kind:
+                if kind == _CONTENT_LENGTH:
+                    if not value.isdigit() or not value.isascii():
+                        raise WSGIContractError(f"Content-Length must be digits, got {value!r}")
+                    if self.length is not None and self.length != int(value):
+                        raise WSGIContractError(
+                            f"conflicting Content-Length headers {self.length} and {value}"
+                        )
+                    self.length = int(value)
+                elif kind == _SERVER:
+                    server_set = True
+                else:
+                    date_set = True
+            fields += f"{name}: {value}\r\n"
+        http11 = self.http11
         version = "HTTP/1.0" if self.version == "HTTP/1.0" else "HTTP/1.1"
-        head = [f"{version} {self.status}\r\n"]
+        head = f"{version} {self.status}\r\n"
         if not server_set:
-            head.append(f"Server: {self.server_header}\r\n")
+            head += f"Server: {self.server_header}\r\n"
         if not date_set:
-            head.append(f"Date: {http_date()}\r\n")
-        head += lines
+            head += f"Date: {http_date()}\r\n"
+        head += fields
         has_body = self._has_body()
         if self.length is None:
             if final and (has_body or (self.head and data and self._status_has_body())):
                 # The whole body is known: the cheapest framing (HEAD: what GET would say).
-                head.append(f"Content-Length: {len(data)}\r\n")
+                head += f"Content-Length: {len(data)}\r\n"
                 self.length = len(data)
-            elif has_body and self.http11:
-                head.append("Transfer-Encoding: chunked\r\n")
+            elif has_body and http11:
+                head += "Transfer-Encoding: chunked\r\n"
                 self.chunked = True
             elif has_body:
                 self.close = True  # HTTP/1.0: the body ends when we close
         if not self.close and not (self.policy.keep_alive and self.body.may_drain(self.max_drain)):
             self.close = True  # say so now: the server is stopping, or the body is left unread
         if self.close:
-            if self.http11:
-                head.append("Connection: close\r\n")
-        elif not self.http11:
-            head.append("Connection: keep-alive\r\n")
-        head.append("\r\n")
+            if http11:
+                head += "Connection: close\r\n"
+        elif not http11:
+            head += "Connection: keep-alive\r\n"
         try:
-            out = "".join(head).encode("latin-1")
+            out = (head + "\r\n").encode("latin-1")
         except UnicodeEncodeError as error:
             bad = error.object[error.start : error.end]
             raise WSGIContractError(
