@@ -171,9 +171,9 @@ def take_head(rfile: ByteReader) -> Optional[tuple[RequestLine, list[tuple[str, 
     pairs = head.count(b"\r\n")
     if head.count(b"\r") != pairs or head.count(b"\n") != pairs or _CONTROL.search(head):
         return None
-    first = head.find(b"\r\n") + 2
-    text = head[first:].decode("latin-1")
-    fields: list[tuple[str, str]] = _FIELD_LINE.findall(text)
+    first = head.find(b"\r\n")
+    text = head.decode("latin-1")
+    fields: list[tuple[str, str]] = _FIELD_LINE.findall(text, first + 2)
     if (
         len(fields) != pairs - 1
         or len(fields) > MAX_HEADER_COUNT
@@ -181,12 +181,28 @@ def take_head(rfile: ByteReader) -> Optional[tuple[RequestLine, list[tuple[str, 
         or "\t\r" in text
     ):
         return None
-    try:
-        line = parse_request_line(head[:first])
-    except HTTPError:
+    raw = text[:first]
+    parts = raw.split(" ")
+    if len(parts) != 3 or "\t" in raw:
         return None
+    method, target, version = parts
+    if (
+        version not in _PLAIN_VERSIONS
+        or not target
+        or (method not in _COMMON_METHODS and not _TOKEN_STR.match(method))
+    ):
+        return None
+    if target[0] != "/":
+        try:
+            check_target_form(method, target)
+        except HTTPError:
+            return None
     rfile.read(end + 4)
-    return line, fields
+    return RequestLine(method, target, version, raw), fields
+
+
+_PLAIN_VERSIONS = frozenset({"HTTP/1.1", "HTTP/1.0"})
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
 def read_headers(rfile: ByteReader) -> list[tuple[str, str]]:
