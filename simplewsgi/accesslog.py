@@ -3,7 +3,12 @@
 ``127.0.0.1 GET /path?q HTTP/1.1 200 13 B 0.4 ms``. Rules:
 - Lines are written straight to ``sys.stderr``, never through :mod:`logging`: an app that
   configures logging itself must not see our lines twice.
-- :meth:`AccessLogHandler.log_request` runs once per request: one f-string, one write.
+- :meth:`AccessLogHandler.log_request` runs once per request: one f-string, one write, in
+  the order the lines come (:class:`Lines`): a line is written at once by the thread that
+  brings it, unless another thread's write is in progress; then it joins that thread's next
+  write, so under load one system call carries several lines (each write lets go of the GIL,
+  and on a busy core that is a thread switch), and a line never waits for more than the
+  write in progress. Protocol messages and tracebacks go the same way, so the order holds.
 - Anything the client sent is escaped before it is written (no forged lines, no terminal codes).
 - Without ``--access-log`` only server errors (5xx) and protocol messages are written.
 - An app's traceback shows the app's frames; simplewsgi's are folded into one line saying how
@@ -15,6 +20,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +36,40 @@ if TYPE_CHECKING:
 # Status class (code // 100) -> color: 2xx green, 3xx cyan, 4xx yellow, 5xx red.
 STATUS_COLORS = {1: DIM, 2: GREEN, 3: CYAN, 4: YELLOW, 5: RED}
 _NO_REQUEST: WSGIEnvironment = {}  # never written: a handler's environ before its first request
+
+
+class Lines:
+    """Text for stderr, written in the order it comes: by the thread that brings it when no
+    write is in progress; text that comes during a write joins the writer's next write (group
+    commit: no thread, no timer, no delay past the write in progress)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[str] = []
+        self._writing = False
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            self._pending.append(text)
+            if self._writing:
+                return  # the writer takes it with its next write
+            self._writing = True
+        try:
+            while True:
+                with self._lock:
+                    batch = self._pending
+                    if not batch:
+                        self._writing = False  # in the lock: no line is left behind
+                        return
+                    self._pending = []
+                write_stderr(batch[0] if len(batch) == 1 else "".join(batch), flush=False)
+        except BaseException:
+            with self._lock:
+                self._writing = False  # what is pending goes with the next line
+            raise
+
+
+LINES = Lines()
 
 
 class AccessLogHandler(WSGIRequestHandler):
@@ -74,7 +115,7 @@ class AccessLogHandler(WSGIRequestHandler):
                 f"{address} {self.command} {target} {self.request_version} "
                 f"{status} {amount} {duration}\n"
             )
-        write_stderr(line, flush=False)  # stderr is line-buffered: one write
+        LINES.write(line)  # stderr is line-buffered: one write
 
     def log_exception(self, error: BaseException) -> None:
         """The app's traceback with simplewsgi's own frames folded into one line
@@ -82,17 +123,22 @@ class AccessLogHandler(WSGIRequestHandler):
         from simplewsgi.tracebacks import format_exception  # here: only when an app fails
 
         stream = self.get_stderr()
-        stream.write(format_exception(error, fold=not self.show_all_frames))
-        stream.flush()
+        text = format_exception(error, fold=not self.show_all_frames)
+        if stream is sys.stderr:
+            LINES.write(text)  # after the lines before it
+            stream.flush()
+        else:
+            stream.write(text)
+            stream.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Protocol errors and disconnects: always written, access log or not."""
         message = (format % args).translate(CONTROL_CHAR_ESCAPES)
         address = self.address_string()
         if self.color:
-            write_stderr(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n", flush=False)
+            LINES.write(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n")
         else:
-            write_stderr(f"{address} {message}\n", flush=False)
+            LINES.write(f"{address} {message}\n")
 
 
 def _as_int(code: int | str) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import socket
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simplewsgi import WSGIRequestHandler
+from simplewsgi import WSGIRequestHandler, accesslog
 from simplewsgi.http import parsing
 from simplewsgi.http.errors import HTTPError
 from tests.conftest import ServerStderr
@@ -277,3 +279,55 @@ def test_a_client_that_stops_reading_a_sent_file_is_cut(
         WireReader(sock).read_head()
         wait_for(lambda: server.requests_in_flight() == 0, what="the send deadline to cut it")
     assert "client disconnected" in stderr.getvalue()
+
+
+# -- the access log's group writes ------------------------------------------------------------
+
+
+class _SlowStream(io.StringIO):
+    """stderr whose writes take a while (a terminal scrolling), counting them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        time.sleep(0.002)  # the write in progress that other threads' lines join
+        return super().write(text)
+
+
+def test_access_lines_are_written_at_once_when_no_write_is_in_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = _SlowStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    lines = accesslog.Lines()
+    lines.write("one\n")
+    assert stream.getvalue() == "one\n"  # written before write() returned
+    lines.write("two\n")
+    assert (stream.getvalue(), stream.writes) == ("one\ntwo\n", 2)
+
+
+def test_access_lines_from_many_threads_are_all_written_whole_and_in_order_per_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = _SlowStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    lines = accesslog.Lines()
+
+    def bring(thread: int) -> None:
+        for number in range(50):
+            lines.write(f"thread {thread} line {number}\n")
+
+    threads = [threading.Thread(target=bring, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    written = stream.getvalue().splitlines()
+    assert sorted(written) == sorted(f"thread {t} line {n}" for t in range(8) for n in range(50))
+    for thread_no in range(8):
+        mine = [line for line in written if line.startswith(f"thread {thread_no} ")]
+        assert mine == [f"thread {thread_no} line {n}" for n in range(50)]
+    assert stream.writes < 400  # lines that came during a write joined the next one

@@ -68,6 +68,7 @@ def _timeval(timeout: Optional[float]) -> bytes:
 
 
 _NO_DEADLINE = struct.pack("@ll", 0, 0)
+_NEVER = float("inf")
 
 
 class ConnectionReader(io.RawIOBase):
@@ -89,7 +90,7 @@ class ConnectionReader(io.RawIOBase):
         self._idle_timeout: Optional[float] = None
         self._head_timeout: Optional[float] = None
         self.head_started = 0.0  # monotonic time of the current head's first byte; 0: none yet
-        self._deadline = float("inf")  # reads must be done by then (a head, a drain)
+        self._deadline = _NEVER  # reads must be done by then (a head, a drain)
 
     def await_head(
         self,
@@ -104,7 +105,7 @@ class ConnectionReader(io.RawIOBase):
         self._idle_timeout = idle_timeout
         self._head_timeout = head_timeout
         self.head_started = 0.0
-        self._deadline = float("inf")
+        self._deadline = _NEVER
         self._probing = True
         try:
             waiting = buffered()
@@ -114,10 +115,14 @@ class ConnectionReader(io.RawIOBase):
             self._head_begins()
 
     def head_done(self) -> None:
-        """The head is in (or the drain over); back to the I/O timeout, no overall deadline."""
+        """The head is in (or the drain over); back to the I/O timeout, no overall deadline.
+        A kernel deadline for reads changes at the next read, if there is one before the next
+        head (a keep-alive GET keeps the idle one: no system call), since sends have their
+        own; Python's covers sends too, so it changes now."""
         self._awaiting = False
-        self._deadline = float("inf")
-        self._set_timeout(self._io_timeout)
+        self._deadline = _NEVER
+        if not self._kernel:
+            self._set_timeout(self._io_timeout)
 
     def within(self, seconds: float) -> None:
         """The next reads must all be done within ``seconds`` (until :meth:`head_done`)."""
@@ -126,7 +131,7 @@ class ConnectionReader(io.RawIOBase):
     def _head_begins(self) -> None:
         self.head_started = time.monotonic()
         limit = self._head_timeout
-        self._deadline = float("inf") if limit is None else self.head_started + limit
+        self._deadline = _NEVER if limit is None else self.head_started + limit
 
     def readinto(self, buffer: Any) -> Optional[int]:
         if self._probing:
@@ -138,13 +143,15 @@ class ConnectionReader(io.RawIOBase):
                 self._head_begins()
             return count
         deadline = self._deadline
-        if deadline != float("inf"):
+        if deadline != _NEVER:
             left = deadline - time.monotonic()
             if left <= 0:
                 what = "request head" if self._awaiting else "rest of the request body"
                 raise DeadlineExceeded(f"{what} not received in time")
             io_timeout = self._io_timeout
             self._set_timeout(left if io_timeout is None else min(left, io_timeout))
+        elif self._kernel and not self._awaiting:
+            self._set_timeout(self._io_timeout)  # head_done() left the idle one in force
         return self._recv_into(buffer)
 
     def _recv_into(self, buffer: Any) -> int:
@@ -158,7 +165,8 @@ class ConnectionReader(io.RawIOBase):
     def _set_timeout(self, timeout: Optional[float]) -> None:
         if timeout != self._timeout:
             if self._kernel:
-                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(timeout))
+                value = _timeval(timeout)
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
             else:
                 self._sock.settimeout(timeout)
             self._timeout = timeout

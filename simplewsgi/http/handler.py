@@ -7,8 +7,10 @@ Rules of this module:
 - Parsing and framing rules live in :mod:`.parsing`, body readers in :mod:`.body`, the response
   side of one exchange in :mod:`.response`; the stop policy is the server's (the handler only
   says when it waits for a request head, through ``server.awaiting_request``).
-- The per-request path is lean on purpose: one ``readline`` per header line, the environ copied
-  from the server's prepared base dict, one write for a small response.
+- The per-request path is lean on purpose: a head already received taken in one split
+  (:func:`.parsing.take_head`; line by line otherwise), the environ copied from the server's
+  prepared base dict (:mod:`.environ`), one send for a small response, no system call for a
+  deadline that does not change (:mod:`.connection`).
 - TLS (a server with an ``ssl_context``) is set up in ``setup()``, in the connection's own
   thread, through :mod:`.tls`; the server tracks the socket it accepted (``self.request``),
   the handler reads and writes the TLS one (``self.connection``) and closes it in ``finish()``.
@@ -223,8 +225,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self.close_connection = not (framing.keep_alive and self.server.keep_alive)
         with contexts[2]:
             body = self._run(framing)
-        if body is not None:  # the response is done: not in flight while the rest comes in
-            self._drain(body)
+        if body is not None and not body.finished:  # the response is done: not in flight
+            self._drain(body)  # while the rest comes in
 
     def _read_head_lines(self) -> Optional[tuple[parsing.RequestLine, list[tuple[str, str]]]]:
         """The head read line by line; None when there is no request to answer."""

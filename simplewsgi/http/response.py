@@ -22,9 +22,16 @@ import os
 import stat
 from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Protocol
 
+from simplewsgi.http.appchecks import (
+    CONTENT_LENGTH,
+    HEADER_KINDS,
+    SERVER,
+    check_status,
+    header_kind,
+)
+from simplewsgi.http.appchecks import HOP_BY_HOP as HOP_BY_HOP  # where lint rules read it
 from simplewsgi.http.body import FileWrapper, RequestBody
 from simplewsgi.http.errors import WSGIContractError
-from simplewsgi.http.parsing import is_token
 from simplewsgi.http.text import http_date
 
 if TYPE_CHECKING:
@@ -35,75 +42,6 @@ ERROR_STATUS = "500 Internal Server Error"
 ERROR_HEADERS = [("Content-Type", "text/plain")]
 # wsgiref's exact words, which tests written against it look for.
 ERROR_BODY = b"A server error occurred.  Please contact the administrator."
-
-# RFC 9110 §7.6.1: connection-specific fields an app must not set (PEP 3333 "hop-by-hop").
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-# Statuses and header names already checked (apps send the same ones every time), so each
-# check runs once per distinct value; bounded so an app making up names cannot grow them.
-_valid_statuses: dict[str, int] = {}  # status line -> its code
-_header_kinds: dict[str, int] = {}  # valid header name -> what the head needs to know of it
-_CACHE_MAX = 1024
-_OTHER, _CONTENT_LENGTH, _SERVER, _DATE = range(4)
-_KINDS = {"content-length": _CONTENT_LENGTH, "server": _SERVER, "date": _DATE}
-
-
-def _check_status(status: object) -> int:
-    code = _valid_statuses.get(status) if type(status) is str else None
-    if code is not None:
-        return code
-    if type(status) is not str:
-        raise WSGIContractError(f"status must be a str like '200 OK', got {status!r}")
-    digits = status[:3]
-    if len(status) < 4 or not digits.isdigit() or not digits.isascii() or status[3] != " ":
-        raise WSGIContractError(f"status must look like '200 OK', got {status!r}")
-    if _has_bad_chars(status):
-        raise WSGIContractError(f"status contains CR, LF or NUL: {status!r}")
-    if digits < "200":
-        raise WSGIContractError(
-            f"a 1xx status cannot be a WSGI response, got {status!r} (the server sends "
-            "100 Continue itself; other interim responses have no WSGI form)"
-        )
-    code = int(digits)
-    if len(_valid_statuses) < _CACHE_MAX:
-        _valid_statuses[status] = code
-    return code
-
-
-def _has_bad_chars(text: str) -> bool:
-    return "\r" in text or "\n" in text or "\0" in text
-
-
-def _header_kind(name: object, value: object) -> int:
-    """Check one header the app gave; what the head needs to know of its name."""
-    if type(name) is not str or type(value) is not str:
-        raise WSGIContractError(f"header names and values must be str, got ({name!r}, {value!r})")
-    kind = _header_kinds.get(name)
-    if kind is None:
-        if not is_token(name):
-            raise WSGIContractError(f"invalid header name {name!r}")
-        lowered = name.lower()
-        if lowered in HOP_BY_HOP:
-            raise WSGIContractError(
-                f"hop-by-hop header {name!r} is set by the server, not the application"
-            )
-        kind = _KINDS.get(lowered, _OTHER)
-        if len(_header_kinds) < _CACHE_MAX:
-            _header_kinds[name] = kind
-    if "\r" in value or "\n" in value or "\0" in value:
-        raise WSGIContractError(f"header {name!r} has CR, LF or NUL in its value {value!r}")
-    return kind
 
 
 class KeepAlivePolicy(Protocol):
@@ -138,6 +76,29 @@ class Response:
     ``policy`` the server's keep-alive say, read when the head goes out;
     ``log`` takes ``log_message``-style arguments for app errors found while sending.
     """
+
+    __slots__ = (
+        "body",
+        "bytes_sent",
+        "chunked",
+        "close",
+        "environ",
+        "head",
+        "headers",
+        "headers_sent",
+        "http11",
+        "length",
+        "log",
+        "max_drain",
+        "policy",
+        "sendfile_socket",
+        "server_header",
+        "status",
+        "status_code",
+        "version",
+        "wfile",
+        "write_out",
+    )
 
     def __init__(
         self,
@@ -190,7 +151,7 @@ class Response:
                 exc_info = None  # break the frame <-> traceback cycle
         elif self.status is not None:
             raise WSGIContractError("start_response() was called twice without exc_info")
-        self.status_code = _check_status(status)
+        self.status_code = check_status(status)
         if not isinstance(headers, list):
             raise WSGIContractError(f"headers must be a list of tuples, got {headers!r}")
         self.status = status
@@ -275,11 +236,17 @@ class Response:
             if type(item) is not tuple or len(item) != 2:
                 raise WSGIContractError(f"headers must be (name, value) tuples, got {item!r}")
             name, value = item
-            kind = _header_kinds.get(name) if type(name) is str else None
-            if kind is None or type(value) is not str or _has_bad_chars(value):
-                kind = _header_kind(name, value)  # a new name, or something to say
+            kind = HEADER_KINDS.get(name) if type(name) is str else None
+            if (
+                kind is None
+                or type(value) is not str
+                or "\r" in value
+                or "\n" in value
+                or "\0" in value
+            ):
+                kind = header_kind(name, value)  # a new name, or something to say
             if kind:
-                if kind == _CONTENT_LENGTH:
+                if kind == CONTENT_LENGTH:
                     if not value.isdigit() or not value.isascii():
                         raise WSGIContractError(f"Content-Length must be digits, got {value!r}")
                     if self.length is not None and self.length != int(value):
@@ -287,7 +254,7 @@ class Response:
                             f"conflicting Content-Length headers {self.length} and {value}"
                         )
                     self.length = int(value)
-                elif kind == _SERVER:
+                elif kind == SERVER:
                     server_set = True
                 else:
                     date_set = True
