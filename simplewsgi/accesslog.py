@@ -23,6 +23,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from simplewsgi.console import BOLD, CYAN, DIM, GREEN, RED, RESET, YELLOW, write_stderr
@@ -41,32 +42,29 @@ _NO_REQUEST: WSGIEnvironment = {}  # never written: a handler's environ before i
 class Lines:
     """Text for stderr, written in the order it comes: by the thread that brings it when no
     write is in progress; text that comes during a write joins the writer's next write (group
-    commit: no thread, no timer, no delay past the write in progress)."""
+    commit: no thread, no timer, no delay past the write in progress). Lock-free for the
+    thread that brings text: a deque's append and popleft are atomic, and the one writer is
+    whoever takes ``_writer`` without waiting; it looks again after letting go, so a line
+    added as it finished is never left behind."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: list[str] = []
-        self._writing = False
+        self._pending: deque[str] = deque()
+        self._writer = threading.Lock()
 
     def write(self, text: str) -> None:
-        with self._lock:
-            self._pending.append(text)
-            if self._writing:
-                return  # the writer takes it with its next write
-            self._writing = True
-        try:
-            while True:
-                with self._lock:
-                    batch = self._pending
-                    if not batch:
-                        self._writing = False  # in the lock: no line is left behind
-                        return
-                    self._pending = []
-                write_stderr(batch[0] if len(batch) == 1 else "".join(batch), flush=False)
-        except BaseException:
-            with self._lock:
-                self._writing = False  # what is pending goes with the next line
-            raise
+        pending = self._pending
+        pending.append(text)
+        writer = self._writer
+        while pending and writer.acquire(False):
+            try:
+                while pending:
+                    count = len(pending)  # others only append: these are there to take
+                    if count == 1:
+                        write_stderr(pending.popleft(), flush=False)
+                    else:
+                        write_stderr("".join([pending.popleft() for _ in range(count)]), False)
+            finally:
+                writer.release()
 
 
 LINES = Lines()
