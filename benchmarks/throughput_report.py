@@ -4,6 +4,7 @@ matplotlib: a benchmark-only requirement, imported only here)."""
 
 from __future__ import annotations
 
+import json
 import platform
 import statistics
 import time
@@ -130,7 +131,20 @@ def targets(cases: list[str], results: Results) -> str:
     return "\n".join(lines)
 
 
-def chart(path: Path, names: list[str], cases: list[str], results: Results, title: str) -> None:
+# simplewsgi in reds, the ceiling and the base in greys; the others take the next colors.
+COLORS = {OURS: "#d62728", "no-log": "#ff9896", "make_server": "#ff7f0e", "ceiling": "#c7c7c7"}
+LABELS = {
+    "hello keep-alive": "hello\nkeep-alive",
+    "hello Connection: close": "hello\nConnection: close",
+    "64 KiB body": "64 KiB\nbody",
+    "10 KiB POST echo": "10 KiB\nPOST echo",
+    "100 keep-alive connections": "100 keep-alive\nconnections",
+}
+
+
+def chart(
+    path: Path, names: list[str], cases: list[str], results: Results, title: str, fmt: str = "svg"
+) -> None:
     """Grouped bars: each server's median requests/s over waitress's, per case (log scale)."""
     import matplotlib
 
@@ -140,24 +154,26 @@ def chart(path: Path, names: list[str], cases: list[str], results: Results, titl
     matplotlib.rcParams["svg.hashsalt"] = "simplewsgi"  # the same data makes the same file
     matplotlib.rcParams["svg.fonttype"] = "none"
     shown = [name for name in names if name != "waitress"]
-    fig, ax = plt.subplots(figsize=(10, 4.8))
+    fig, ax = plt.subplots(figsize=(10, 5))
     width = 0.8 / max(len(shown), 1)
+    others = iter(["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#e377c2"])
     for index, name in enumerate(shown):
         heights = []
         for case in cases:
             ours, base = median_rps(results, name, case), median_rps(results, "waitress", case)
             heights.append(ours / base if ours and base else 0.0)
         xs = [i + (index - (len(shown) - 1) / 2) * width for i in range(len(cases))]
-        ax.bar(xs, heights, width, label=name, color="#d62728" if name == OURS else None)
+        color = COLORS.get(name) or next(others, "#7f7f7f")
+        ax.bar(xs, heights, width, label=name, color=color)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
-    ax.set_ylabel("requests/s relative to waitress (log)")
+    ax.set_ylabel("requests/s relative to waitress (log scale)")
     ax.set_xticks(range(len(cases)))
-    ax.set_xticklabels([case.replace(" ", "\n", 1) for case in cases], fontsize=8)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8, ncol=4)
+    ax.set_xticklabels([LABELS.get(case, case) for case in cases], fontsize=8)
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     fig.tight_layout()
-    fig.savefig(path, format="svg", metadata={"Date": None})
+    fig.savefig(path, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
     plt.close(fig)
 
 
@@ -192,6 +208,15 @@ def write_report(
         + "\n"
     )
     (out / "throughput.md").write_text(text)
+    raw = {
+        "command": command,
+        "names": names,
+        "cases": cases,
+        "results": [
+            [name, case, [m._asdict() for m in runs]] for (name, case), runs in results.items()
+        ],
+    }
+    (out / "throughput.json").write_text(json.dumps(raw, indent=1) + "\n")
     try:
         chart(out / "throughput.svg", names, cases, results, f"{command.strip()} — {machine()}")
     except ImportError:
