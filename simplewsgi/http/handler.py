@@ -50,6 +50,7 @@ from simplewsgi.http.limits import (
     KEEP_ALIVE_TIMEOUT,
     MAX_DRAIN_BYTES,
     MAX_LOGGED_LINE,
+    READ_BUFFER,
 )
 from simplewsgi.http.net import TLS_HANDSHAKE_RECORD, host_port, server_name_port
 from simplewsgi.http.response import ERROR_BODY, ERROR_HEADERS, ERROR_STATUS, Response
@@ -116,7 +117,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):  # not TCP (a unix socket)
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
         self._reader = ConnectionReader(self.connection, self.timeout, kernel)
-        self.rfile = io.BufferedReader(self._reader)
+        self.rfile = io.BufferedReader(self._reader, READ_BUFFER)
         self._peek = functools.partial(self.rfile.peek, 0)  # what the buffer holds, no read
         self.wfile = SocketWriter(self.connection, self.timeout, kernel)
         # sendfile() is only safe when wfile is the socket writer setup() created: a subclass
