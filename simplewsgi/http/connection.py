@@ -15,14 +15,16 @@ It writes through :class:`SocketWriter`, which sends in slices of ``SEND_SLICE``
 I/O timeout bounds a client that stops reading, not one that reads a large block steadily
 (``sendall`` applies its timeout to the whole call).
 
-Deadlines are the kernel's on Linux (``SO_RCVTIMEO``, ``SO_SNDTIMEO`` on a blocking plain
-socket, :func:`kernel_timeouts`): Python's socket timeouts make every ``recv`` and ``send`` a
-``poll`` first, and every ``settimeout`` an ``ioctl``, each a system call that lets go of the
-GIL; with many connections on one core each of those is a thread switch. A kernel deadline
-costs one ``setsockopt``, which keeps the GIL, and only when its value changes (a request that
-arrives in one read changes it twice: idle, then I/O); a read or send it cuts short is raised
-as ``socket.timeout``, as Python's would be. TLS sockets, and other platforms, keep Python's
-timeouts.
+Deadlines are the kernel's on Linux (``SO_RCVTIMEO`` on a blocking plain socket,
+:func:`kernel_timeouts`): Python's socket timeouts make every ``recv`` and ``send`` a ``poll``
+first, and every ``settimeout`` an ``ioctl``, each a system call that lets go of the GIL; with
+many connections on one core each of those is a thread switch. A kernel deadline costs one
+``setsockopt``, which keeps the GIL, and only when its value changes (a keep-alive GET keeps
+the idle one in force: none); a read it cuts short is raised as ``socket.timeout``, as Python's
+would be. A small response goes in one ``send`` that does not wait; what the socket's buffer
+has no room for, a large block and ``sendfile`` go under Python's timeout, as before
+(``SO_SNDTIMEO`` bounds any other send on the socket). TLS sockets, and other platforms, keep
+Python's timeouts.
 """
 
 from __future__ import annotations
