@@ -8,11 +8,11 @@ matter, not absolute numbers.
 
     pip install -r benchmarks/requirements.txt     # the other servers, and matplotlib
     python benchmarks/throughput.py [--duration 3] [--rounds 3] [--servers ...] [--cases ...]
-    python benchmarks/throughput.py --servers simplewsgi --tree before=/path/to/other/checkout
+    python benchmarks/throughput.py --servers "simplewsgi CLI" --tree before=/path/to/checkout
 
-Servers: ``simplewsgi`` is the command (``simplewsgi serve``, access log on, written to a
-file), ``no-log`` the same with ``--no-access-log`` (what the log costs), ``make_server``
-simplewsgi's library API (its log line per request to a file too); wsgiref, werkzeug
+Servers: ``simplewsgi CLI`` is the command (``simplewsgi serve``, access log on, written to a
+file), ``CLI no log`` the same with ``--no-access-log`` (what the log costs), ``simplewsgi``
+the library's ``make_server`` (its log line per request to a file too); wsgiref, werkzeug
 (``run_simple(threaded=True)``), waitress (4 threads, its default), cheroot (10 threads, its
 default), gunicorn (one gthread worker, 4 threads); ``ceiling`` is benchmarks/ceiling.py.
 Servers that are not installed are skipped. ``--tree NAME=DIR`` adds the command of another
@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from throughput_report import Measure, write_report  # noqa: E402
+from throughput_report import NO_LOG, OURS, Measure, write_report  # noqa: E402
 
 APP = """
 def app(environ, start_response):
@@ -56,15 +56,15 @@ def app(environ, start_response):
 """
 
 PY = sys.executable
-SERVE = "from bench_app import app; "
+SERVE = "from {module} import app; "
 # name -> (command, module that must import, or None)
 SERVERS: dict[str, tuple[list[str], Optional[str]]] = {
-    "simplewsgi": ([PY, "-m", "simplewsgi", "serve", "bench_app:app", "--port", "{port}"], None),
-    "no-log": (
-        [PY, "-m", "simplewsgi", "serve", "bench_app:app", "--port", "{port}", "--no-access-log"],
+    OURS: ([PY, "-m", "simplewsgi", "serve", "{module}:app", "--port", "{port}"], None),
+    NO_LOG: (
+        [PY, "-m", "simplewsgi", "serve", "{module}:app", "--port", "{port}", "--no-access-log"],
         None,
     ),
-    "make_server": (
+    "simplewsgi": (
         [
             PY,
             "-c",
@@ -114,7 +114,7 @@ SERVERS: dict[str, tuple[list[str], Optional[str]]] = {
             "4",
             "-b",
             "127.0.0.1:{port}",
-            "bench_app:app",
+            "{module}:app",
         ],
         "gunicorn",
     ),
@@ -179,21 +179,25 @@ def tree_rss_mib(pid: int) -> float:
     return total / 1024
 
 
-def start(name: str, port: int, workdir: Path, trees: dict[str, str]) -> subprocess.Popen[bytes]:
-    command, _ = SERVERS["simplewsgi" if name in trees else name]
+def start(
+    name: str, port: int, workdir: str | Path, trees: dict[str, str], module: str = "bench_app"
+) -> subprocess.Popen[bytes]:
+    """``name``'s server on ``port``, pinned to core 1, serving ``app`` from ``module`` (a
+    module in ``workdir``); what it writes to stderr (an access log) appended to a file there.
+    A name in ``trees`` is the command of that checkout."""
+    command, _ = SERVERS[OURS if name in trees else name]
     root = trees.get(name, str(ROOT))
     env = {**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{root}"}
     env.pop("PYTHONUNBUFFERED", None)  # as users run it
-    log = (workdir / f"{name}.log").open("ab")  # the access log, where a server writes one
-    proc = subprocess.Popen(
-        [*taskset(1), *(part.format(port=port) for part in command)],
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    log.close()
+    with Path(workdir, f"{name}.log").open("ab") as log:  # its access log, if it writes one
+        proc = subprocess.Popen(
+            [*taskset(1), *(part.format(port=port, module=module) for part in command)],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     try:
         wait_listening(port)
     except RuntimeError:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from simplewsgi.console import BOLD, CYAN, DIM, GREEN, RED, RESET, YELLOW, write_stderr
 from simplewsgi.http.handler import WSGIRequestHandler
 from simplewsgi.http.text import CONTROL_CHAR_ESCAPES
-from simplewsgi.middleware import STATIC_FILE
+from simplewsgi.middleware import QUIET, STATIC_FILE
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -83,12 +83,12 @@ class AccessLogHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         status = code if type(code) is int else _as_int(code)
-        if not self.access_log and status < 500:
+        if status < 500 and (not self.access_log or QUIET in self.environ):
             return
         elapsed = (time.perf_counter() - self.request_start) * 1000.0
         duration = f"{elapsed:.1f} ms" if elapsed < 1000.0 else f"{elapsed / 1000.0:.2f} s"
         amount = _size(size)
-        target = self.path if self.path.isascii() else self.path.translate(CONTROL_CHAR_ESCAPES)
+        target = self.path if self.path.isascii() else _as_text(self.path)
         environ = self.environ
         address = environ.get("REMOTE_ADDR") or (
             self.client_address[0] if isinstance(self.client_address, tuple) else "-"
@@ -131,12 +131,32 @@ class AccessLogHandler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Protocol errors and disconnects: always written, access log or not."""
-        message = (format % args).translate(CONTROL_CHAR_ESCAPES)
+        message = _as_text(format % args)
         address = self.address_string()
         if self.color:
             LINES.write(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n")
         else:
             LINES.write(f"{address} {message}\n")
+
+
+def _as_text(text: str) -> str:
+    """What the client sent, printable: the request line arrives decoded one character per
+    byte (latin-1, as http.server reads it), so UTF-8 bytes, which curl sends for a typed
+    ``/héllo``, are shown as the text they spell; control characters are escaped either way
+    (U+009B spelled in UTF-8 too)."""
+    if text.isascii():
+        return text.translate(CONTROL_CHAR_ESCAPES)
+    try:
+        shown = text.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not UTF-8 (or already text): as it came
+        shown = text
+    return shown.translate(_TEXT_ESCAPES)
+
+
+# Decoded, a target may also hold the marks that reorder text on a terminal (bidirectional
+# overrides and isolates): a path that shows as something else than it is. Escaped too.
+_BIDI_CONTROLS = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_TEXT_ESCAPES = {**CONTROL_CHAR_ESCAPES, **{c: f"\\u{c:04x}" for c in _BIDI_CONTROLS}}
 
 
 def _as_int(code: int | str) -> int:

@@ -205,6 +205,9 @@ class Console:
         lines += [f"  {label:<9}{text}" for label, text in self.banner_notes]
         if reloader:
             lines.append(f"  {'Reload:':<9}{reloader}")
+        if options.live:
+            files = ", ".join(options.live_include)
+            lines.append(f"  {'Live:':<9}open pages refresh on changes to the code and {files}")
         if exposed:
             prefix, color = PREFIXES["warn"]
             hint = PRODUCTION_HINT.format(host=" and ".join(exposed))

@@ -61,6 +61,10 @@ class ServeOptions(NamedTuple):
     # and the browser opened once the server is ready
     keys: bool = True
     open: bool = False
+    # issue 12, --live (implies --reload): pages refresh when the code or these files change;
+    # a file matching these (and not the reload patterns) refreshes without a new worker
+    live: bool = False
+    live_include: tuple[str, ...] = ("*.html", "*.css", "*.js")
 
     def to_json(self) -> str:
         import json  # here: the plain CLI start-up does not need it

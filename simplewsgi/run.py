@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from simplewsgi.console import Console
     from simplewsgi.keys import KeyReader
+    from simplewsgi.middleware.livehub import LiveHub
     from simplewsgi.options import ServeOptions
 
 # serve_forever's wake-up interval; bounds how long a stop request waits to be noticed.
@@ -117,10 +118,11 @@ def build_server(
     app: WSGIApplication,
     console: Console,
     sockets: Sequence[socket.socket],
+    live: Optional[LiveHub] = None,
 ) -> WSGIServer:
     """The server, built through ``make_server`` on ``sockets`` (already listening), serving
-    ``app`` behind the layers ``options`` ask for (``middleware.stack``); HTTPS when
-    ``options`` has a certificate."""
+    ``app`` behind the layers ``options`` ask for (``middleware.stack``; ``live``, a reloader
+    worker's pages under ``--live``); HTTPS when ``options`` has a certificate."""
     context = None
     if options.certfile:  # ssl loads only for TLS
         from simplewsgi.certificates import server_context
@@ -130,7 +132,7 @@ def build_server(
     def server_class(address: tuple[str, int], handler: type) -> WSGIServer:
         return WSGIServer(address, handler, sockets=sockets, ssl_context=context)
 
-    served = wrap(app, options, console.warn)
+    served = wrap(app, options, console.warn, live)
     handler = handler_class(
         console.color,
         options.access_log,
@@ -194,7 +196,12 @@ def serve_on_sockets(
     console: Console,
     sockets: Sequence[socket.socket],
     ready: Callable[[WSGIServer], None] | None = None,
+    live: Optional[LiveHub] = None,
 ) -> None:
     """A reloader worker's main loop: serve ``app`` on the inherited ``sockets`` until a
-    signal."""
-    serve_until_signal(build_server(options, app, console, sockets), ready=ready)
+    signal; ``live``: its open pages (``--live``), whose event streams a stop ends once no
+    connection is left to bring a request to this worker (not waited for)."""
+    server = build_server(options, app, console, sockets, live)
+    if live is not None:
+        server.end_endless = live.close
+    serve_until_signal(server, ready=ready)

@@ -8,6 +8,7 @@ kept after the run."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -17,24 +18,28 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
 ARTIFACTS = Path(
-    os.environ.get("SIMPLEWSGI_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts"
+    os.environ.get("SIMPLEWSGI_TEST_ARTIFACTS")
+    or Path(__file__).resolve().parent.parent / "test-artifacts"
 )
-ELEMENT = "element-6066-11e4-a52f-4a4d4fb0e7ab"  # the W3C key of an element reference
 
 
 def find_browser() -> tuple[str, str] | str:
     """(chromium, chromedriver) paths, or the reason there are none."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
-    missing = [name for name, path in (("chromium", chromium), ("chromium-driver", driver)) if not path]
+    missing = [
+        name for name, path in (("chromium", chromium), ("chromium-driver", driver)) if not path
+    ]
     if missing:
-        return f"no {' and no '.join(missing)} on PATH (Debian: apt-get install chromium chromium-driver)"
+        names = " and no ".join(missing)
+        return f"no {names} on PATH (Debian: apt-get install chromium chromium-driver)"
     assert chromium and driver
     return chromium, driver
 
@@ -64,17 +69,35 @@ class Browser:
         return self.call("POST", "/execute/sync", {"script": script, "args": list(args)})
 
     def text(self, css: str = "body") -> str:
-        return str(self.run("const e = document.querySelector(arguments[0]); return e ? e.innerText : null", css))
+        return str(
+            self.run(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : null", css
+            )
+        )
 
-    def find(self, css: str) -> str:
+    def find(self, css: str) -> dict[str, str]:
+        """The reference to the first element ``css`` selects, as the protocol gives it."""
         found = self.call("POST", "/element", {"using": "css selector", "value": css})
-        return str(found[ELEMENT])
+        if not isinstance(found, dict) or not any(key.startswith("element-") for key in found):
+            raise WebDriverError(f"no element {css!r}: {found!r}")
+        return found
+
+    def _element(self, css: str) -> str:
+        return next(iter(self.find(css).values()))
 
     def click(self, css: str) -> None:
-        self.call("POST", f"/element/{self.find(css)}/click", {})
+        self.call("POST", f"/element/{self._element(css)}/click", {})
 
     def type(self, css: str, text: str) -> None:
-        self.call("POST", f"/element/{self.find(css)}/value", {"text": text})
+        self.call("POST", f"/element/{self._element(css)}/value", {"text": text})
+
+    def frame_text(self, css: str) -> str:
+        """The text of the frame ``css`` selects (then back to the page)."""
+        self.call("POST", "/frame", {"id": self.find(css)})
+        try:
+            return self.text()
+        finally:
+            self.call("POST", "/frame/parent", {})
 
     def screenshot(self, name: str) -> Path:
         """A PNG of the viewport, kept in the artifacts directory."""
@@ -91,11 +114,17 @@ class Browser:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what or predicate}; page: {self.text()!r}")
+                raise AssertionError(
+                    f"timed out waiting for {what or predicate}; page: {self.text()!r}"
+                )
             time.sleep(0.05)
 
     def wait_text(self, needle: str, css: str = "body", timeout: float = 20) -> str:
-        return str(self.wait(lambda: needle in (self.text(css) or "") and self.text(css), timeout, repr(needle)))
+        return str(
+            self.wait(
+                lambda: needle in (self.text(css) or "") and self.text(css), timeout, repr(needle)
+            )
+        )
 
 
 def _call(method: str, url: str, body: Any = None, timeout: float = 30) -> Any:
@@ -107,7 +136,9 @@ def _call(method: str, url: str, body: Any = None, timeout: float = 30) -> Any:
             return json.loads(response.read() or b"null").get("value")
     except urllib.error.HTTPError as error:
         detail = json.loads(error.read() or b"{}").get("value", {})
-        raise WebDriverError(f"{method} {url}: {detail.get('error')}: {detail.get('message')}") from None
+        raise WebDriverError(
+            f"{method} {url}: {detail.get('error')}: {detail.get('message')}"
+        ) from None
 
 
 def _free_port() -> int:
@@ -141,7 +172,8 @@ def start_driver(driver: str) -> tuple[subprocess.Popen[bytes], str]:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    """A fresh headless Chromium (its own profile) for one test; skipped, saying why, without one."""
+    """A fresh headless Chromium (its own profile) for one test; skipped, saying why,
+    without one."""
     found = find_browser()
     if isinstance(found, str):
         pytest.skip(found)
@@ -150,20 +182,28 @@ def browser() -> Iterator[Browser]:
     profile = tempfile.mkdtemp(prefix="simplewsgi-chromium-")
     session = None
     try:
-        args = ["--headless=new", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,800"]
+        args = [
+            "--headless=new",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1100,800",
+        ]
         args += [f"--user-data-dir={profile}", "--no-first-run", "--disable-extensions"]
         if os.geteuid() == 0:
             args.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
-        capabilities = {"browserName": "chrome", "goog:chromeOptions": {"binary": chromium, "args": args}}
-        created = _call("POST", f"{url}/session", {"capabilities": {"alwaysMatch": capabilities}}, timeout=60)
+        capabilities = {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+        }
+        created = _call(
+            "POST", f"{url}/session", {"capabilities": {"alwaysMatch": capabilities}}, timeout=60
+        )
         session = created["sessionId"]
         yield Browser(url, session)
     finally:
         if session:
-            try:
+            with contextlib.suppress(OSError, WebDriverError):
                 _call("DELETE", f"{url}/session/{session}", timeout=20)
-            except (OSError, WebDriverError):
-                pass
         process.terminate()
         try:
             process.wait(timeout=10)

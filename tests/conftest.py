@@ -38,6 +38,16 @@ E2E_MODULES = (
     "test_reload_env",
     "test_port_rescue_cli",
     "test_keys",
+    "test_live_browser",
+    "test_live_cli",
+    # tests/compat/: frameworks' apps served by the command
+    "test_flask",
+    "test_flask_reload",
+    "test_flask_browser",
+    "test_django",
+    "test_small_frameworks",
+    "test_compat_skips",
+    "test_lint_quiet",
 )
 E2E_FIXTURES = ("shell_env", "launch", "browser")
 

@@ -180,6 +180,25 @@ def test_control_characters_in_the_target_are_escaped(
     assert "/a\\x9bb" in line and "\x9b" not in line
 
 
+def test_a_utf8_target_is_logged_as_text(logged: Callable[..., tuple[Any, Captured]]) -> None:
+    """curl sends a typed URL's UTF-8 as is; the line shows it as text, not one character per
+    byte, and a control character spelled in UTF-8 (U+009B) is still escaped."""
+    server, capture = logged(color="never")
+    for target in ("/h\u00e9llo?q=\u65e5\u672c", "/a\u009bb", "/txt.\u202eexe"):
+        with connect(server) as sock:
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+            sock.recv(1024)
+    first, second, third = _lines(capture, 3)
+    assert " /h\u00e9llo?q=\u65e5\u672c HTTP/1.1 " in first, first
+    assert " /a\\x9bb HTTP/1.1 " in second and "\x9b" not in second, second
+    assert " /txt.\\u202eexe HTTP/1.1 " in third and "\u202e" not in third, third  # no reordering
+    with connect(server) as sock:  # a protocol message quotes the request line the same way
+        sock.sendall("GET /\u00e9t\u00e9 HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n".encode())
+        sock.recv(1024)
+    wait_for(lambda: "400" in capture.getvalue(), what="the 400 message")
+    assert "/\u00e9t\u00e9 HTTP/1.1" in capture.getvalue(), capture.getvalue()
+
+
 def test_no_access_log_keeps_errors(logged: Callable[..., tuple[Any, Captured]]) -> None:
     server, capture = logged(color="never", access_log=False)
     assert _get(server, "/") == 200

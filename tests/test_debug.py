@@ -63,6 +63,23 @@ def test_policy_from_the_peer_and_the_allow_list() -> None:
     assert DetailsPolicy("*").allows({"REMOTE_ADDR": "198.51.100.1"})
 
 
+def test_policy_wants_a_host_that_names_this_machine() -> None:
+    """DNS rebinding: a page on an attacker's name resolved to 127.0.0.1 is a loopback peer
+    of the same origin as the details; its Host gives it away."""
+    import socket
+
+    policy = DetailsPolicy("192.0.2.0/24")
+    local = {"REMOTE_ADDR": "127.0.0.1"}
+    machine = socket.gethostname()
+    for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "app.localhost", "LOCALHOST.",
+                 "192.0.2.5:80", machine, f"{machine}.local:8000", None):  # fmt: skip
+        assert policy.allows({**local, "HTTP_HOST": host} if host else local), host
+    for host in ("evil.example:8000", "127.0.0.1.evil.example", "localhost.evil.example", "",
+                 "[evil]:80", "localhost:80:80"):  # fmt: skip
+        assert not policy.allows({**local, "HTTP_HOST": host}), host
+        assert not policy.allows({"REMOTE_ADDR": "192.0.2.7", "HTTP_HOST": host}), host
+
+
 def test_policy_headers_only_take_details_away() -> None:
     policy = DetailsPolicy()
     # Without --proxy-headers: a local proxy (nginx on 127.0.0.1) forwarding anyone.

@@ -626,3 +626,12 @@ def test_patterns_that_can_match_nothing_are_refused(
     pattern = pattern.replace("OUT", str(tmp_path / "elsewhere")).replace("ABS", str(project))
     with pytest.raises(WatcherError, match="pattern"):
         Watcher([str(project)], on_change=Recorder(), **{option: [pattern]})
+
+
+def test_changed_file_names_reach_the_terminal_escaped() -> None:
+    """A file name is anyone's text (an upload saved in a watched directory): the reload
+    line must not carry its escape sequences to the terminal."""
+    from simplewsgi.reload.paths import describe_paths
+
+    line = describe_paths({"/srv/app/\x1b[31mRED\x1b[0m.html", "/srv/app/ok.py"})
+    assert "\x1b" not in line and "\\x1b[31mRED" in line

@@ -188,6 +188,8 @@ def _check_env_files(options: ServeOptions) -> None:
 def _run(options: ServeOptions, hint: bool = False) -> None:
     """Serve, plainly or with the reloader, then exit with the status that says how it ended."""
     options = _check_listeners(options)
+    if options.live:
+        options = options._replace(reload=True)
     if options.reload:
         try:
             os.getcwd()  # the reloader's paths are absolute, made from it; workers start there

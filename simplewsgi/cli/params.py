@@ -243,6 +243,20 @@ RELOAD_OPTIONS: list[Decorator] = [
         "--reload-poll/--no-reload-poll",
         help="Poll for changes (Docker, WSL, network mounts).",
     ),
+    _option(
+        "--live/--no-live",
+        help="Implies --reload. Open pages refresh by themselves once the new version serves, "
+        "swap changed stylesheets in place, and show the error page while the code is broken.",
+    ),
+    _option(
+        "--live-include",
+        multiple=True,
+        metavar="GLOB",
+        show_default=True,
+        help="With --live: files that refresh the pages without restarting the app (in the "
+        "watched and --static directories; a file --reload-include matches restarts it); "
+        "repeatable, replaces the default.",
+    ),
 ]
 CONFIG_OPTIONS: list[Decorator] = [
     _option(

@@ -71,6 +71,10 @@ class WSGIServer(ListeningServer):
     # swapping workers sets it, so a client's next request is answered instead of reset.
     idle_grace = 0.0
     idle_cut_at = float("inf")  # when server_close() closes idle connections
+    # Called by server_close() once the waiting connections are closed, before in-flight
+    # requests are waited for: ends responses that would never end by themselves (--live's
+    # event streams), after no connection is left to bring a request to this server.
+    end_endless: Optional[Callable[[], None]] = None
     application: Optional[WSGIApplication] = None
     base_environ: dict[str, Any]
     _ssl_context: Optional[ssl.SSLContext] = None
@@ -337,6 +341,8 @@ class WSGIServer(ListeningServer):
             if not waiting:
                 break
             time.sleep(STOP_POLL)
+        if self.end_endless is not None:
+            self.end_endless()
         self._pool.join(deadline)
         cut = self.requests_in_flight()
         if cut:

@@ -1,10 +1,13 @@
-"""WSGI layers the command puts in front of the app: proxy headers, root path, static files,
-the lint checker.
+"""WSGI layers the command puts in front of the app: the live refresh, the debug page, proxy
+headers, root path, static files, the lint checker.
 
 One function, :func:`simplewsgi.middleware.stack.wrap`, chooses them from ``ServeOptions``;
 ``run.build_server`` calls it, so plain serving and every reloader worker serve the same stack.
 The order, outermost first, and why:
 
+0. ``live`` (``--live``, reloader workers only) and ``debug`` (``--debug``): ``live`` sees every
+   HTML page the layers below make, the debug page's too; ``debug`` sees the socket's peer
+   before a proxy layer rewrites ``REMOTE_ADDR``.
 1. ``proxy`` (``--proxy-headers``): who the client is and what URL it asked for come first, so
    every layer below, the access log and the app see the client's address, scheme, host and
    the prefix a proxy stripped.
@@ -27,6 +30,10 @@ from __future__ import annotations
 # Set by the static layer when it answered from a file (the file's path): the access log paints
 # those lines dimmer, so the app's own requests stand out.
 STATIC_FILE = "simplewsgi.static_file"
+
+# Set by the live layer (``--live``) on its own requests (the script, the event stream): they
+# leave no access-log line, so that the log shows the app's requests only.
+QUIET = "simplewsgi.quiet"
 
 # The socket's peer (``REMOTE_ADDR`` as the server set it), kept by the layers that would
 # otherwise hide it (proxy headers, debug): who may read an error's details is decided from it.

@@ -14,6 +14,10 @@ Rules of this module:
   request gets details only when ``--proxy-headers`` took its client from a trusted proxy
   (``middleware.FORWARDED_CLIENT``) and that client is allowed too. A client that sends those
   headers itself only loses its own details.
+- The ``Host`` a browser sent must be a name of this machine: an IP address, ``localhost`` or
+  a ``*.localhost`` name, or this machine's host name (``socket.gethostname()``, with
+  ``.local``, or its full name). Otherwise a page on an attacker's name, rebound to 127.0.0.1
+  (DNS rebinding), would be a loopback peer of the same origin as the details, and read them.
 - Everyone else gets a plain 500 that says nothing of the code.
 
 Imported only when an error is about to be shown (``ipaddress`` is not free at start-up).
@@ -21,7 +25,10 @@ Imported only when an error is about to be shown (``ipaddress`` is not free at s
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import ipaddress
+import socket
 from typing import TYPE_CHECKING, Optional
 
 from simplewsgi.middleware import FORWARDED_CLIENT, PEER
@@ -54,6 +61,33 @@ def is_local(address: str) -> bool:
     return normalized is not None and ipaddress.ip_address(normalized).is_loopback
 
 
+@functools.lru_cache(maxsize=1)
+def _machine_names() -> frozenset[str]:
+    """This machine's own names (asked once, the first time a name is not an obvious one)."""
+    short = socket.gethostname().lower().rstrip(".")
+    names = {short, short + ".local"}
+    with contextlib.suppress(OSError):
+        names.add(socket.getfqdn().lower().rstrip("."))
+    return frozenset(name for name in names if name)
+
+
+def is_local_name(host: object) -> bool:
+    """True if a ``Host`` header names this machine (module rules); a request without one is
+    no browser's."""
+    if host is None:
+        return True
+    text = str(host).strip().lower()
+    if text.startswith("["):  # [v6]:port
+        return text.find("]") > 0 and parse_ip(text[1 : text.find("]")]) is not None
+    name = text.rpartition(":")[0] if text.count(":") == 1 else text
+    name = name.rstrip(".")
+    if not name:
+        return False
+    if parse_ip(name) is not None or name == "localhost" or name.endswith(".localhost"):
+        return True
+    return name in _machine_names()
+
+
 class DetailsPolicy:
     """``allow`` is ``--debug-allow-ips`` (``""``: loopback and unix-socket peers only)."""
 
@@ -67,6 +101,8 @@ class DetailsPolicy:
         """May the client of ``environ`` read an error's details?"""
         peer = environ.get(PEER, environ.get("REMOTE_ADDR"))  # missing: no peer we know
         if not isinstance(peer, str) or not self._allowed(peer):
+            return False
+        if not is_local_name(environ.get("HTTP_HOST")):
             return False
         if any(name in environ for name in _PROXY_HEADERS):
             client = environ.get(FORWARDED_CLIENT)

@@ -35,6 +35,9 @@ STOP = "stop"  # {"swap": bool}: finish in-flight requests, then exit
 # With keyboard shortcuts (keys.py): serve commands also carry {"access_log": bool}.
 ACCESS_LOG = "access-log"  # {"on": bool}: the l key turned the access log off or on
 TERMINAL = "terminal"  # the answer to DEBUGGER active: keys are no longer read, prompt away
+# With --live (reload/live.py): serve commands also carry {"generation": int}, and LIVE says
+# {"action": "reload" | "css", "files": [name, ...]} or {"action": "failed", "report": ...}.
+LIVE = "live"
 # Events (worker -> supervisor).
 READY = "ready"  # serving; {"imports": [[name, ms], ...]}: the app's slowest (importtimes)
 FAILED = "failed"  # {"report": FailureReport}: nothing to serve

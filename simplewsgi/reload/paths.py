@@ -8,6 +8,7 @@ import os
 from typing import TYPE_CHECKING
 
 from simplewsgi.appspec import locate_file, parse_spec
+from simplewsgi.http.text import CONTROL_CHAR_ESCAPES
 from simplewsgi.reload.failure import display_path
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ def drop_bytecode(paths: frozenset[str]) -> None:
 
 
 def describe_paths(paths: set[str]) -> str:
-    names = sorted(display_path(path) for path in paths)
+    """For the terminal: a file name is anyone's text (an upload saved in a watched
+    directory), so its control characters are escaped, never sent to the terminal."""
+    names = sorted(display_path(path).translate(CONTROL_CHAR_ESCAPES) for path in paths)
     more = len(names) - SHOWN_CHANGES
     return ", ".join(names[:SHOWN_CHANGES]) + (f" and {more} more" if more > 0 else "")

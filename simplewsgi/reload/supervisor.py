@@ -41,6 +41,7 @@ from simplewsgi.reload.events import Changed, Event, Exited, Failed, Overdue, Re
 from simplewsgi.reload.failure import crash_report, summary
 from simplewsgi.reload.gitlock import GitLockGate, index_locks
 from simplewsgi.reload.keyboard import claim_keyboard
+from simplewsgi.reload.live import LivePages
 from simplewsgi.reload.mounts import describe_backend
 from simplewsgi.reload.paths import describe_paths, drop_bytecode, watch_dirs
 from simplewsgi.reload.process import GROUP_GRACE, TerminalState, WorkerProcess, describe_exit
@@ -109,6 +110,9 @@ class Supervisor:
         self.forced = False  # a second stop signal cut the graceful stop short
         include = tuple(dict.fromkeys(DEFAULT_INCLUDE + options.reload_include))
         self.dirs = watch_dirs(options)
+        self.live = LivePages(options, self.dirs) if options.live else None
+        if self.live is not None:  # the pages' own files too, and the --static directories
+            include, self.dirs = tuple(dict.fromkeys(include + self.live.include)), self.live.dirs
         self.gate = GitLockGate(index_locks([*self.dirs, options.app_dir]))  # none while git works
         self.watcher = Watcher(
             self.dirs,
@@ -301,6 +305,8 @@ class Supervisor:
             (self.console.warn if event.paths else self.console.info)(event.note)
         if isinstance(event, Changed) and event.paths and self.gate.hold(event.paths, event.at):
             pass  # git is at work: the changes wait for its lock to go (gitlock.py)
+        elif isinstance(event, (Changed, Released)) and self._refresh_pages(event.paths):
+            pass  # --live: only what the pages show changed; the app serves on
         elif isinstance(event, Changed) or (isinstance(event, Released) and event.paths):
             # A Changed without paths is the r key's restart.
             drop_bytecode(event.paths)
@@ -318,6 +324,18 @@ class Supervisor:
                                   f"within {RETIRE_TIMEOUT:g} s; killed it")  # fmt: skip
             self._kill(event.worker)
 
+    def _refresh_pages(self, paths: frozenset[str]) -> bool:
+        """--live: True if ``paths`` need only the open pages refreshed (then told so). While
+        the app is broken, every change restarts it: it may be the fix."""
+        if self.live is None or not self.live.refresh_only(paths):
+            return False
+        if self.pending is not None:  # its pages reload anyway, when it serves
+            return self.pending.role == APP
+        if self.current is None or self.current.role != APP or self.changed:
+            return False
+        self.console.info(self.live.refresh(self.current, paths))
+        return True
+
     def _serve_next(
         self, role: str, worker: WorkerProcess | None, since: float, **fields: Any
     ) -> None:
@@ -333,6 +351,8 @@ class Supervisor:
         self.pending.role, self.pending.since = role, since
         kind = messages.SERVE if role == APP else messages.SERVE_ERROR
         access_log = self.keys.access_log if self.keys else self.options.access_log
+        if self.live is not None:
+            fields["generation"] = self.live.next_generation()
         self.pending.tell(kind, access_log=access_log, **fields, **self._secrets)
         # A new spare at once (after the command, so the import is not delayed): a burst of
         # changes then supersedes with warm workers instead of a cascade of cold starts.
@@ -369,6 +389,8 @@ class Supervisor:
             except WatcherError as error:
                 self.console.warn(str(error))
         if keep:
+            if self.live is not None and self.current is not None:
+                self.live.failed(self.current, report)
             self._replenish()
         else:
             self._serve_next(ERROR_PAGE, self.spare, time.perf_counter(), report=report)

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
     from simplewsgi.http.server import WSGIServer
+    from simplewsgi.middleware.livehub import LiveHub
+    from simplewsgi.options import ServeOptions
 
 # A retiring worker keeps idle keep-alive connections this long for one more request (answered
 # with "Connection: close"): a client's request sent just as the swap happens is not reset.
@@ -139,7 +141,8 @@ class Channel:
 class Lifecycle:
     """Turns ``stop`` into the right action for the moment it arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, live: LiveHub | None = None) -> None:
+        self.live = live  # --live: this worker's open pages
         self._lock = threading.Lock()
         self._server: WSGIServer | None = None
         self._stopping = False
@@ -167,16 +170,20 @@ class Lifecycle:
 
     def stop(self, channel: Channel, swap: bool = False) -> None:
         """``swap``: a newer worker already serves; keep idle clients for one more request.
-        Otherwise tell the supervisor how many requests the stop waits for, so it can say."""
+        Otherwise tell the supervisor how many requests the stop waits for, so it can say.
+        Under --live, idle connections close at once, then the pages' event streams end (not
+        counted, not waited for): a page reloads when its stream ends, and must meet the new
+        worker then, not this one."""
         with self._lock:
             self._stopping = True
             server = self._server
         if server is None:
             _exit_now(messages.EXIT_STOPPED)  # not serving: nothing in flight to finish
         else:
-            server.idle_grace = SWAP_IDLE_GRACE if swap else 0.0
+            server.idle_grace = SWAP_IDLE_GRACE if swap and self.live is None else 0.0
             if not swap:
-                channel.send({"kind": messages.STOPPING, "busy": server.requests_in_flight()})
+                busy = server.requests_in_flight() - (self.live.streams if self.live else 0)
+                channel.send({"kind": messages.STOPPING, "busy": max(0, busy)})
             server.shutdown()  # serve_forever returns; server_close lets requests finish
 
 
@@ -198,6 +205,33 @@ def _follow(channel: Channel, lifecycle: Lifecycle) -> None:
             lifecycle.switch_access_log(bool(message.get("on")))
         elif message.get("kind") == messages.TERMINAL:
             lifecycle.terminal_granted.set()
+        elif message.get("kind") == messages.LIVE and lifecycle.live is not None:
+            _tell_pages(lifecycle.live, message)
+
+
+def _tell_pages(live: LiveHub, message: dict[str, Any]) -> None:
+    """--live: what the supervisor said about the files (reload/live.py) -> the open pages."""
+    files = [str(name) for name in message.get("files") or []]
+    if message.get("action") == "css":
+        live.swap_css(files)
+    elif message.get("action") == "failed":
+        live.failed(message.get("report") or {})
+    else:
+        live.reload(files)
+
+
+def _live_hub(options: ServeOptions, command: dict[str, Any]) -> LiveHub | None:
+    """--live: this worker's pages, their generation from the serve command; a failed reload
+    is shown with the reloader's error page, under its rules on who may read details."""
+    if not options.live:
+        return None
+    from simplewsgi.middleware.livehub import LiveHub
+    from simplewsgi.reload.failure import error_app
+
+    def error_page(report: dict[str, Any]) -> WSGIApplication:
+        return error_app(FailureReport(**report), options.debug_allow_ips, options.debug)  # type: ignore[typeddict-item]
+
+    return LiveHub(int(command.get("generation") or 0), error_page)
 
 
 def _hand_terminal_to_pdb(channel: Channel, lifecycle: Lifecycle) -> None:
@@ -259,7 +293,7 @@ def main() -> None:
         keyfile_password=command.get("keyfile_password"),
         access_log=command.get("access_log", options.access_log),
     )
-    lifecycle = Lifecycle()
+    lifecycle = Lifecycle(_live_hub(options, command))
     threading.Thread(target=_follow, args=(channel, lifecycle), daemon=True).start()
     if options.keys:  # the supervisor reads keys: set before the app's import-time breakpoint()
         _hand_terminal_to_pdb(channel, lifecycle)
@@ -287,7 +321,7 @@ def main() -> None:
         channel.send({"kind": messages.READY, "pid": os.getpid(), "imports": imports})
 
     try:
-        run.serve_on_sockets(options, app, console, sockets, ready=ready)
+        run.serve_on_sockets(options, app, console, sockets, ready=ready, live=lifecycle.live)
     except ForcedStop:
         _exit_now(messages.EXIT_FORCED)
     except Exception as exc:
