@@ -3,12 +3,14 @@
 ``127.0.0.1 GET /path?q HTTP/1.1 200 13 B 0.4 ms``. Rules:
 - Lines are written straight to ``sys.stderr``, never through :mod:`logging`: an app that
   configures logging itself must not see our lines twice.
-- :meth:`AccessLogHandler.log_request` runs once per request: one f-string, one write, in
-  the order the lines come (:class:`Lines`): a line is written at once by the thread that
-  brings it, unless another thread's write is in progress; then it joins that thread's next
-  write, so under load one system call carries several lines (each write lets go of the GIL,
-  and on a busy core that is a thread switch), and a line never waits for more than the
-  write in progress. Protocol messages and tracebacks go the same way, so the order holds.
+- :meth:`AccessLogHandler.log_request` runs once per request: one f-string, and lines are
+  written in the order they come (:class:`Lines`). A line is written at once, unless it comes
+  less than ``BUSY_GAP`` after the one before (under load): then it waits at most ``HOLD``
+  for a common write by a thread that sleeps on an event while nothing waits (no polling), so
+  a busy server makes one system call per ``HOLD`` instead of one per request (each write
+  lets go of the GIL, and with many connections on one core that is a thread switch). The end
+  of a connection writes what waits, so nothing is left behind when the server stops.
+  Protocol messages and tracebacks go the same way, so the order holds.
 - Anything the client sent is escaped before it is written (no forged lines, no terminal codes).
 - Without ``--access-log`` only server errors (5xx) and protocol messages are written.
 - An app's traceback shows the app's frames; simplewsgi's are folded into one line saying how
@@ -20,11 +22,12 @@
 
 from __future__ import annotations
 
+import atexit
 import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from simplewsgi.console import BOLD, CYAN, DIM, GREEN, RED, RESET, YELLOW, write_stderr
 from simplewsgi.http.handler import WSGIRequestHandler
@@ -39,21 +42,41 @@ STATUS_COLORS = {1: DIM, 2: GREEN, 3: CYAN, 4: YELLOW, 5: RED}
 _NO_REQUEST: WSGIEnvironment = {}  # never written: a handler's environ before its first request
 
 
+# Lines closer together than this are a server under load: they wait for a common write...
+# (read at each line, so tests may change them)
+BUSY_GAP = 0.001
+# ...at most this long.
+HOLD = 0.002
+
+
 class Lines:
-    """Text for stderr, written in the order it comes: by the thread that brings it when no
-    write is in progress; text that comes during a write joins the writer's next write (group
-    commit: no thread, no timer, no delay past the write in progress). Lock-free for the
-    thread that brings text: a deque's append and popleft are atomic, and the one writer is
-    whoever takes ``_writer`` without waiting; it looks again after letting go, so a line
-    added as it finished is never left behind."""
+    """Text for stderr, written in the order it comes: at once when it comes alone; under
+    load (text less than ``BUSY_GAP`` after the text before it) gathered and written by a
+    flusher thread within ``HOLD``. Lock-free for the thread that brings text: a deque's append and
+    popleft are atomic, and the one writer is whoever takes ``_writer`` without waiting (text
+    that comes during a write joins the next one); it looks again after letting go, so a
+    line added as it finished is never left behind."""
 
     def __init__(self) -> None:
         self._pending: deque[str] = deque()
         self._writer = threading.Lock()
+        self._last_line = 0.0  # when the last text came
+        self._wake = threading.Event()  # the flusher has text to write
+        self._flusher: Optional[threading.Thread] = None
 
     def write(self, text: str) -> None:
+        self._pending.append(text)
+        now = time.monotonic()
+        gap, self._last_line = now - self._last_line, now
+        if gap < BUSY_GAP and self._start_flusher():
+            if not self._wake.is_set():
+                self._wake.set()
+            return
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what waits, now (unless another thread is writing it)."""
         pending = self._pending
-        pending.append(text)
         writer = self._writer
         while pending and writer.acquire(False):
             try:
@@ -65,6 +88,28 @@ class Lines:
                         write_stderr("".join([pending.popleft() for _ in range(count)]), False)
             finally:
                 writer.release()
+
+    def _start_flusher(self) -> bool:
+        if self._flusher is None:
+            with self._writer:  # one flusher, however many threads ask at once
+                if self._flusher is None:
+                    flusher = threading.Thread(
+                        target=self._flush_held, name="simplewsgi-log", daemon=True
+                    )
+                    try:
+                        flusher.start()
+                    except RuntimeError:  # no thread to be had: write at once
+                        return False
+                    self._flusher = flusher
+                    atexit.register(self.flush)
+        return True
+
+    def _flush_held(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(HOLD)  # the lines of the next HOLD join this write
+            self._wake.clear()
+            self.flush()
 
 
 LINES = Lines()
@@ -80,6 +125,12 @@ class AccessLogHandler(WSGIRequestHandler):
     show_all_frames = False  # --debug: a traceback keeps simplewsgi's frames
     tls_hint = ", or serve HTTPS with --certfile or --tls-self-signed"
     environ: WSGIEnvironment = _NO_REQUEST  # the current request's, when the class keeps it
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            LINES.flush()  # what waits is out before a connection's thread is done
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         status = code if type(code) is int else _as_int(code)

@@ -298,11 +298,12 @@ class _SlowStream(io.StringIO):
         return super().write(text)
 
 
-def test_access_lines_are_written_at_once_when_no_write_is_in_progress(
+def test_an_access_line_that_comes_alone_is_written_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stream = _SlowStream()
     monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(accesslog, "BUSY_GAP", 0.0)  # every line comes alone
     lines = accesslog.Lines()
     lines.write("one\n")
     assert stream.getvalue() == "one\n"  # written before write() returned
@@ -310,7 +311,7 @@ def test_access_lines_are_written_at_once_when_no_write_is_in_progress(
     assert (stream.getvalue(), stream.writes) == ("one\ntwo\n", 2)
 
 
-def test_access_lines_from_many_threads_are_all_written_whole_and_in_order_per_thread(
+def test_access_lines_from_many_threads_are_all_written_whole_in_few_writes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stream = _SlowStream()
@@ -326,9 +327,29 @@ def test_access_lines_from_many_threads_are_all_written_whole_and_in_order_per_t
         thread.start()
     for thread in threads:
         thread.join()
+    expected = sorted(f"thread {t} line {n}" for t in range(8) for n in range(50))
+    # The last ones wait at most HOLD for the flusher.
+    wait_for(lambda: sorted(stream.getvalue().splitlines()) == expected, what="every line")
     written = stream.getvalue().splitlines()
-    assert sorted(written) == sorted(f"thread {t} line {n}" for t in range(8) for n in range(50))
     for thread_no in range(8):
         mine = [line for line in written if line.startswith(f"thread {thread_no} ")]
         assert mine == [f"thread {thread_no} line {n}" for n in range(50)]
-    assert stream.writes < 400  # lines that came during a write joined the next one
+    assert stream.writes < 400  # lines that came together were written together
+
+
+def test_access_lines_held_under_load_are_written_when_their_connection_ends(
+    monkeypatch: pytest.MonkeyPatch, stderr: ServerStderr
+) -> None:
+    monkeypatch.setattr(accesslog, "BUSY_GAP", 3600.0)  # every line after the first is held
+    monkeypatch.setattr(accesslog, "HOLD", 3600.0)  # and the flusher never gets to them
+    monkeypatch.setattr(accesslog, "LINES", accesslog.Lines())
+    handler = accesslog.handler_class(False, True)
+    with serving(hello_app, handler) as server:
+        head = b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n"
+        replies = exchange(
+            server, head % 1 + head % 2 + (head % 3)[:-2] + b"Connection: close\r\n\r\n", 3
+        )
+        assert [reply.status for reply in replies] == [200] * 3
+        wait_for(lambda: "GET /3 " in stderr.getvalue(), what="the held lines")
+    text = stderr.getvalue()
+    assert text.index("GET /1 ") < text.index("GET /2 ") < text.index("GET /3 ")
