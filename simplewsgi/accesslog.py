@@ -47,6 +47,9 @@ _NO_REQUEST: WSGIEnvironment = {}  # never written: a handler's environ before i
 BUSY_GAP = 0.001
 # ...at most this long.
 HOLD = 0.002
+# Past this many lines waiting, a line's thread waits for stderr to take them, as it did when
+# every line was written at once: a stalled stderr holds the server back, not its memory.
+MAX_HELD = 10_000
 
 
 class Lines:
@@ -63,9 +66,14 @@ class Lines:
         self._last_line = 0.0  # when the last text came
         self._wake = threading.Event()  # the flusher has text to write
         self._flusher: Optional[threading.Thread] = None
+        self._starting = threading.Lock()
 
     def write(self, text: str) -> None:
-        self._pending.append(text)
+        pending = self._pending
+        pending.append(text)
+        if len(pending) > MAX_HELD:  # stderr does not take them (a paused terminal): wait
+            self.flush(wait=True)
+            return
         now = time.monotonic()
         gap, self._last_line = now - self._last_line, now
         if gap < BUSY_GAP and self._start_flusher():
@@ -74,11 +82,12 @@ class Lines:
             return
         self.flush()
 
-    def flush(self) -> None:
-        """Write what waits, now (unless another thread is writing it)."""
+    def flush(self, wait: bool = False) -> None:
+        """Write what waits, now; unless another thread is writing it, or, with ``wait``,
+        once that thread is done."""
         pending = self._pending
         writer = self._writer
-        while pending and writer.acquire(False):
+        while pending and writer.acquire(wait):
             try:
                 while pending:
                     count = len(pending)  # others only append: these are there to take
@@ -91,7 +100,7 @@ class Lines:
 
     def _start_flusher(self) -> bool:
         if self._flusher is None:
-            with self._writer:  # one flusher, however many threads ask at once
+            with self._starting:  # one flusher, however many threads ask at once
                 if self._flusher is None:
                     flusher = threading.Thread(
                         target=self._flush_held, name="simplewsgi-log", daemon=True

@@ -23,6 +23,7 @@ from simplewsgi.http import parsing
 from simplewsgi.http.errors import HTTPError
 from tests.conftest import ServerStderr
 from tests.helpers import (
+    DEADLINE,
     MemoryHandler,
     WireReader,
     connect,
@@ -353,3 +354,41 @@ def test_access_lines_held_under_load_are_written_when_their_connection_ends(
         wait_for(lambda: "GET /3 " in stderr.getvalue(), what="the held lines")
     text = stderr.getvalue()
     assert text.index("GET /1 ") < text.index("GET /2 ") < text.index("GET /3 ")
+
+
+class _StuckStream(io.StringIO):
+    """stderr that takes nothing until ``go`` is set (a terminal paused with Ctrl+S)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+
+    def write(self, text: str) -> int:
+        assert self.go.wait(DEADLINE)
+        return super().write(text)
+
+
+def test_access_lines_held_for_a_stalled_stderr_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = _StuckStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(accesslog, "MAX_HELD", 20)
+    lines = accesslog.Lines()
+    first = threading.Thread(target=lines.write, args=("first\n",))
+    first.start()  # writes at once, and is stuck in stderr
+    wait_for(lambda: lines._writer.locked(), what="the first write to be under way")
+
+    def many() -> None:
+        for number in range(100):
+            lines.write(f"line {number}\n")
+
+    more = threading.Thread(target=many)
+    more.start()
+    wait_for(lambda: len(lines._pending) > 20, what="the bound to be reached")
+    assert more.is_alive() and len(lines._pending) == 21  # waiting, not piling up
+    stream.go.set()
+    first.join(DEADLINE)
+    more.join(DEADLINE)
+    wait_for(lambda: stream.getvalue().count("\n") == 101, what="every line")
+    assert stream.getvalue().splitlines() == ["first"] + [f"line {n}" for n in range(100)]
