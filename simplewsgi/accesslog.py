@@ -8,8 +8,10 @@
   less than ``BUSY_GAP`` after the one before (under load): then it waits at most ``HOLD``
   for a common write by a thread that sleeps on an event while nothing waits (no polling), so
   a busy server makes one system call per ``HOLD`` instead of one per request (each write
-  lets go of the GIL, and with many connections on one core that is a thread switch). The end
-  of a connection writes what waits, so nothing is left behind when the server stops.
+  lets go of the GIL, and with many connections on one core that is a thread switch). A
+  request's line is out before the next request on its connection is answered (a client
+  holding the second answer may look for the first line), and the end of a connection writes
+  what waits, so nothing is left behind when the server stops.
   Protocol messages and tracebacks go the same way, so the order holds.
 - Anything the client sent is escaped before it is written (no forged lines, no terminal codes).
 - Without ``--access-log`` only server errors (5xx) and protocol messages are written.
@@ -61,26 +63,29 @@ class Lines:
     line added as it finished is never left behind."""
 
     def __init__(self) -> None:
-        self._pending: deque[str] = deque()
+        self._pending: deque[list[Any]] = deque()  # [text, written]
         self._writer = threading.Lock()
         self._last_line = 0.0  # when the last text came
         self._wake = threading.Event()  # the flusher has text to write
         self._flusher: Optional[threading.Thread] = None
         self._starting = threading.Lock()
 
-    def write(self, text: str) -> None:
+    def write(self, text: str) -> list[Any]:
+        """Queue ``text``; the entry returned says when it is written (``entry[1]``)."""
+        entry: list[Any] = [text, False]
         pending = self._pending
-        pending.append(text)
+        pending.append(entry)
         if len(pending) > MAX_HELD:  # stderr does not take them (a paused terminal): wait
             self.flush(wait=True)
-            return
+            return entry
         now = time.monotonic()
         gap, self._last_line = now - self._last_line, now
         if gap < BUSY_GAP and self._start_flusher():
             if not self._wake.is_set():
                 self._wake.set()
-            return
+            return entry
         self.flush()
+        return entry
 
     def flush(self, wait: bool = False) -> None:
         """Write what waits, now; unless another thread is writing it, or, with ``wait``,
@@ -91,12 +96,17 @@ class Lines:
             try:
                 while pending:
                     count = len(pending)  # others only append: these are there to take
-                    if count == 1:
-                        write_stderr(pending.popleft(), flush=False)
-                    else:
-                        write_stderr("".join([pending.popleft() for _ in range(count)]), False)
+                    batch = [pending.popleft() for _ in range(count)]
+                    write_stderr("".join([entry[0] for entry in batch]), flush=False)
+                    for entry in batch:
+                        entry[1] = True
             finally:
                 writer.release()
+
+    def written(self, entry: Optional[list[Any]]) -> None:
+        """Return once ``entry`` is written (at once if it is)."""
+        if entry is not None and not entry[1]:
+            self.flush(wait=True)
 
     def _start_flusher(self) -> bool:
         if self._flusher is None:
@@ -134,6 +144,12 @@ class AccessLogHandler(WSGIRequestHandler):
     show_all_frames = False  # --debug: a traceback keeps simplewsgi's frames
     tls_hint = ", or serve HTTPS with --certfile or --tls-self-signed"
     environ: WSGIEnvironment = _NO_REQUEST  # the current request's, when the class keeps it
+    _line: Optional[list[Any]] = None  # this connection's last line (see Lines.write)
+
+    def get_environ(self) -> WSGIEnvironment:
+        # The line of a connection's request is out before its next request is answered.
+        LINES.written(self._line)
+        return super().get_environ()
 
     def finish(self) -> None:
         try:
@@ -173,7 +189,7 @@ class AccessLogHandler(WSGIRequestHandler):
                 f"{address} {self.command} {target} {self.request_version} "
                 f"{status} {amount} {duration}\n"
             )
-        LINES.write(line)  # stderr is line-buffered: one write
+        self._line = LINES.write(line)
 
     def log_exception(self, error: BaseException) -> None:
         """The app's traceback with simplewsgi's own frames folded into one line
@@ -183,7 +199,7 @@ class AccessLogHandler(WSGIRequestHandler):
         stream = self.get_stderr()
         text = format_exception(error, fold=not self.show_all_frames)
         if stream is sys.stderr:
-            LINES.write(text)  # after the lines before it
+            self._line = LINES.write(text)  # after the lines before it
             stream.flush()
         else:
             stream.write(text)
@@ -194,9 +210,9 @@ class AccessLogHandler(WSGIRequestHandler):
         message = _as_text(format % args)
         address = self.address_string()
         if self.color:
-            LINES.write(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n")
+            self._line = LINES.write(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n")
         else:
-            LINES.write(f"{address} {message}\n")
+            self._line = LINES.write(f"{address} {message}\n")
 
 
 def _as_text(text: str) -> str:

@@ -392,3 +392,24 @@ def test_access_lines_held_for_a_stalled_stderr_are_bounded(
     more.join(DEADLINE)
     wait_for(lambda: stream.getvalue().count("\n") == 101, what="every line")
     assert stream.getvalue().splitlines() == ["first"] + [f"line {n}" for n in range(100)]
+
+
+def test_a_held_access_line_is_out_before_its_connection_gets_its_next_answer(
+    monkeypatch: pytest.MonkeyPatch, stderr: ServerStderr
+) -> None:
+    """Held or not, request N's line is written before request N+1 on its connection is
+    answered: a client that has the second answer may look for the first line."""
+    monkeypatch.setattr(accesslog, "BUSY_GAP", 3600.0)  # every line after the first is held
+    monkeypatch.setattr(accesslog, "HOLD", 3600.0)  # and the flusher never gets to them
+    monkeypatch.setattr(accesslog, "LINES", accesslog.Lines())
+    with (
+        serving(hello_app, accesslog.handler_class(False, True)) as server,
+        connect(server) as sock,
+    ):
+        reader = WireReader(sock)
+        for number in range(1, 4):
+            sock.sendall(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % number)
+            assert reader.read().status == 200
+            if number > 1:  # no waiting: the line before is out already
+                assert f"GET /{number - 1} " in stderr.getvalue()
+        reader.close()
