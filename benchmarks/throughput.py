@@ -1,32 +1,46 @@
-"""Requests per second of simplewsgi against the anchors, side by side in one run.
+"""Requests per second of simplewsgi against the other pure-Python WSGI servers and a
+fixed-response ceiling, interleaved in one run; a Markdown table and a chart of the ratios.
 
-Method (CONTRIBUTING.md, "Benchmarks"): one server process pinned to core 1, `wrk -t1 -c10`
-pinned to core 0, interleaved rounds, medians; the access log on, sent to /dev/null. Servers that
-are not installed are skipped. Ratios matter, not absolute numbers: the machine is noisy.
+Method (CONTRIBUTING.md, "Benchmarks"): each server process pinned to core 1, `wrk -t1`
+pinned to core 0; for each case, each round starts every server in turn (A B C ... A B C),
+so a noisy minute hits all of them; medians, min-max, p99 latency, errors, peak RSS. Ratios
+matter, not absolute numbers.
 
-    python benchmarks/throughput.py [--duration 5] [--rounds 3] [--servers simplewsgi,wsgiref]
-    python benchmarks/throughput.py --servers simplewsgi --tree before=/path/to/other/checkout
+    pip install -r benchmarks/requirements.txt     # the other servers, and matplotlib
+    python benchmarks/throughput.py [--duration 3] [--rounds 3] [--servers ...] [--cases ...]
+    python benchmarks/throughput.py --servers "simplewsgi CLI" --tree before=/path/to/checkout
 
-``--tree NAME=DIR`` adds the simplewsgi of another checkout (say, main before a change) as one
-more server, so a change is measured against its base in the same run.
+Servers: ``simplewsgi CLI`` is the command (``simplewsgi serve``, access log on, written to a
+file), ``CLI no log`` the same with ``--no-access-log`` (what the log costs), ``simplewsgi``
+the library's ``make_server`` (its log line per request to a file too); wsgiref, werkzeug
+(``run_simple(threaded=True)``), waitress (4 threads, its default), cheroot (10 threads, its
+default), gunicorn (one gthread worker, 4 threads); ``ceiling`` is benchmarks/ceiling.py.
+Servers that are not installed are skipped. ``--tree NAME=DIR`` adds the command of another
+checkout, to measure a change against its base in the same run.
+
+Writes benchmarks/results/throughput.md and throughput.svg (``--out`` to change).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple, Optional
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from throughput_report import NO_LOG, OURS, Measure, write_report  # noqa: E402
 
 APP = """
 def app(environ, start_response):
@@ -41,24 +55,91 @@ def app(environ, start_response):
     return [body]
 """
 
-SERVE = "make_server('127.0.0.1', {port}, app).serve_forever()"
-SERVERS = {
-    "simplewsgi": "from simplewsgi import make_server; " + SERVE,
-    "wsgiref": "from wsgiref.simple_server import make_server; " + SERVE,
-    "waitress": "import waitress; waitress.serve(app, host='127.0.0.1', port={port}, threads=4)",
-    "werkzeug": "from werkzeug.serving import run_simple; run_simple('127.0.0.1', {port}, app, "
-    "threaded=True)",
+PY = sys.executable
+SERVE = "from {module} import app; "
+# name -> (command, module that must import, or None)
+SERVERS: dict[str, tuple[list[str], Optional[str]]] = {
+    OURS: ([PY, "-m", "simplewsgi", "serve", "{module}:app", "--port", "{port}"], None),
+    NO_LOG: (
+        [PY, "-m", "simplewsgi", "serve", "{module}:app", "--port", "{port}", "--no-access-log"],
+        None,
+    ),
+    "simplewsgi": (
+        [
+            PY,
+            "-c",
+            SERVE + "from simplewsgi import make_server; "
+            "make_server('127.0.0.1', {port}, app).serve_forever()",
+        ],
+        None,
+    ),
+    "wsgiref": (
+        [
+            PY,
+            "-c",
+            SERVE + "from wsgiref.simple_server import make_server; "
+            "make_server('127.0.0.1', {port}, app).serve_forever()",
+        ],
+        None,
+    ),
+    "werkzeug": (
+        [
+            PY,
+            "-c",
+            SERVE + "from werkzeug.serving import run_simple; "
+            "run_simple('127.0.0.1', {port}, app, threaded=True)",
+        ],
+        "werkzeug",
+    ),
+    "waitress": (
+        [PY, "-c", SERVE + "import waitress; waitress.serve(app, host='127.0.0.1', port={port})"],
+        "waitress",
+    ),
+    "cheroot": (
+        [
+            PY,
+            "-c",
+            SERVE + "from cheroot import wsgi; wsgi.Server(('127.0.0.1', {port}), app).start()",
+        ],
+        "cheroot",
+    ),
+    "gunicorn": (
+        [
+            PY,
+            "-m",
+            "gunicorn",
+            "-w",
+            "1",
+            "--threads",
+            "4",
+            "-b",
+            "127.0.0.1:{port}",
+            "{module}:app",
+        ],
+        "gunicorn",
+    ),
+    "ceiling": ([PY, str(HERE / "ceiling.py"), "{port}"], None),
 }
 
 POST_LUA = 'wrk.method = "POST"\nwrk.body = string.rep("x", 10240)\n'
 CLOSE_LUA = 'wrk.headers["Connection"] = "close"\n'
 
-SCENARIOS = [
-    ("hello keep-alive", "/", None),
-    ("hello close", "/", CLOSE_LUA),
-    ("64 KiB body", "/big", None),
-    ("POST 10 KiB echo", "/echo", POST_LUA),
+
+class Case(NamedTuple):
+    name: str
+    path: str
+    lua: Optional[str]
+    connections: int
+
+
+CASES = [
+    Case("hello keep-alive", "/", None, 10),
+    Case("hello Connection: close", "/", CLOSE_LUA, 10),
+    Case("64 KiB body", "/big", None, 10),
+    Case("10 KiB POST echo", "/echo", POST_LUA, 10),
+    Case("100 keep-alive connections", "/", None, 100),
 ]
+NOT_RUN = {("ceiling", "10 KiB POST echo")}  # the ceiling does not read bodies
 
 
 def free_port() -> int:
@@ -67,7 +148,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_listening(port: int, deadline: float = 10.0) -> None:
+def wait_listening(port: int, deadline: float = 15.0) -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         try:
@@ -79,131 +160,141 @@ def wait_listening(port: int, deadline: float = 10.0) -> None:
 
 
 def taskset(core: int) -> list[str]:
-    return (
-        ["taskset", "-c", str(core)]
-        if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1
-        else []
-    )  # type: ignore[operator]
+    cores = os.cpu_count() or 1
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and cores > 1 else []
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Peak RSS (VmHWM) of a process and its children (gunicorn's worker), summed."""
+    total = 0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            pids += [int(child) for child in children]
+    return total / 1024
 
 
 def start(
-    name: str, port: int, workdir: str, trees: dict[str, str], module: str = "bench_app"
+    name: str, port: int, workdir: str | Path, trees: dict[str, str], module: str = "bench_app"
 ) -> subprocess.Popen[bytes]:
     """``name``'s server on ``port``, pinned to core 1, serving ``app`` from ``module`` (a
-    module in ``workdir``)."""
-    code = SERVERS["simplewsgi" if name in trees else name].format(port=port)
-    env = {**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{trees.get(name, ROOT)}"}
-    proc = subprocess.Popen(
-        [*taskset(1), sys.executable, "-c", f"from {module} import app; {code}"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_listening(port)
+    module in ``workdir``); what it writes to stderr (an access log) appended to a file there.
+    A name in ``trees`` is the command of that checkout."""
+    command, _ = SERVERS[OURS if name in trees else name]
+    root = trees.get(name, str(ROOT))
+    env = {**os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{root}"}
+    env.pop("PYTHONUNBUFFERED", None)  # as users run it
+    with Path(workdir, f"{name}.log").open("ab") as log:  # its access log, if it writes one
+        proc = subprocess.Popen(
+            [*taskset(1), *(part.format(port=port, module=module) for part in command)],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        wait_listening(port)
+    except RuntimeError:
+        proc.kill()
+        proc.wait()
+        raise
     return proc
 
 
-def rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def run_wrk(
-    port: int, path: str, lua: str | None, duration: int, workdir: str
-) -> tuple[float, float]:
-    cmd = [*taskset(0), "wrk", "-t1", "-c10", f"-d{duration}s", "--latency"]
-    if lua:
-        script = Path(workdir) / f"s{abs(hash(lua))}.lua"
-        script.write_text(lua)
+def run_wrk(port: int, case: Case, duration: int, workdir: Path) -> Measure:
+    cmd = [*taskset(0), "wrk", "-t1", f"-c{case.connections}", f"-d{duration}s", "--latency"]
+    if case.lua:
+        script = workdir / f"{abs(hash(case.lua))}.lua"
+        script.write_text(case.lua)
         cmd += ["-s", str(script)]
     out = subprocess.run(
-        [*cmd, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True
+        [*cmd, f"http://127.0.0.1:{port}{case.path}"], capture_output=True, text=True, check=True
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     latency = float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
-    if errors:
-        print(f"    note: {errors.group(0)}")
-    return rps, latency
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors += int(non2xx.group(1)) if non2xx else 0
+    return Measure(rps, latency, errors, 0.0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=3, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--servers", default="simplewsgi,wsgiref,waitress,werkzeug")
-    parser.add_argument("--scenarios", default=",".join(name for name, _, _ in SCENARIOS))
-    parser.add_argument(
-        "--tree", action="append", default=[], metavar="NAME=DIR", help="another checkout"
-    )
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--cases", default=",".join(case.name for case in CASES))
+    parser.add_argument("--tree", action="append", default=[], metavar="NAME=DIR")
+    parser.add_argument("--note", default="", help="said under the table (the machine's load)")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     trees = dict(tree.split("=", 1) for tree in args.tree)
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     names = []
     for name in args.servers.split(","):
-        module = name if name != "simplewsgi" else None
-        if module and module != "wsgiref":
+        module = SERVERS[name][1]
+        if module is not None:
             try:
                 __import__(module)
             except ImportError:
-                print(f"skipping {name}: not installed")
+                print(
+                    f"skipping {name}: not installed (pip install -r benchmarks/requirements.txt)"
+                )
                 continue
         names.append(name)
     names += [name for name in trees if name not in names]
-    scenarios = [s for s in SCENARIOS if s[0] in args.scenarios.split(",")]
-    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    peak: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as workdir:
-        Path(workdir, "bench_app.py").write_text(APP)
-        for round_no in range(args.rounds):
-            for name in names:
-                port = free_port()
-                proc = start(name, port, workdir, trees)
-                try:
-                    for label, path, lua in scenarios:
-                        result = run_wrk(port, path, lua, args.duration, workdir)
-                        results.setdefault((name, label), []).append(result)
-                        print(
-                            f"round {round_no + 1} {name:10} {label:18} "
-                            f"{result[0]:10.0f} req/s  p99 {result[1]:.2f} ms"
-                        )
-                    peak[name] = max(peak.get(name, 0.0), rss_mib(proc.pid))
-                finally:
-                    proc.terminate()
-                    proc.wait(10)
-    print(f"\nmedians of {args.rounds} rounds, wrk -t1 -c10 -d{args.duration}s")
-    header = (
-        f"{'server':12}"
-        + "".join(f"{label:>20}" for label, _, _ in scenarios)
-        + f"{'p99 ms (ka)':>14}{'peak RSS MiB':>14}"
+    cases = [case for case in CASES if case.name in args.cases.split(",")]
+    results: dict[tuple[str, str], list[Measure]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        (workdir / "bench_app.py").write_text(APP)
+        for case in cases:
+            for round_no in range(args.rounds):
+                order = names[round_no % len(names) :] + names[: round_no % len(names)]
+                for name in order:
+                    if (name, case.name) in NOT_RUN:
+                        continue
+                    port = free_port()
+                    proc = start(name, port, workdir, trees)
+                    try:
+                        measure = run_wrk(port, case, args.duration, workdir)
+                        measure = measure._replace(rss_mib=tree_rss_mib(proc.pid))
+                    finally:
+                        proc.terminate()
+                        try:
+                            proc.wait(10)
+                        except subprocess.TimeoutExpired:
+                            proc.kill()
+                            proc.wait()
+                    results.setdefault((name, case.name), []).append(measure)
+                    print(
+                        f"{case.name:28} round {round_no + 1} {name:12} {measure.rps:9.0f} req/s"
+                        f"  p99 {measure.p99_ms:7.2f} ms  errors {measure.errors}"
+                        f"  RSS {measure.rss_mib:.1f} MiB",
+                        flush=True,
+                    )
+    command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:])
+    table = write_report(
+        args.out,
+        names,
+        [case.name for case in cases],
+        results,
+        command,
+        args.duration,
+        args.rounds,
+        args.note,
     )
-    print(header)
-    for name in names:
-        row = f"{name:12}"
-        for label, _, _ in scenarios:
-            row += f"{statistics.median(r[0] for r in results[(name, label)]):20.0f}"
-        first = scenarios[0][0]
-        row += f"{statistics.median(r[1] for r in results[(name, first)]):14.2f}{peak[name]:14.1f}"
-        print(row)
-    if "simplewsgi" in names:
-        print()
-        for other in names:
-            if other == "simplewsgi":
-                continue
-            row = f"simplewsgi / {other:10}"
-            for label, _, _ in scenarios:
-                ours = statistics.median(r[0] for r in results[("simplewsgi", label)])
-                theirs = statistics.median(r[0] for r in results[(other, label)])
-                row += f"{ours / theirs:19.2f}x" if theirs else f"{'n/a':>20}"
-            print(row)
+    print()
+    print(table)
 
 
 if __name__ == "__main__":

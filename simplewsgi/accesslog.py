@@ -3,7 +3,16 @@
 ``127.0.0.1 GET /path?q HTTP/1.1 200 13 B 0.4 ms``. Rules:
 - Lines are written straight to ``sys.stderr``, never through :mod:`logging`: an app that
   configures logging itself must not see our lines twice.
-- :meth:`AccessLogHandler.log_request` runs once per request: one f-string, one write.
+- :meth:`AccessLogHandler.log_request` runs once per request: one f-string, and lines are
+  written in the order they come (:class:`Lines`). A line is written at once, unless it comes
+  less than ``BUSY_GAP`` after the one before (under load): then it waits at most ``HOLD``
+  for a common write by a thread that sleeps on an event while nothing waits (no polling), so
+  a busy server makes one system call per ``HOLD`` instead of one per request (each write
+  lets go of the GIL, and with many connections on one core that is a thread switch). A
+  request's line is out before the next request on its connection is answered (a client
+  holding the second answer may look for the first line), and the end of a connection writes
+  what waits, so nothing is left behind when the server stops.
+  Protocol messages and tracebacks go the same way, so the order holds.
 - Anything the client sent is escaped before it is written (no forged lines, no terminal codes).
 - Without ``--access-log`` only server errors (5xx) and protocol messages are written.
 - An app's traceback shows the app's frames; simplewsgi's are folded into one line saying how
@@ -15,8 +24,12 @@
 
 from __future__ import annotations
 
+import atexit
+import sys
+import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from typing import TYPE_CHECKING, Any, Optional
 
 from simplewsgi.console import BOLD, CYAN, DIM, GREEN, RED, RESET, YELLOW, write_stderr
 from simplewsgi.http.handler import WSGIRequestHandler
@@ -31,6 +44,96 @@ STATUS_COLORS = {1: DIM, 2: GREEN, 3: CYAN, 4: YELLOW, 5: RED}
 _NO_REQUEST: WSGIEnvironment = {}  # never written: a handler's environ before its first request
 
 
+# Lines closer together than this are a server under load: they wait for a common write...
+# (read at each line, so tests may change them)
+BUSY_GAP = 0.001
+# ...at most this long.
+HOLD = 0.002
+# Past this many lines waiting, a line's thread waits for stderr to take them, as it did when
+# every line was written at once: a stalled stderr holds the server back, not its memory.
+MAX_HELD = 10_000
+
+
+class Lines:
+    """Text for stderr, written in the order it comes: at once when it comes alone; under
+    load (text less than ``BUSY_GAP`` after the text before it) gathered and written by a
+    flusher thread within ``HOLD``. Lock-free for the thread that brings text: a deque's append and
+    popleft are atomic, and the one writer is whoever takes ``_writer`` without waiting (text
+    that comes during a write joins the next one); it looks again after letting go, so a
+    line added as it finished is never left behind."""
+
+    def __init__(self) -> None:
+        self._pending: deque[list[Any]] = deque()  # [text, written]
+        self._writer = threading.Lock()
+        self._last_line = 0.0  # when the last text came
+        self._wake = threading.Event()  # the flusher has text to write
+        self._flusher: Optional[threading.Thread] = None
+        self._starting = threading.Lock()
+
+    def write(self, text: str) -> list[Any]:
+        """Queue ``text``; the entry returned says when it is written (``entry[1]``)."""
+        entry: list[Any] = [text, False]
+        pending = self._pending
+        pending.append(entry)
+        if len(pending) > MAX_HELD:  # stderr does not take them (a paused terminal): wait
+            self.flush(wait=True)
+            return entry
+        now = time.monotonic()
+        gap, self._last_line = now - self._last_line, now
+        if gap < BUSY_GAP and self._start_flusher():
+            if not self._wake.is_set():
+                self._wake.set()
+            return entry
+        self.flush()
+        return entry
+
+    def flush(self, wait: bool = False) -> None:
+        """Write what waits, now; unless another thread is writing it, or, with ``wait``,
+        once that thread is done."""
+        pending = self._pending
+        writer = self._writer
+        while pending and writer.acquire(wait):
+            try:
+                while pending:
+                    count = len(pending)  # others only append: these are there to take
+                    batch = [pending.popleft() for _ in range(count)]
+                    write_stderr("".join([entry[0] for entry in batch]), flush=False)
+                    for entry in batch:
+                        entry[1] = True
+            finally:
+                writer.release()
+
+    def written(self, entry: Optional[list[Any]]) -> None:
+        """Return once ``entry`` is written (at once if it is)."""
+        if entry is not None and not entry[1]:
+            self.flush(wait=True)
+
+    def _start_flusher(self) -> bool:
+        if self._flusher is None:
+            with self._starting:  # one flusher, however many threads ask at once
+                if self._flusher is None:
+                    flusher = threading.Thread(
+                        target=self._flush_held, name="simplewsgi-log", daemon=True
+                    )
+                    try:
+                        flusher.start()
+                    except RuntimeError:  # no thread to be had: write at once
+                        return False
+                    self._flusher = flusher
+                    atexit.register(self.flush)
+        return True
+
+    def _flush_held(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(HOLD)  # the lines of the next HOLD join this write
+            self._wake.clear()
+            self.flush()
+
+
+LINES = Lines()
+
+
 class AccessLogHandler(WSGIRequestHandler):
     """Writes one line per request; configured through class attributes (see
     :func:`handler_class`): ``color`` paints the status by class, ``access_log`` off keeps only
@@ -41,6 +144,18 @@ class AccessLogHandler(WSGIRequestHandler):
     show_all_frames = False  # --debug: a traceback keeps simplewsgi's frames
     tls_hint = ", or serve HTTPS with --certfile or --tls-self-signed"
     environ: WSGIEnvironment = _NO_REQUEST  # the current request's, when the class keeps it
+    _line: Optional[list[Any]] = None  # this connection's last line (see Lines.write)
+
+    def get_environ(self) -> WSGIEnvironment:
+        # The line of a connection's request is out before its next request is answered.
+        LINES.written(self._line)
+        return super().get_environ()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            LINES.flush()  # what waits is out before a connection's thread is done
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         status = code if type(code) is int else _as_int(code)
@@ -74,7 +189,7 @@ class AccessLogHandler(WSGIRequestHandler):
                 f"{address} {self.command} {target} {self.request_version} "
                 f"{status} {amount} {duration}\n"
             )
-        write_stderr(line, flush=False)  # stderr is line-buffered: one write
+        self._line = LINES.write(line)
 
     def log_exception(self, error: BaseException) -> None:
         """The app's traceback with simplewsgi's own frames folded into one line
@@ -82,17 +197,22 @@ class AccessLogHandler(WSGIRequestHandler):
         from simplewsgi.tracebacks import format_exception  # here: only when an app fails
 
         stream = self.get_stderr()
-        stream.write(format_exception(error, fold=not self.show_all_frames))
-        stream.flush()
+        text = format_exception(error, fold=not self.show_all_frames)
+        if stream is sys.stderr:
+            self._line = LINES.write(text)  # after the lines before it
+            stream.flush()
+        else:
+            stream.write(text)
+            stream.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Protocol errors and disconnects: always written, access log or not."""
         message = _as_text(format % args)
         address = self.address_string()
         if self.color:
-            write_stderr(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n", flush=False)
+            self._line = LINES.write(f"{DIM}{address}{RESET} {YELLOW}{message}{RESET}\n")
         else:
-            write_stderr(f"{address} {message}\n", flush=False)
+            self._line = LINES.write(f"{address} {message}\n")
 
 
 def _as_text(text: str) -> str:

@@ -15,16 +15,26 @@ It writes through :class:`SocketWriter`, which sends in slices of ``SEND_SLICE``
 I/O timeout bounds a client that stops reading, not one that reads a large block steadily
 (``sendall`` applies its timeout to the whole call).
 
-Socket timeouts cost a system call to change, so a value is only set when it differs from the
-one in force; a request that arrives in one read changes it twice (idle, then I/O).
+Deadlines are the kernel's on Linux (``SO_RCVTIMEO`` on a blocking plain socket,
+:func:`kernel_timeouts`): Python's socket timeouts make every ``recv`` and ``send`` a ``poll``
+first, and every ``settimeout`` an ``ioctl``, each a system call that lets go of the GIL; with
+many connections on one core each of those is a thread switch. A kernel deadline costs one
+``setsockopt``, which keeps the GIL, and only when its value changes (a keep-alive GET keeps
+the idle one in force: none); a read it cuts short is raised as ``socket.timeout``, as Python's
+would be. A small response goes in one ``send`` that does not wait; what the socket's buffer
+has no room for, a large block and ``sendfile`` go under Python's timeout, as before
+(``SO_SNDTIMEO`` bounds any other send on the socket). TLS sockets, and other platforms, keep
+Python's timeouts.
 """
 
 from __future__ import annotations
 
 import io
 import socket
+import struct
+import sys
 import time
-from typing import Any, Callable, Optional
+from typing import IO, Any, Callable, Optional, cast
 
 from simplewsgi.http.limits import SEND_SLICE
 
@@ -33,21 +43,56 @@ class DeadlineExceeded(socket.timeout):
     """The client did not send what it had to within its deadline (a head, a drained body)."""
 
 
+_KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
+
+
+def kernel_timeouts(sock: socket.socket, timeout: Optional[float]) -> bool:
+    """Put ``sock``'s deadlines in the kernel when it is a plain socket on Linux: blocking, with
+    ``timeout`` as both ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` (None: no deadline). False, and
+    nothing changed, for anything else (a TLS socket)."""
+    if not _KERNEL_TIMEOUTS or type(sock) is not socket.socket:
+        return False
+    if sock.gettimeout() is not None:
+        sock.settimeout(None)
+    value = _timeval(timeout)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    return True
+
+
+def _timeval(timeout: Optional[float]) -> bytes:
+    """A ``struct timeval`` for ``SO_RCVTIMEO``/``SO_SNDTIMEO``; zero is no deadline, so a
+    deadline that is (nearly) due is one microsecond."""
+    if timeout is None:
+        return _NO_DEADLINE
+    micro = max(round(timeout * 1_000_000), 1)
+    return struct.pack("@ll", micro // 1_000_000, micro % 1_000_000)
+
+
+_NO_DEADLINE = struct.pack("@ll", 0, 0)
+_NEVER = float("inf")
+
+
 class ConnectionReader(io.RawIOBase):
     """Raw reads from ``sock`` under the deadlines; the socket is the handler's to close.
     A deadline of None is no deadline."""
 
-    def __init__(self, sock: socket.socket, io_timeout: Optional[float]) -> None:
+    def __init__(
+        self, sock: socket.socket, io_timeout: Optional[float], kernel: bool = False
+    ) -> None:
+        """``kernel``: ``sock``'s deadlines are the kernel's (:func:`kernel_timeouts` made it
+        so, with ``io_timeout``)."""
         super().__init__()
         self._sock = sock
         self._io_timeout = io_timeout
-        self._timeout = sock.gettimeout()
+        self._kernel = kernel
+        self._timeout = io_timeout if kernel else sock.gettimeout()
         self._awaiting = False  # reading a request head
         self._probing = False  # answering a peek at what is buffered: no read at all
         self._idle_timeout: Optional[float] = None
         self._head_timeout: Optional[float] = None
         self.head_started = 0.0  # monotonic time of the current head's first byte; 0: none yet
-        self._deadline = float("inf")  # reads must be done by then (a head, a drain)
+        self._deadline = _NEVER  # reads must be done by then (a head, a drain)
 
     def await_head(
         self,
@@ -62,7 +107,7 @@ class ConnectionReader(io.RawIOBase):
         self._idle_timeout = idle_timeout
         self._head_timeout = head_timeout
         self.head_started = 0.0
-        self._deadline = float("inf")
+        self._deadline = _NEVER
         self._probing = True
         try:
             waiting = buffered()
@@ -72,10 +117,14 @@ class ConnectionReader(io.RawIOBase):
             self._head_begins()
 
     def head_done(self) -> None:
-        """The head is in (or the drain over); back to the I/O timeout, no overall deadline."""
+        """The head is in (or the drain over); back to the I/O timeout, no overall deadline.
+        A kernel deadline for reads changes at the next read, if there is one before the next
+        head (a keep-alive GET keeps the idle one: no system call), since sends have their
+        own; Python's covers sends too, so it changes now."""
         self._awaiting = False
-        self._deadline = float("inf")
-        self._set_timeout(self._io_timeout)
+        self._deadline = _NEVER
+        if not self._kernel:
+            self._set_timeout(self._io_timeout)
 
     def within(self, seconds: float) -> None:
         """The next reads must all be done within ``seconds`` (until :meth:`head_done`)."""
@@ -84,30 +133,44 @@ class ConnectionReader(io.RawIOBase):
     def _head_begins(self) -> None:
         self.head_started = time.monotonic()
         limit = self._head_timeout
-        self._deadline = float("inf") if limit is None else self.head_started + limit
+        self._deadline = _NEVER if limit is None else self.head_started + limit
 
     def readinto(self, buffer: Any) -> Optional[int]:
         if self._probing:
             return None  # "nothing without waiting": the peek returns what is buffered
         if self._awaiting and not self.head_started:  # no byte of this head yet: idle
             self._set_timeout(self._idle_timeout)
-            count = self._sock.recv_into(buffer)
+            count = self._recv_into(buffer)
             if count:
                 self._head_begins()
             return count
         deadline = self._deadline
-        if deadline != float("inf"):
+        if deadline != _NEVER:
             left = deadline - time.monotonic()
             if left <= 0:
                 what = "request head" if self._awaiting else "rest of the request body"
                 raise DeadlineExceeded(f"{what} not received in time")
             io_timeout = self._io_timeout
             self._set_timeout(left if io_timeout is None else min(left, io_timeout))
-        return self._sock.recv_into(buffer)
+        elif self._kernel and not self._awaiting:
+            self._set_timeout(self._io_timeout)  # head_done() left the idle one in force
+        return self._recv_into(buffer)
+
+    def _recv_into(self, buffer: Any) -> int:
+        try:
+            return self._sock.recv_into(buffer)
+        except BlockingIOError:
+            if self._kernel:  # SO_RCVTIMEO ran out
+                raise socket.timeout("timed out") from None
+            raise
 
     def _set_timeout(self, timeout: Optional[float]) -> None:
         if timeout != self._timeout:
-            self._sock.settimeout(timeout)
+            if self._kernel:
+                value = _timeval(timeout)
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+            else:
+                self._sock.settimeout(timeout)
             self._timeout = timeout
 
     def readable(self) -> bool:
@@ -118,12 +181,17 @@ class ConnectionReader(io.RawIOBase):
 
 
 class SocketWriter(io.BufferedIOBase):
-    """The connection's output: writes are sent at once, in slices of ``SEND_SLICE``, so the
-    socket's timeout waits on a client that stopped reading, not on one reading steadily."""
+    """The connection's output: writes are sent at once, in slices of ``SEND_SLICE``, each within
+    the I/O timeout, so the deadline waits on a client that stopped reading, not on one reading
+    steadily. ``kernel``: the socket's deadlines are the kernel's (:func:`kernel_timeouts`)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(
+        self, sock: socket.socket, io_timeout: Optional[float] = None, kernel: bool = False
+    ) -> None:
         super().__init__()
         self._sock = sock
+        self._io_timeout = io_timeout
+        self._kernel = kernel and io_timeout is not None  # else a blocking send is all
 
     def writable(self) -> bool:
         return True
@@ -131,12 +199,57 @@ class SocketWriter(io.BufferedIOBase):
     def write(self, data: Any) -> int:
         with memoryview(data) as view:
             size = view.nbytes
-            if size <= SEND_SLICE:
-                self._sock.sendall(view)
-            else:
-                for start in range(0, size, SEND_SLICE):
-                    self._sock.sendall(view[start : start + SEND_SLICE])
+            if not self._kernel:
+                self._send_slices(view)
+            elif size <= SEND_SLICE:
+                self._send_now(view)
+            else:  # a large block: under Python's timeout for the call, slice by slice
+                self._sock.settimeout(self._io_timeout)
+                try:
+                    self._send_slices(view)
+                finally:
+                    self._sock.settimeout(None)
         return size
+
+    def _send_slices(self, view: memoryview) -> None:
+        size = view.nbytes
+        if size <= SEND_SLICE:
+            self._sock.sendall(view)
+        else:
+            for start in range(0, size, SEND_SLICE):
+                self._sock.sendall(view[start : start + SEND_SLICE])
+
+    def _send_now(self, view: memoryview) -> None:
+        """A small block with kernel deadlines: one ``send`` that does not wait takes what the
+        socket's buffer has room for (all of it, for a small response to a reading client);
+        the rest goes by ``sendall`` under a Python timeout for the time left, as
+        ``sendall``'s timeout covers its whole call (a blocking ``send`` would wait for room
+        for all of it at once, past a deadline a steady reader meets)."""
+        sock = self._sock
+        start = time.monotonic()
+        try:
+            sent = sock.send(view, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent < view.nbytes:
+            left = start + cast(float, self._io_timeout) - time.monotonic()
+            sock.settimeout(max(left, 1e-6))
+            try:
+                sock.sendall(view[sent:])
+            finally:
+                sock.settimeout(None)
+
+    def sendfile(self, file: IO[bytes], offset: int, count: int) -> int:
+        """``socket.sendfile`` of ``count`` bytes of ``file`` from ``offset``, within the I/O
+        timeout (Python's, for the call: its loop would wait forever on a kernel deadline)."""
+        sock = self._sock
+        if not self._kernel:
+            return sock.sendfile(file, offset, count)
+        sock.settimeout(self._io_timeout)
+        try:
+            return sock.sendfile(file, offset, count)
+        finally:
+            sock.settimeout(None)
 
     def fileno(self) -> int:
         return self._sock.fileno()

@@ -7,8 +7,10 @@ Rules of this module:
 - Parsing and framing rules live in :mod:`.parsing`, body readers in :mod:`.body`, the response
   side of one exchange in :mod:`.response`; the stop policy is the server's (the handler only
   says when it waits for a request head, through ``server.awaiting_request``).
-- The per-request path is lean on purpose: one ``readline`` per header line, the environ copied
-  from the server's prepared base dict, one write for a small response.
+- The per-request path is lean on purpose: a head already received taken in one split
+  (:func:`.parsing.take_head`; line by line otherwise), the environ copied from the server's
+  prepared base dict (:mod:`.environ`), one send for a small response, no system call for a
+  deadline that does not change (:mod:`.connection`).
 - TLS (a server with an ``ssl_context``) is set up in ``setup()``, in the connection's own
   thread, through :mod:`.tls`; the server tracks the socket it accepted (``self.request``),
   the handler reads and writes the TLS one (``self.connection``) and closes it in ``finish()``.
@@ -26,11 +28,11 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Optional, cast
-from urllib.parse import unquote
 
 from simplewsgi.http import parsing
 from simplewsgi.http.body import ChunkedBody, FixedLengthBody, RequestBody
-from simplewsgi.http.connection import ConnectionReader, SocketWriter
+from simplewsgi.http.connection import ConnectionReader, SocketWriter, kernel_timeouts
+from simplewsgi.http.environ import request_environ
 from simplewsgi.http.errors import (
     CLIENT_GONE,
     TIMEOUTS,
@@ -48,6 +50,7 @@ from simplewsgi.http.limits import (
     KEEP_ALIVE_TIMEOUT,
     MAX_DRAIN_BYTES,
     MAX_LOGGED_LINE,
+    READ_BUFFER,
 )
 from simplewsgi.http.net import TLS_HANDSHAKE_RECORD, host_port, server_name_port
 from simplewsgi.http.response import ERROR_BODY, ERROR_HEADERS, ERROR_STATUS, Response
@@ -60,27 +63,6 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
     from simplewsgi.http.server import WSGIServer
-
-
-# Header name -> CGI environ key (None: dropped). Bounded so hostile clients cannot grow it.
-_CGI_KEYS: dict[str, Optional[str]] = {}
-_CGI_KEYS_MAX = 1024
-
-
-def _cgi_key(name: str) -> Optional[str]:
-    """``Content-Type`` -> ``CONTENT_TYPE``, ``X-Foo`` -> ``HTTP_X_FOO``; names with ``_``
-    are dropped: they would collide with ``-`` once mapped (a header-spoofing vector)."""
-    key = _CGI_KEYS.get(name)
-    if key is None and name not in _CGI_KEYS:
-        if "_" in name:
-            key = None
-        else:
-            key = name.upper().replace("-", "_")
-            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                key = "HTTP_" + key
-        if len(_CGI_KEYS) < _CGI_KEYS_MAX:
-            _CGI_KEYS[name] = key
-    return key
 
 
 class WSGIRequestHandler(BaseHTTPRequestHandler):
@@ -110,7 +92,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     framing: Optional[parsing.Framing] = None  # the current request's, once its head is read
     first_request = False  # True while reading and serving a connection's first request
     headers: RequestHeaders  # type: ignore[assignment]
-    _socket_wfile: object = None  # the writer setup() made over the socket
+    _socket_wfile: Optional[SocketWriter] = None  # the writer setup() made over the socket
     _reader: Optional[ConnectionReader] = None  # the deadlines' reader under rfile
     _tls: Optional[ssl.SSLSocket] = None  # the TLS session over the accepted socket
     _plain_on_tls = False  # plain HTTP came to the TLS port: answer 400 and close
@@ -128,15 +110,16 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         context = getattr(self.server, "ssl_context", None)
         if context is not None:
             self._secure(context)
-        if self.timeout is not None:
+        kernel = kernel_timeouts(self.connection, self.timeout)
+        if not kernel and self.timeout is not None:
             self.connection.settimeout(self.timeout)
         if self.disable_nagle_algorithm:
             with contextlib.suppress(OSError):  # not TCP (a unix socket)
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
-        self._reader = ConnectionReader(self.connection, self.timeout)
-        self.rfile = io.BufferedReader(self._reader)
+        self._reader = ConnectionReader(self.connection, self.timeout, kernel)
+        self.rfile = io.BufferedReader(self._reader, READ_BUFFER)
         self._peek = functools.partial(self.rfile.peek, 0)  # what the buffer holds, no read
-        self.wfile = SocketWriter(self.connection)
+        self.wfile = SocketWriter(self.connection, self.timeout, kernel)
         # sendfile() is only safe when wfile is the socket writer setup() created: a subclass
         # that replaces wfile after this (to capture or transform output) must see every byte.
         self._socket_wfile = self.wfile
@@ -213,17 +196,15 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     ):
                         self._tls_on_plain_port()
                         return
-                line = parsing.read_request_line(self.rfile)
-                if line is None:
-                    return
-                self.request_start = time.perf_counter()
-                self.command, self.path, self.request_version, self.requestline = line[:4]
-                if line.terminated:
-                    fields = parsing.read_headers(self.rfile)
-                elif self.server.closing:
-                    return  # our own shutdown cut this line short: not a request to answer
+                head = parsing.take_head(self.rfile)  # the whole head in one split
+                if head is None:  # line by line: not all buffered, or anything unusual in it
+                    head = self._read_head_lines()
+                    if head is None:
+                        return
                 else:
-                    fields = []  # a bare request line, then EOF (served, as http.server does)
+                    self.request_start = time.perf_counter()
+                line, fields = head
+                self.command, self.path, self.request_version, self.requestline = line[:4]
             if reader is not None:
                 reader.head_done()
             if self._plain_on_tls:
@@ -245,8 +226,21 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self.close_connection = not (framing.keep_alive and self.server.keep_alive)
         with contexts[2]:
             body = self._run(framing)
-        if body is not None:  # the response is done: not in flight while the rest comes in
-            self._drain(body)
+        if body is not None and not body.finished:  # the response is done: not in flight
+            self._drain(body)  # while the rest comes in
+
+    def _read_head_lines(self) -> Optional[tuple[parsing.RequestLine, list[tuple[str, str]]]]:
+        """The head read line by line; None when there is no request to answer."""
+        line = parsing.read_request_line(self.rfile)
+        if line is None:
+            return None
+        self.request_start = time.perf_counter()
+        self.command, self.path, self.request_version, self.requestline = line[:4]
+        if line.terminated:
+            return line, parsing.read_headers(self.rfile)
+        if self.server.closing:
+            return None  # our own shutdown cut this line short: not a request to answer
+        return line, []  # a bare request line, then EOF (served, as http.server does)
 
     def _drain(self, body: RequestBody) -> None:
         """Read and discard what the app left of the request body, so the connection can
@@ -322,7 +316,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             max_drain=self.max_drain_bytes,
             log=self.log_message,
             policy=self.server if hasattr(self.server, "keep_alive") else _ALWAYS_KEEP_ALIVE,
-            sendfile_socket=self.connection if self.wfile is self._socket_wfile else None,
+            sendfile_socket=self._socket_wfile if self.wfile is self._socket_wfile else None,
         )
         try:
             try:
@@ -366,49 +360,20 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def get_environ(self) -> WSGIEnvironment:
         """A new CGI/WSGI environ for the current request (PEP 3333), without ``wsgi.input``."""
-        env: dict[str, Any] = self.server.base_environ.copy()
+        headers = self.headers
+        framing = self.framing
+        env = request_environ(
+            self.server.base_environ,
+            self.command,
+            self.path,
+            self.request_version,
+            self.client_address,
+            # http.server's headers, from a wsgiref-style handle(), have items()
+            headers._fields if type(headers) is RequestHeaders else headers.items(),
+            None if framing is None else framing.length,
+        )
         if self._local_environ is not None:
             env.update(self._local_environ)
-        env["SERVER_PROTOCOL"] = self.request_version
-        env["REQUEST_METHOD"] = self.command
-        target = self.path
-        if target[0] != "/" and "://" in target:
-            # Absolute form (RFC 9112 §3.2.2): its authority replaces the Host header.
-            env["HTTP_HOST"], target = parsing.split_absolute_form(target)
-        # The target as sent (werkzeug's dev server and gunicorn give it too): PATH_INFO is
-        # decoded, so only this shows an encoded slash (%2F) for what it is.
-        env["RAW_URI"] = env["REQUEST_URI"] = target
-        path, _, query = target.partition("?")
-        path = path.partition("#")[0]
-        env["PATH_INFO"] = unquote(path, "latin-1") if "%" in path else path
-        env["QUERY_STRING"] = query
-        address = self.client_address
-        if isinstance(address, tuple):
-            env["REMOTE_ADDR"] = address[0]
-            env["REMOTE_PORT"] = str(address[1])
-        else:  # a unix socket's peer has no address; CGI still wants the variable
-            env["REMOTE_ADDR"] = ""
-        headers: dict[str, str] = {}
-        fields = (
-            self.headers._fields
-            if type(self.headers) is RequestHeaders
-            else self.headers.items()  # http.server's, from a wsgiref-style handle()
-        )
-        for name, value in fields:
-            key = _CGI_KEYS.get(name) or _cgi_key(name)
-            if key is None:
-                continue
-            if key in headers:
-                # "," like wsgiref; cookies take "; " (RFC 6265 §5.4).
-                headers[key] += ("; " if key == "HTTP_COOKIE" else ",") + value
-            else:
-                headers[key] = value
-        if "HTTP_HOST" in env:
-            headers.pop("HTTP_HOST", None)
-        if "CONTENT_LENGTH" in headers and self.framing is not None:
-            # "3, 3" or two equal headers were accepted as one length: give the app that number.
-            headers["CONTENT_LENGTH"] = str(self.framing.length)
-        env.update(headers)
         return env
 
     def log_exception(self, error: BaseException) -> None:

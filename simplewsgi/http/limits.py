@@ -56,6 +56,10 @@ DRAIN_TIMEOUT = 5.0
 # steadily at more than SEND_SLICE / IO_TIMEOUT (about 9 KB/s) is never cut, however large a
 # block the app returned.
 SEND_SLICE = 256 * 1024
+# A connection's read buffer: a head with a body of up to about this size comes in one recv
+# (io's default, 8 KiB, took two for a 10 KiB form post). Only what arrives is written to it,
+# so an idle connection's pages are never touched.
+READ_BUFFER = 64 * 1024
 
 # -- connections -------------------------------------------------------------------------------
 

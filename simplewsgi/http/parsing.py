@@ -144,6 +144,67 @@ def split_absolute_form(target: str) -> tuple[str, str]:
     return rest[:end], path if path[:1] == "/" else "/" + path
 
 
+# The fast path's head: what the line-by-line path would accept, checked in one pass. A field
+# line, decoded: a token, a colon, the value with no leading whitespace nor CR; trailing
+# whitespace (rare) is left to the line-by-line path, which trims it.
+_FIELD_LINE = re.compile(r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r]*)\r$", re.MULTILINE)
+# Control characters but HTAB, CR and LF (CR and LF are counted: only as CRLF pairs).
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FAST_HEAD_MAX = min(MAX_REQUEST_LINE, MAX_HEADER_LINE, MAX_HEADER_BYTES)
+
+
+def take_head(rfile: ByteReader) -> Optional[tuple[RequestLine, list[tuple[str, str]]]]:
+    """The request line and header fields of a whole head already in ``rfile``'s buffer (at
+    most one raw read, when the buffer is empty), taken in one split instead of a readline
+    and a parse per line; None, with nothing consumed, for anything but a plain head: not all
+    buffered, bare LF or CR, a leading empty line, a control character, trailing whitespace,
+    too many fields, or any error. The caller then reads it line by line
+    (:func:`read_request_line`, :func:`read_headers`), which says what is wrong."""
+    peek = getattr(rfile, "peek", None)
+    if peek is None:
+        return None
+    data: bytes = peek(1)
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or end + 4 > _FAST_HEAD_MAX or data[0] in (13, 10):
+        return None
+    head = data[: end + 2]  # the request line and each field line, each with its CRLF
+    pairs = head.count(b"\r\n")
+    if head.count(b"\r") != pairs or head.count(b"\n") != pairs or _CONTROL.search(head):
+        return None
+    first = head.find(b"\r\n")
+    text = head.decode("latin-1")
+    fields: list[tuple[str, str]] = _FIELD_LINE.findall(text, first + 2)
+    if (
+        len(fields) != pairs - 1
+        or len(fields) > MAX_HEADER_COUNT
+        or " \r" in text
+        or "\t\r" in text
+    ):
+        return None
+    raw = text[:first]
+    parts = raw.split(" ")
+    if len(parts) != 3 or "\t" in raw:
+        return None
+    method, target, version = parts
+    if (
+        version not in _PLAIN_VERSIONS
+        or not target
+        or (method not in _COMMON_METHODS and not _TOKEN_STR.match(method))
+    ):
+        return None
+    if target[0] != "/":
+        try:
+            check_target_form(method, target)
+        except HTTPError:
+            return None
+    rfile.read(end + 4)
+    return RequestLine(method, target, version, raw), fields
+
+
+_PLAIN_VERSIONS = frozenset({"HTTP/1.1", "HTTP/1.0"})
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
 def read_headers(rfile: ByteReader) -> list[tuple[str, str]]:
     """Read header field lines up to the empty line; names keep their case, values are trimmed.
 

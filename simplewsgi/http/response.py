@@ -20,16 +20,21 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Protocol
 
+from simplewsgi.http.appchecks import (
+    CONTENT_LENGTH,
+    HEADER_KINDS,
+    SERVER,
+    check_status,
+    header_kind,
+)
+from simplewsgi.http.appchecks import HOP_BY_HOP as HOP_BY_HOP  # where lint rules read it
 from simplewsgi.http.body import FileWrapper, RequestBody
 from simplewsgi.http.errors import WSGIContractError
-from simplewsgi.http.parsing import is_token
 from simplewsgi.http.text import http_date
 
 if TYPE_CHECKING:
-    import socket
-
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
@@ -37,60 +42,6 @@ ERROR_STATUS = "500 Internal Server Error"
 ERROR_HEADERS = [("Content-Type", "text/plain")]
 # wsgiref's exact words, which tests written against it look for.
 ERROR_BODY = b"A server error occurred.  Please contact the administrator."
-
-# RFC 9110 §7.6.1: connection-specific fields an app must not set (PEP 3333 "hop-by-hop").
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-_BAD_VALUE_CHARS = ("\r", "\n", "\0")
-_valid_names: set[str] = set()  # header names already checked, so the check runs once per name
-_VALID_NAMES_MAX = 1024
-
-
-def _check_status(status: object) -> int:
-    if type(status) is not str:
-        raise WSGIContractError(f"status must be a str like '200 OK', got {status!r}")
-    code = status[:3]
-    if len(status) < 4 or not code.isdigit() or not code.isascii() or status[3] != " ":
-        raise WSGIContractError(f"status must look like '200 OK', got {status!r}")
-    if _has_bad_chars(status):
-        raise WSGIContractError(f"status contains CR, LF or NUL: {status!r}")
-    if code < "200":
-        raise WSGIContractError(
-            f"a 1xx status cannot be a WSGI response, got {status!r} (the server sends "
-            "100 Continue itself; other interim responses have no WSGI form)"
-        )
-    return int(code)
-
-
-def _has_bad_chars(text: str) -> bool:
-    return "\r" in text or "\n" in text or "\0" in text
-
-
-def _check_header(name: object, value: object) -> None:
-    if type(name) is not str or type(value) is not str:
-        raise WSGIContractError(f"header names and values must be str, got ({name!r}, {value!r})")
-    if name not in _valid_names:
-        if not is_token(name):
-            raise WSGIContractError(f"invalid header name {name!r}")
-        if name.lower() in HOP_BY_HOP:
-            raise WSGIContractError(
-                f"hop-by-hop header {name!r} is set by the server, not the application"
-            )
-        if len(_valid_names) < _VALID_NAMES_MAX:
-            _valid_names.add(name)
-    if _has_bad_chars(value):
-        raise WSGIContractError(f"header {name!r} has CR, LF or NUL in its value {value!r}")
 
 
 class KeepAlivePolicy(Protocol):
@@ -108,17 +59,46 @@ class Output(Protocol):
     def flush(self) -> object: ...
 
 
+class FileSender(Protocol):
+    """What sends a file to the connection (``socket.sendfile``'s signature)."""
+
+    def sendfile(self, file: IO[bytes], offset: int, count: int, /) -> int: ...
+
+
 class Response:
     """State and output of one response; created by the handler for each request.
 
-    ``wfile`` receives the bytes; ``sendfile_socket`` is the socket behind it when a file may be
-    sent with ``socket.sendfile`` (None otherwise); ``server_header`` is the Server value;
-    ``version`` the request's HTTP version; ``close`` whether the connection ends after this
-    response already (the response may decide so too: read :attr:`close` afterwards);
+    ``wfile`` receives the bytes; ``sendfile_socket`` sends a file's bytes straight from the
+    file to the socket behind it when that is safe (None otherwise); ``server_header`` is the
+    Server value; ``version`` the request's HTTP version; ``close`` whether the connection ends
+    after this response already (the response may decide so too: read :attr:`close` afterwards);
     ``max_drain`` how much unread request body the handler will discard to keep the connection;
     ``policy`` the server's keep-alive say, read when the head goes out;
     ``log`` takes ``log_message``-style arguments for app errors found while sending.
     """
+
+    __slots__ = (
+        "body",
+        "bytes_sent",
+        "chunked",
+        "close",
+        "environ",
+        "head",
+        "headers",
+        "headers_sent",
+        "http11",
+        "length",
+        "log",
+        "max_drain",
+        "policy",
+        "sendfile_socket",
+        "server_header",
+        "status",
+        "status_code",
+        "version",
+        "wfile",
+        "write_out",
+    )
 
     def __init__(
         self,
@@ -132,7 +112,7 @@ class Response:
         max_drain: int,
         log: Callable[..., None],
         policy: KeepAlivePolicy,
-        sendfile_socket: Optional[socket.socket] = None,
+        sendfile_socket: Optional[FileSender] = None,
     ) -> None:
         self.body = body
         self.environ = environ
@@ -171,7 +151,7 @@ class Response:
                 exc_info = None  # break the frame <-> traceback cycle
         elif self.status is not None:
             raise WSGIContractError("start_response() was called twice without exc_info")
-        self.status_code = _check_status(status)
+        self.status_code = check_status(status)
         if not isinstance(headers, list):
             raise WSGIContractError(f"headers must be a list of tuples, got {headers!r}")
         self.status = status
@@ -250,55 +230,63 @@ class Response:
     def _send_head(self, data: bytes, final: bool) -> None:
         if self.status is None:
             raise WSGIContractError("the application did not call start_response()")
-        lines = []
+        fields = ""
         server_set = date_set = False
         for item in self.headers:
             if type(item) is not tuple or len(item) != 2:
                 raise WSGIContractError(f"headers must be (name, value) tuples, got {item!r}")
             name, value = item
-            _check_header(name, value)
-            lowered = name.lower()
-            if lowered == "content-length":
-                if not value.isdigit() or not value.isascii():
-                    raise WSGIContractError(f"Content-Length must be digits, got {value!r}")
-                if self.length is not None and self.length != int(value):
-                    raise WSGIContractError(
-                        f"conflicting Content-Length headers {self.length} and {value}"
-                    )
-                self.length = int(value)
-            elif lowered == "server":
-                server_set = True
-            elif lowered == "date":
-                date_set = True
-            lines.append(f"{name}: {value}\r\n")
+            kind = HEADER_KINDS.get(name) if type(name) is str else None
+            if (
+                kind is None
+                or type(value) is not str
+                or "\r" in value
+                or "\n" in value
+                or "\0" in value
+            ):
+                kind = header_kind(name, value)  # a new name, or something to say
+            if kind:
+                if kind == CONTENT_LENGTH:
+                    if not value.isdigit() or not value.isascii():
+                        raise WSGIContractError(f"Content-Length must be digits, got {value!r}")
+                    if self.length is not None and self.length != int(value):
+                        raise WSGIContractError(
+                            f"conflicting Content-Length headers {self.length} and {value}"
+                        )
+                    self.length = int(value)
+                elif kind == SERVER:
+                    server_set = True
+                else:
+                    date_set = True
+            fields += f"{name}: {value}\r\n"
+        http11 = self.http11
         version = "HTTP/1.0" if self.version == "HTTP/1.0" else "HTTP/1.1"
-        head = [f"{version} {self.status}\r\n"]
+        head = f"{version} {self.status}\r\n"
         if not server_set:
-            head.append(f"Server: {self.server_header}\r\n")
+            head += f"Server: {self.server_header}\r\n"
         if not date_set:
-            head.append(f"Date: {http_date()}\r\n")
-        head += lines
+            head += f"Date: {http_date()}\r\n"
+        head += fields
         has_body = self._has_body()
         if self.length is None:
             if final and (has_body or (self.head and data and self._status_has_body())):
                 # The whole body is known: the cheapest framing (HEAD: what GET would say).
-                head.append(f"Content-Length: {len(data)}\r\n")
+                head += f"Content-Length: {len(data)}\r\n"
                 self.length = len(data)
-            elif has_body and self.http11:
-                head.append("Transfer-Encoding: chunked\r\n")
+            elif has_body and http11:
+                head += "Transfer-Encoding: chunked\r\n"
                 self.chunked = True
             elif has_body:
                 self.close = True  # HTTP/1.0: the body ends when we close
         if not self.close and not (self.policy.keep_alive and self.body.may_drain(self.max_drain)):
             self.close = True  # say so now: the server is stopping, or the body is left unread
         if self.close:
-            if self.http11:
-                head.append("Connection: close\r\n")
-        elif not self.http11:
-            head.append("Connection: keep-alive\r\n")
-        head.append("\r\n")
+            if http11:
+                head += "Connection: close\r\n"
+        elif not http11:
+            head += "Connection: keep-alive\r\n"
         try:
-            out = "".join(head).encode("latin-1")
+            out = (head + "\r\n").encode("latin-1")
         except UnicodeEncodeError as error:
             bad = error.object[error.start : error.end]
             raise WSGIContractError(
