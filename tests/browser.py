@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import pytest
 
+from tests.helpers import wait_for
+
 ARTIFACTS = Path(
     os.environ.get("SIMPLEWSGI_TEST_ARTIFACTS")
     or Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -107,17 +109,12 @@ class Browser:
         return path
 
     def wait(self, predicate: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
-        """Poll `predicate` (which may call the browser) until truthy; fail after `timeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"timed out waiting for {what or predicate}; page: {self.text()!r}"
-                )
-            time.sleep(0.05)
+        """``helpers.wait_for`` (``predicate`` may call the browser); a timeout also says
+        what the page shows."""
+        try:
+            return wait_for(predicate, timeout, what)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; page: {self.text()!r}") from None
 
     def wait_text(self, needle: str, css: str = "body", timeout: float = 20) -> str:
         return str(

@@ -18,6 +18,7 @@ from simplewsgi.middleware import livehub
 from simplewsgi.middleware.debugpage import CSP
 from simplewsgi.middleware.live import DEBUG_PAGE_LIVE_CSP, LiveReload
 from simplewsgi.middleware.livehub import LiveHub
+from tests import commandline
 from tests.helpers import DEADLINE, run_in_memory, serving, wait_for
 
 PAGE = b"<!DOCTYPE html><html><body><h1>hi</h1></body></html>"
@@ -270,7 +271,7 @@ def test_a_stream_says_hello_then_what_changed_and_ends_at_close() -> None:
         assert stream.next_event() == ("failed", "{}")  # no details: anyone may open a stream
         assert reports == [{"message": "SyntaxError: x"}]
         status, body = get(server, "/__simplewsgi__/error")
-        assert (status, body) == (200, b"<p>broken</p>")
+        assert (status, body) == (200, "<p>broken</p>")
         late = Stream(server.server_address[:2])  # a page opened after the failure
         assert late.next_event() == ("hello", '{"generation": 41, "changes": 2, "failed": true}')
         hub.close()
@@ -283,14 +284,10 @@ def test_a_stream_says_hello_then_what_changed_and_ends_at_close() -> None:
             each.close()
 
 
-def get(server: Any, path: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(*server.server_address[:2], timeout=DEADLINE)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+def get(server: Any, path: str) -> tuple[int, str]:
+    return commandline.get(
+        http.client.HTTPConnection(*server.server_address[:2], timeout=DEADLINE), path
+    )
 
 
 def test_a_head_request_opens_no_stream() -> None:
@@ -312,7 +309,7 @@ def test_streams_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
         streams = [Stream(server.server_address[:2]) for _ in range(2)]
         for stream in streams:
             assert stream.next_event()[0] == "hello"
-        assert get(server, "/__simplewsgi__/events") == (503, b"too many event streams\n")
+        assert get(server, "/__simplewsgi__/events") == (503, "too many event streams\n")
         streams.pop().close()
         wait_for(lambda: hub.streams == 1, what="a stream released")
         third = Stream(server.server_address[:2])

@@ -51,6 +51,11 @@ def open_page(browser: Browser, url: str, text: str = "Hello v1") -> None:
     that is (rightly) caught up with by a reload, which is not what these tests watch."""
     browser.get(url)
     browser.wait_text(text)
+    follows_its_stream(browser)
+
+
+def follows_its_stream(browser: Browser) -> None:
+    """Wait until the page's script has heard its stream's hello."""
     browser.wait(lambda: browser.run("return window.__simplewsgiLive") == "connected")
 
 
@@ -183,7 +188,7 @@ def test_a_browser_without_shared_workers_follows_one_stream_per_tab(
     assert browser.run("return typeof SharedWorker") == "undefined"
     edit_app(tmp_path, "v8")
     browser.wait_text("Hello v8", "#msg")
-    browser.wait(lambda: browser.run("return window.__simplewsgiLive") == "connected")
+    follows_its_stream(browser)
     write(tmp_path / "static" / "style.css", f"h1 {{ color: {BLUE}; }}\n")
     browser.wait(lambda: color(browser) == BLUE, what="the new stylesheet")
 
