@@ -34,7 +34,7 @@ import signal
 import sys
 import threading
 import traceback
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from simplewsgi.accesslog import switch_access_log
 from simplewsgi.http.errors import TLSConfigError
@@ -229,7 +229,8 @@ def _live_hub(options: ServeOptions, command: dict[str, Any]) -> LiveHub | None:
     from simplewsgi.reload.failure import error_app
 
     def error_page(report: dict[str, Any]) -> WSGIApplication:
-        return error_app(FailureReport(**report), options.debug_allow_ips, options.debug)  # type: ignore[typeddict-item]
+        # The supervisor sends the report it got from the worker that failed (a FailureReport).
+        return error_app(cast(FailureReport, report), options.debug_allow_ips, options.debug)
 
     return LiveHub(int(command.get("generation") or 0), error_page)
 
