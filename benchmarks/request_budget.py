@@ -81,7 +81,9 @@ def _measure() -> dict[str, float]:
     def read_head() -> Any:
         rfile.seek(0)
         head = take_head(rfile) if take_head is not None else None
-        if head is None:
+        if head is not None:
+            head = head[:2]
+        else:
             line = parsing.read_request_line(rfile)
             head = (line, parsing.read_headers(rfile))
         return head

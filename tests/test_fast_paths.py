@@ -105,7 +105,10 @@ def _check_same(data: bytes) -> Optional[bool]:
     if taken is None:
         assert rfile.read() == data  # nothing consumed: the line-by-line parse starts over
         return False
-    assert (taken, rfile.read()) == _line_by_line(data)
+    line, fields, rest = taken
+    after = rfile.read()
+    assert ((line, fields), after) == _line_by_line(data)
+    assert rest == len(after)  # what the buffer holds after the head: all of the rest here
     return True
 
 

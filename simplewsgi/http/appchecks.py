@@ -6,10 +6,14 @@ Rules of this module:
   gives with CR, LF or NUL reaches the wire, nor a hop-by-hop header.
 - Apps send the same status and header names on every response, so a valid status and a valid
   name are remembered (bounded: an app making names up cannot grow the caches) and checked
-  once; a header's value is checked every time.
+  once; a header's value is checked every time it is not part of a whole header list already
+  checked (:func:`checked_fields`): what goes out for a list equal to a checked one is the text
+  made when it was checked, so nothing unchecked reaches the wire.
 """
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple, Optional
 
 from simplewsgi.http.errors import WSGIContractError
 from simplewsgi.http.parsing import is_token
@@ -84,3 +88,70 @@ def header_kind(name: object, value: object) -> int:
     if "\r" in value or "\n" in value or "\0" in value:
         raise WSGIContractError(f"header {name!r} has CR, LF or NUL in its value {value!r}")
     return kind
+
+
+class Fields(NamedTuple):
+    """What a checked header list puts in a head, and what the head needs to know of it."""
+
+    text: bytes  # the field lines, each with its CRLF, as they go out
+    length: Optional[int]  # the Content-Length the app gave, if any
+    server: bool  # the app set Server
+    date: bool  # the app set Date
+
+
+# Header lists already checked -> their Fields. Apps send the same list on most responses
+# (one per route, status and length): a list equal to one of these needs no check. Emptied
+# when full, so the lists in use come back and one-off lists cannot grow it.
+_CHECKED: dict[tuple[Any, ...], Fields] = {}
+_CHECKED_MAX = 512
+
+
+def checked_fields(headers: list[tuple[str, str]]) -> Fields:
+    """The header list an app gave ``start_response``, checked (each pair, Content-Length
+    digits and agreeing), as it goes out."""
+    try:
+        key = tuple(headers)
+        fields = _CHECKED.get(key)
+    except TypeError:  # an unhashable item: not a (str, str) pair, which the check says
+        key, fields = None, None
+    if fields is None:
+        fields = _check_fields(headers)
+        if key is not None:
+            if len(_CHECKED) >= _CHECKED_MAX:
+                _CHECKED.clear()
+            _CHECKED[key] = fields
+    return fields
+
+
+def _check_fields(headers: list[tuple[str, str]]) -> Fields:
+    lines = []
+    length: Optional[int] = None
+    server = date = False
+    for item in headers:
+        if type(item) is not tuple or len(item) != 2:
+            raise WSGIContractError(f"headers must be (name, value) tuples, got {item!r}")
+        name, value = item
+        kind = header_kind(name, value)
+        if kind == CONTENT_LENGTH:
+            if not value.isdigit() or not value.isascii():
+                raise WSGIContractError(f"Content-Length must be digits, got {value!r}")
+            if length is not None and length != int(value):
+                raise WSGIContractError(f"conflicting Content-Length headers {length} and {value}")
+            length = int(value)
+        elif kind == SERVER:
+            server = True
+        elif kind == DATE:
+            date = True
+        lines.append(f"{name}: {value}\r\n")
+    return Fields(latin1("".join(lines)), length, server, date)
+
+
+def latin1(text: str) -> bytes:
+    """``text`` of a head as bytes; PEP 3333 allows latin-1 text only."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError as error:
+        bad = error.object[error.start : error.end]
+        raise WSGIContractError(
+            f"status and headers must be latin-1 text (PEP 3333); {bad!r} is not"
+        ) from None

@@ -34,7 +34,7 @@ import socket
 import struct
 import sys
 import time
-from typing import IO, Any, Callable, Optional, cast
+from typing import IO, Any, Callable, Optional
 
 from simplewsgi.http.limits import SEND_SLICE
 
@@ -99,20 +99,23 @@ class ConnectionReader(io.RawIOBase):
         idle_timeout: Optional[float],
         head_timeout: Optional[float],
         buffered: Callable[[], bytes],
+        waiting: Optional[bool] = None,
     ) -> None:
         """The next reads are a request head: wait ``idle_timeout`` for its first byte, then
-        ``head_timeout`` from it for the rest. ``buffered`` peeks at what the buffer above
-        holds already: a pipelined head's first bytes may be there."""
+        ``head_timeout`` from it for the rest. A pipelined head's first bytes may be in the
+        buffer above already: ``waiting`` says whether, when the caller knows; else
+        ``buffered`` peeks at what the buffer holds."""
         self._awaiting = True
         self._idle_timeout = idle_timeout
         self._head_timeout = head_timeout
         self.head_started = 0.0
         self._deadline = _NEVER
-        self._probing = True
-        try:
-            waiting = buffered()
-        finally:
-            self._probing = False
+        if waiting is None:
+            self._probing = True
+            try:
+                waiting = bool(buffered())
+            finally:
+                self._probing = False
         if waiting:
             self._head_begins()
 
@@ -197,6 +200,9 @@ class SocketWriter(io.BufferedIOBase):
         return True
 
     def write(self, data: Any) -> int:
+        if self._kernel and type(data) is bytes and len(data) <= SEND_SLICE:
+            self._send_now(data)  # the usual: a response's head and body, in one block
+            return len(data)
         with memoryview(data) as view:
             size = view.nbytes
             if not self._kernel:
@@ -219,23 +225,22 @@ class SocketWriter(io.BufferedIOBase):
             for start in range(0, size, SEND_SLICE):
                 self._sock.sendall(view[start : start + SEND_SLICE])
 
-    def _send_now(self, view: memoryview) -> None:
+    def _send_now(self, data: bytes | memoryview) -> None:
         """A small block with kernel deadlines: one ``send`` that does not wait takes what the
         socket's buffer has room for (all of it, for a small response to a reading client);
-        the rest goes by ``sendall`` under a Python timeout for the time left, as
-        ``sendall``'s timeout covers its whole call (a blocking ``send`` would wait for room
-        for all of it at once, past a deadline a steady reader meets)."""
+        the rest goes by ``sendall`` under a Python timeout, as ``sendall``'s timeout covers
+        its whole call (a blocking ``send`` would wait for room for all of it at once, past a
+        deadline a steady reader meets)."""
         sock = self._sock
-        start = time.monotonic()
         try:
-            sent = sock.send(view, socket.MSG_DONTWAIT)
+            sent = sock.send(data, socket.MSG_DONTWAIT)
         except BlockingIOError:
             sent = 0
-        if sent < view.nbytes:
-            left = start + cast(float, self._io_timeout) - time.monotonic()
-            sock.settimeout(max(left, 1e-6))
+        if sent < len(data):
+            sock.settimeout(self._io_timeout)
             try:
-                sock.sendall(view[sent:])
+                with memoryview(data) as view:
+                    sock.sendall(view[sent:])
             finally:
                 sock.settimeout(None)
 

@@ -53,7 +53,13 @@ from simplewsgi.http.limits import (
     READ_BUFFER,
 )
 from simplewsgi.http.net import TLS_HANDSHAKE_RECORD, host_port, server_name_port
-from simplewsgi.http.response import ERROR_BODY, ERROR_HEADERS, ERROR_STATUS, Response
+from simplewsgi.http.response import (
+    ERROR_BODY,
+    ERROR_HEADERS,
+    ERROR_STATUS,
+    KeepAlivePolicy,
+    Response,
+)
 from simplewsgi.http.text import CONTROL_CHAR_ESCAPES, log_time
 
 if TYPE_CHECKING:
@@ -102,6 +108,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     # SERVER_NAME and SERVER_PORT of the listener that accepted this connection, when the
     # server has several (else base_environ's are right).
     _local_environ: Optional[dict[str, str]] = None
+    # Whether the next head's first bytes are in rfile's buffer already, when known (the
+    # last head was taken whole and no body followed it); None: peek to know.
+    _waiting: Optional[bool] = None
+    _policy: Optional[KeepAlivePolicy] = None  # the server's say on keep-alive
 
     def setup(self) -> None:
         """StreamRequestHandler's, with rfile read through the deadlines' reader; over TLS
@@ -179,31 +189,35 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self.request_version = "HTTP/1.0"
         self.command = ""
         self.close_connection = True
+        contexts = self._contexts or self._server_contexts()
+        reader = self._reader
         try:
             # Until the head is complete nothing is in flight: a stop may close the connection
             # (a new one after a short grace, an idle keep-alive one after ``idle_grace``).
-            contexts = self._server_contexts()
-            reader = self._reader
             with contexts[self.first_request] as may_read:
                 if not may_read:
                     return  # server_close() already closed the idle connections
                 if reader is not None:
-                    idle = self.header_timeout if self.first_request else self.keep_alive_timeout
-                    reader.await_head(idle, self.header_timeout, self._peek)
-                    if (
-                        self.first_request
-                        and cast(io.BufferedReader, self.rfile).peek(1)[:1] == _TLS_START
-                    ):
-                        self._tls_on_plain_port()
-                        return
+                    if self.first_request:
+                        reader.await_head(self.header_timeout, self.header_timeout, self._peek)
+                        if cast(io.BufferedReader, self.rfile).peek(1)[:1] == _TLS_START:
+                            self._tls_on_plain_port()
+                            return
+                    else:
+                        reader.await_head(
+                            self.keep_alive_timeout, self.header_timeout, self._peek, self._waiting
+                        )
                 head = parsing.take_head(self.rfile)  # the whole head in one split
                 if head is None:  # line by line: not all buffered, or anything unusual in it
-                    head = self._read_head_lines()
-                    if head is None:
+                    self._waiting = None
+                    taken = self._read_head_lines()
+                    if taken is None:
                         return
+                    line, fields = taken
                 else:
                     self.request_start = time.perf_counter()
-                line, fields = head
+                    line, fields, rest = head
+                    self._waiting = rest > 0  # holds while no body is read after the head
                 self.command, self.path, self.request_version, self.requestline = line[:4]
             if reader is not None:
                 reader.head_done()
@@ -219,6 +233,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 within = "in time" if limit is None else f"within {limit:g} s"
                 self._refuse(RequestTimeout(f"request head not complete {within}"))
             return  # gone, or silent for the idle timeout: a quiet close
+        if framing.length:
+            self._waiting = None  # the body comes between: peek after it
         self.headers = RequestHeaders(fields)
         self.framing = framing
         # While the server stops (or handle_request() serves its one request), answer this
@@ -298,11 +314,14 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 self.wfile.flush()
 
-        on_first_read = send_continue if framing.expect_continue else None
         if framing.length == parsing.CHUNKED:
-            body = ChunkedBody(self.rfile, on_first_read)
+            body = ChunkedBody(self.rfile, send_continue if framing.expect_continue else None)
+        elif framing.length:
+            body = FixedLengthBody(
+                self.rfile, framing.length, send_continue if framing.expect_continue else None
+            )
         else:
-            body = FixedLengthBody(self.rfile, framing.length, on_first_read)
+            body = FixedLengthBody(self.rfile, 0)
         environ = self.get_environ()
         environ["wsgi.input"] = body
         environ["wsgi.errors"] = self.get_stderr()
@@ -315,7 +334,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             close=self.close_connection,
             max_drain=self.max_drain_bytes,
             log=self.log_message,
-            policy=self.server if hasattr(self.server, "keep_alive") else _ALWAYS_KEEP_ALIVE,
+            policy=self._policy or self._keep_alive_policy(),
             sendfile_socket=self._socket_wfile if self.wfile is self._socket_wfile else None,
         )
         try:
@@ -350,6 +369,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             return None
         self.log_request(response.status_code, response.bytes_sent)
         return None if self.close_connection else body
+
+    def _keep_alive_policy(self) -> KeepAlivePolicy:
+        """Who says whether connections persist: the server, or always yes for a server of
+        another family."""
+        server = self.server
+        self._policy = server if hasattr(server, "keep_alive") else _ALWAYS_KEEP_ALIVE
+        return self._policy
 
     def _fail(self, response: Response) -> None:
         """After an app error: a 500 if nothing was sent yet, else cut the connection."""

@@ -153,10 +153,11 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FAST_HEAD_MAX = min(MAX_REQUEST_LINE, MAX_HEADER_LINE, MAX_HEADER_BYTES)
 
 
-def take_head(rfile: ByteReader) -> Optional[tuple[RequestLine, list[tuple[str, str]]]]:
+def take_head(rfile: ByteReader) -> Optional[tuple[RequestLine, list[tuple[str, str]], int]]:
     """The request line and header fields of a whole head already in ``rfile``'s buffer (at
     most one raw read, when the buffer is empty), taken in one split instead of a readline
-    and a parse per line; None, with nothing consumed, for anything but a plain head: not all
+    and a parse per line, and how many bytes the buffer holds after it (a pipelined request's,
+    or a body's); None, with nothing consumed, for anything but a plain head: not all
     buffered, bare LF or CR, a leading empty line, a control character, trailing whitespace,
     too many fields, or any error. The caller then reads it line by line
     (:func:`read_request_line`, :func:`read_headers`), which says what is wrong."""
@@ -198,7 +199,7 @@ def take_head(rfile: ByteReader) -> Optional[tuple[RequestLine, list[tuple[str, 
         except HTTPError:
             return None
     rfile.read(end + 4)
-    return RequestLine(method, target, version, raw), fields
+    return RequestLine(method, target, version, raw), fields, len(data) - end - 4
 
 
 _PLAIN_VERSIONS = frozenset({"HTTP/1.1", "HTTP/1.0"})

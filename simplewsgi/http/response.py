@@ -22,17 +22,11 @@ import os
 import stat
 from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Protocol
 
-from simplewsgi.http.appchecks import (
-    CONTENT_LENGTH,
-    HEADER_KINDS,
-    SERVER,
-    check_status,
-    header_kind,
-)
 from simplewsgi.http.appchecks import HOP_BY_HOP as HOP_BY_HOP  # where lint rules read it
+from simplewsgi.http.appchecks import check_status, checked_fields, latin1
 from simplewsgi.http.body import FileWrapper, RequestBody
 from simplewsgi.http.errors import WSGIContractError
-from simplewsgi.http.text import http_date
+from simplewsgi.http.text import date_field
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -228,53 +222,28 @@ class Response:
         return not self.head and self._status_has_body()
 
     def _send_head(self, data: bytes, final: bool) -> None:
-        if self.status is None:
+        status = self.status
+        if status is None:
             raise WSGIContractError("the application did not call start_response()")
-        fields = ""
-        server_set = date_set = False
-        for item in self.headers:
-            if type(item) is not tuple or len(item) != 2:
-                raise WSGIContractError(f"headers must be (name, value) tuples, got {item!r}")
-            name, value = item
-            kind = HEADER_KINDS.get(name) if type(name) is str else None
-            if (
-                kind is None
-                or type(value) is not str
-                or "\r" in value
-                or "\n" in value
-                or "\0" in value
-            ):
-                kind = header_kind(name, value)  # a new name, or something to say
-            if kind:
-                if kind == CONTENT_LENGTH:
-                    if not value.isdigit() or not value.isascii():
-                        raise WSGIContractError(f"Content-Length must be digits, got {value!r}")
-                    if self.length is not None and self.length != int(value):
-                        raise WSGIContractError(
-                            f"conflicting Content-Length headers {self.length} and {value}"
-                        )
-                    self.length = int(value)
-                elif kind == SERVER:
-                    server_set = True
-                else:
-                    date_set = True
-            fields += f"{name}: {value}\r\n"
+        fields = checked_fields(self.headers)
         http11 = self.http11
         version = "HTTP/1.0" if self.version == "HTTP/1.0" else "HTTP/1.1"
-        head = f"{version} {self.status}\r\n"
-        if not server_set:
-            head += f"Server: {self.server_header}\r\n"
-        if not date_set:
-            head += f"Date: {http_date()}\r\n"
-        head += fields
-        has_body = self._has_body()
-        if self.length is None:
-            if final and (has_body or (self.head and data and self._status_has_body())):
+        server = "" if fields.server else self.server_header
+        start = _STARTS.get((version, status, server))
+        if start is None:
+            start = _start(version, status, server)
+        code = self.status_code
+        status_has_body = not (code < 200 or code == 204 or code == 304)
+        has_body = status_has_body and not self.head
+        length = self.length = fields.length
+        extra = b""
+        if length is None:
+            if final and (has_body or (self.head and data and status_has_body)):
                 # The whole body is known: the cheapest framing (HEAD: what GET would say).
-                head += f"Content-Length: {len(data)}\r\n"
                 self.length = len(data)
+                extra = b"Content-Length: %d\r\n" % len(data)
             elif has_body and http11:
-                head += "Transfer-Encoding: chunked\r\n"
+                extra = b"Transfer-Encoding: chunked\r\n"
                 self.chunked = True
             elif has_body:
                 self.close = True  # HTTP/1.0: the body ends when we close
@@ -282,16 +251,10 @@ class Response:
             self.close = True  # say so now: the server is stopping, or the body is left unread
         if self.close:
             if http11:
-                head += "Connection: close\r\n"
+                extra += b"Connection: close\r\n"
         elif not http11:
-            head += "Connection: keep-alive\r\n"
-        try:
-            out = (head + "\r\n").encode("latin-1")
-        except UnicodeEncodeError as error:
-            bad = error.object[error.start : error.end]
-            raise WSGIContractError(
-                f"status and headers must be latin-1 text (PEP 3333); {bad!r} is not"
-            ) from None
+            extra += b"Connection: keep-alive\r\n"
+        out = b"".join((start, b"" if fields.date else date_field(), fields.text, extra, b"\r\n"))
         self.headers_sent = True
         if data and has_body:
             framed, count = self._frame(data)
@@ -353,6 +316,21 @@ class Response:
                     self.bytes_sent += max(filelike.tell() - offset, 0)
                 raise
         return True
+
+
+# (version, status, Server value or "" when the app sets one) -> the head's first lines;
+# bounded like the caches of what apps give (http/appchecks.py).
+_STARTS: dict[tuple[str, str, str], bytes] = {}
+_STARTS_MAX = 256
+
+
+def _start(version: str, status: str, server: str) -> bytes:
+    """The status line and, unless the app sets its own, the Server field."""
+    text = f"{version} {status}\r\n" + (f"Server: {server}\r\n" if server else "")
+    start = latin1(text)
+    if len(_STARTS) < _STARTS_MAX:
+        _STARTS[(version, status, server)] = start
+    return start
 
 
 def _not_bytes(data: Any) -> str:

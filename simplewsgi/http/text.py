@@ -8,7 +8,9 @@ escaped with :data:`CONTROL_CHAR_ESCAPES` before it reaches a log.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Generic, TypeVar
+
+T = TypeVar("T")
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -17,17 +19,17 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 CONTROL_CHAR_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 
 
-class PerSecond:
+class PerSecond(Generic[T]):
     """Text that depends only on the current second, rendered at most once a second: the
     Date header and log timestamps would otherwise cost a time conversion per request."""
 
     __slots__ = ("_cache", "_render")
 
-    def __init__(self, render: Callable[[int], str]) -> None:
+    def __init__(self, render: Callable[[int], T]) -> None:
         self._render = render
-        self._cache: tuple[int, str] = (-1, "")  # one tuple, so threads never see half of it
+        self._cache: tuple[int, T] = (-1, render(0))  # one tuple: threads never see half of it
 
-    def __call__(self) -> str:
+    def __call__(self) -> T:
         now = int(time.time())
         cache = self._cache
         if cache[0] != now:
@@ -54,4 +56,5 @@ def _common_log_time(now: int) -> str:
 
 
 http_date = PerSecond(imf_fixdate)
+date_field = PerSecond(lambda now: f"Date: {imf_fixdate(now)}\r\n".encode("ascii"))
 log_time = PerSecond(_common_log_time)
