@@ -103,11 +103,6 @@ class Lines:
             finally:
                 writer.release()
 
-    def written(self, entry: Optional[list[Any]]) -> None:
-        """Return once ``entry`` is written (at once if it is)."""
-        if entry is not None and not entry[1]:
-            self.flush(wait=True)
-
     def _start_flusher(self) -> bool:
         if self._flusher is None:
             with self._starting:  # one flusher, however many threads ask at once
@@ -148,7 +143,9 @@ class AccessLogHandler(WSGIRequestHandler):
 
     def get_environ(self) -> WSGIEnvironment:
         # The line of a connection's request is out before its next request is answered.
-        LINES.written(self._line)
+        line = self._line
+        if line is not None and not line[1]:
+            LINES.flush(wait=True)
         return super().get_environ()
 
     def finish(self) -> None:
@@ -163,7 +160,7 @@ class AccessLogHandler(WSGIRequestHandler):
             return
         elapsed = (time.perf_counter() - self.request_start) * 1000.0
         duration = f"{elapsed:.1f} ms" if elapsed < 1000.0 else f"{elapsed / 1000.0:.2f} s"
-        amount = _size(size)
+        amount = f"{size} B" if type(size) is int and size < 1024 else _size(size)
         target = self.path if self.path.isascii() else _as_text(self.path)
         environ = self.environ
         address = environ.get("REMOTE_ADDR") or (

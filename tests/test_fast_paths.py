@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simplewsgi import WSGIRequestHandler, accesslog
-from simplewsgi.http import parsing
+from simplewsgi.http import appchecks, parsing
 from simplewsgi.http.errors import HTTPError
 from tests.conftest import ServerStderr
 from tests.helpers import (
@@ -154,10 +154,10 @@ def test_an_unusual_head_is_left_to_the_line_by_line_parse() -> None:
 # -- cached checks of the app's status and headers -----------------------------------------
 
 
-def _answers(status: str, headers: list[tuple[str, str]]) -> Any:
+def _answers(status: str, headers: list[tuple[str, str]], body: bytes = b"ok") -> Any:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response(status, headers)
-        return [b"ok"]
+        return [body]
 
     return app
 
@@ -182,6 +182,60 @@ def test_a_status_or_header_name_seen_before_does_not_skip_the_checks(
     assert response.startswith(b"HTTP/1.0 500 "), response
     assert b"X-Injected" not in response
     assert "WSGI application error" in err
+
+
+def test_a_header_list_equal_to_a_checked_one_goes_out_as_it_was_checked() -> None:
+    """A list equal to one already checked is not checked again: what goes out is the text
+    made when it was checked, so a value that only compares equal cannot bring other text."""
+
+    class Sly(str):
+        def __format__(self, spec: str) -> str:
+            return "v\r\nX-Injected: 1"
+
+        __str__ = __format__
+
+    checked = [("X-Sly", "v"), ("Content-Length", "2")]
+    assert run_in_memory(_answers("200 OK", checked), b"GET / HTTP/1.0\r\n\r\n")[0]
+    response, _ = run_in_memory(
+        _answers("200 OK", [("X-Sly", Sly("v")), ("Content-Length", "2")]),
+        b"GET / HTTP/1.0\r\n\r\n",
+    )
+    assert b"X-Sly: v\r\n" in response
+    assert b"X-Injected" not in response
+
+
+def test_many_different_header_lists_are_each_checked_and_the_cache_stays_bounded() -> None:
+    """Apps that make a new list on every response (an ETag, a length) each get their own
+    head, and the lists remembered stay bounded."""
+    head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    for number in range(appchecks._CHECKED_MAX * 2 + 5):
+        headers = [("ETag", f'"{number}"'), ("Content-Length", str(len(str(number))))]
+
+        response, _ = run_in_memory(_answers("200 OK", headers, str(number).encode()), head)
+        assert f'ETag: "{number}"\r\n'.encode() in response
+        assert response.endswith(str(number).encode())
+        assert len(appchecks._CHECKED) <= appchecks._CHECKED_MAX
+    bad = [("ETag", '"0"'), ("Content-Length", "1"), ("X-Bad", "a\nb")]
+    assert run_in_memory(_answers("200 OK", bad), head)[0].startswith(b"HTTP/1.1 500 ")
+
+
+def test_framing_fields_are_found_in_any_case_once_the_names_seen_fill_the_cache() -> None:
+    """Clients may spell names in any case and make names up; the names remembered stay
+    bounded, and a framing field is found however it is spelled once they are full."""
+    for number in range(parsing._FRAMING_KINDS_MAX + 10):
+        fields = [(f"X-Made-Up-{number}", "1"), ("Host", "x")]
+        assert parsing.request_framing(fields, True).length == 0
+    assert len(parsing._FRAMING_KINDS) <= parsing._FRAMING_KINDS_MAX
+    for name in ("cOnTeNt-LeNgTh", "CONTENT-LENGTH", "content-length"):
+        framing = parsing.request_framing([("hOsT", "x"), (name, "7")], True)
+        assert framing.length == 7
+    assert (
+        parsing.request_framing([("HOST", "x"), ("CONNECTION", "Close")], True).keep_alive is False
+    )
+    chunked = parsing.request_framing([("host", "x"), ("TRANSFER-encoding", "chunked")], True)
+    assert chunked.length == parsing.CHUNKED
+    with pytest.raises(HTTPError):
+        parsing.request_framing([("Host", "x"), ("hoST", "y")], True)
 
 
 # -- the hooks ---------------------------------------------------------------------------

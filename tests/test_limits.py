@@ -232,7 +232,16 @@ def test_the_servers_drain_of_an_unread_body_has_a_deadline(stderr: ServerStderr
         assert closed, "the drain held the connection past its deadline"
 
 
-def test_a_pipelined_head_already_buffered_starts_its_deadline() -> None:
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n",  # the head said what follows it
+        b"POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",  # a body between
+        b"GET /1 HTTP/1.1\r\nHost: x \r\n\r\n",  # read line by line
+    ],
+    ids=["after-a-head", "after-a-body", "after-an-unusual-head"],
+)
+def test_a_pipelined_head_already_buffered_starts_its_deadline(first: bytes) -> None:
     """The start of the next request arrived with the previous one, then nothing: its head
     deadline runs from those bytes (a 408), not the idle keep-alive wait (a silent close)."""
 
@@ -241,7 +250,7 @@ def test_a_pipelined_head_already_buffered_starts_its_deadline() -> None:
         keep_alive_timeout = 30.0
 
     with serving(hello_app, QuickHead) as server, connect(server) as sock:
-        sock.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HT")
+        sock.sendall(first + b"GET /2 HT")
         data = _closed_by_server(sock)
     statuses = re.findall(rb"HTTP/1\.[01] (\d{3}) ", data)
     assert statuses == [b"200", b"408"], data

@@ -259,6 +259,27 @@ _DIGITS = re.compile(r"[0-9]{1,18}\Z")
 CHUNKED = -1
 
 
+# Which of the fields that frame a request a name is, by the name as sent: clients send the
+# same names every time. Bounded, so hostile clients cannot grow it.
+_OTHER, _HOST, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _EXPECT = range(6)
+_FRAMING = {
+    "host": _HOST,
+    "content-length": _CONTENT_LENGTH,
+    "transfer-encoding": _TRANSFER_ENCODING,
+    "connection": _CONNECTION,
+    "expect": _EXPECT,
+}
+_FRAMING_KINDS: dict[str, int] = {}
+_FRAMING_KINDS_MAX = 1024
+
+
+def _framing_kind(name: str) -> int:
+    kind = _FRAMING.get(name.lower(), _OTHER)
+    if len(_FRAMING_KINDS) < _FRAMING_KINDS_MAX:
+        _FRAMING_KINDS[name] = kind
+    return kind
+
+
 def request_framing(fields: list[tuple[str, str]], http11: bool) -> Framing:
     """Decide how the body is delimited and whether the connection persists (RFC 9112 §6, §9.3).
 
@@ -272,18 +293,22 @@ def request_framing(fields: list[tuple[str, str]], http11: bool) -> Framing:
     expect_continue = False
     hosts = 0
     for name, value in fields:
-        lowered = name.lower()
-        if lowered == "content-length":
+        kind = _FRAMING_KINDS.get(name)
+        if kind is None:
+            kind = _framing_kind(name)
+        if kind == _OTHER:
+            continue
+        if kind == _HOST:
+            hosts += 1
+        elif kind == _CONTENT_LENGTH:
             lengths.extend(part.strip() for part in value.split(","))
-        elif lowered == "transfer-encoding":
+        elif kind == _TRANSFER_ENCODING:
             has_transfer_encoding = True  # even empty: "Transfer-Encoding: ," is not "none"
             codings.extend(part.strip().lower() for part in value.split(",") if part.strip())
-        elif lowered == "connection":
+        elif kind == _CONNECTION:
             connection.extend(part.strip().lower() for part in value.split(","))
-        elif lowered == "expect":
+        else:
             expect_continue = value.lower() == "100-continue"
-        elif lowered == "host":
-            hosts += 1
     if hosts > 1 or (http11 and hosts != 1):
         raise BadRequest("a request needs one Host header, HTTP/1.1 exactly one (RFC 9112 §3.2)")
     keep_alive = "close" not in connection if http11 else "keep-alive" in connection
