@@ -25,7 +25,6 @@ import platform
 import socket
 import sys
 import time
-import traceback
 from http.server import BaseHTTPRequestHandler
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Optional, cast
 
@@ -404,6 +403,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def log_exception(self, error: BaseException) -> None:
         """The app raised ``error``: its traceback on ``get_stderr()`` (a hook for the CLI's)."""
+        import traceback  # here: only when an app fails (it is 2 ms of every start-up)
+
         traceback.print_exception(type(error), error, error.__traceback__, file=self.get_stderr())
 
     def get_stderr(self) -> IO[str]:
