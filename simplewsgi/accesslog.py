@@ -10,8 +10,9 @@
   a busy server makes one system call per ``HOLD`` instead of one per request (each write
   lets go of the GIL, and with many connections on one core that is a thread switch). A
   request's line is out before the next request on its connection is answered (a client
-  holding the second answer may look for the first line), and the end of a connection writes
-  what waits, so nothing is left behind when the server stops.
+  holding the second answer may look for the first line), and what waits is written when the
+  server is closed, so nothing is left behind (not at every connection's end: with one
+  request per connection that was a write per request).
   Protocol messages and tracebacks go the same way, so the order holds.
 - Anything the client sent is escaped before it is written (no forged lines, no terminal codes).
 - Without ``--access-log`` only server errors (5xx) and protocol messages are written.
@@ -148,11 +149,10 @@ class AccessLogHandler(WSGIRequestHandler):
             LINES.flush(wait=True)
         return super().get_environ()
 
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            LINES.flush()  # what waits is out before a connection's thread is done
+    @classmethod
+    def server_closed(cls) -> None:
+        """What waits is written once the server is closed (its connections are done)."""
+        LINES.flush(wait=True)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         status = code if type(code) is int else _as_int(code)

@@ -395,21 +395,27 @@ def test_access_lines_from_many_threads_are_all_written_whole_in_few_writes(
     assert stream.writes < 400  # lines that came together were written together
 
 
-def test_access_lines_held_under_load_are_written_when_their_connection_ends(
+def test_access_lines_held_under_load_are_written_when_the_server_stops(
     monkeypatch: pytest.MonkeyPatch, stderr: ServerStderr
 ) -> None:
+    """Lines held for a common write are out once ``server_close()`` returns, those of
+    connections that ended before the stop and of one that ends with it."""
     monkeypatch.setattr(accesslog, "BUSY_GAP", 3600.0)  # every line after the first is held
     monkeypatch.setattr(accesslog, "HOLD", 3600.0)  # and the flusher never gets to them
     monkeypatch.setattr(accesslog, "LINES", accesslog.Lines())
     handler = accesslog.handler_class(False, True)
+    head = b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n"
     with serving(hello_app, handler) as server:
-        head = b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n"
         replies = exchange(
             server, head % 1 + head % 2 + (head % 3)[:-2] + b"Connection: close\r\n\r\n", 3
         )
         assert [reply.status for reply in replies] == [200] * 3
-        wait_for(lambda: "GET /3 " in stderr.getvalue(), what="the held lines")
+        sock = connect(server)
+        sock.sendall(head % 4)  # served, and its connection left open: the stop ends it
+        assert WireReader(sock).read().status == 200
+    sock.close()
     text = stderr.getvalue()
+    assert "GET /4 " in text
     assert text.index("GET /1 ") < text.index("GET /2 ") < text.index("GET /3 ")
 
 

@@ -355,6 +355,9 @@ class WSGIServer(ListeningServer):
         for conn in connections:
             _shutdown(conn)
         self._pool.join(time.monotonic() + CUT_JOIN_TIMEOUT)
+        closed = getattr(self.RequestHandlerClass, "server_closed", None)
+        if closed is not None:  # a handler class that holds log lines writes them now
+            closed()
 
     def _say(self, message: str) -> None:
         """A line about the server itself (not a request) on stderr."""
