@@ -34,7 +34,7 @@ import socket
 import struct
 import sys
 import time
-from typing import IO, Any, Callable, Optional
+from typing import IO, Any, Callable, Optional, cast
 
 from simplewsgi.http.limits import SEND_SLICE
 
@@ -46,30 +46,34 @@ class DeadlineExceeded(socket.timeout):
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
 
 
-def kernel_timeouts(sock: socket.socket, timeout: Optional[float]) -> bool:
+def kernel_timeouts(
+    sock: socket.socket, timeout: Optional[float], first_read: Optional[float]
+) -> bool:
     """Put ``sock``'s deadlines in the kernel when it is a plain socket on Linux: blocking, with
-    ``timeout`` as both ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` (None: no deadline). False, and
-    nothing changed, for anything else (a TLS socket)."""
+    ``timeout`` as ``SO_SNDTIMEO`` and ``first_read`` (the first head's) as ``SO_RCVTIMEO``
+    (None: no deadline). False, and nothing changed, for anything else (a TLS socket)."""
     if not _KERNEL_TIMEOUTS or type(sock) is not socket.socket:
         return False
     if sock.gettimeout() is not None:
         sock.settimeout(None)
-    value = _timeval(timeout)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(first_read))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(timeout))
     return True
 
 
 def _timeval(timeout: Optional[float]) -> bytes:
     """A ``struct timeval`` for ``SO_RCVTIMEO``/``SO_SNDTIMEO``; zero is no deadline, so a
-    deadline that is (nearly) due is one microsecond."""
-    if timeout is None:
-        return _NO_DEADLINE
-    micro = max(round(timeout * 1_000_000), 1)
-    return struct.pack("@ll", micro // 1_000_000, micro % 1_000_000)
+    deadline that is (nearly) due is one microsecond. The configured timeouts are packed once."""
+    value = _TIMEVALS.get(timeout)
+    if value is None:
+        micro = max(round(cast(float, timeout) * 1_000_000), 1)
+        value = struct.pack("@ll", micro // 1_000_000, micro % 1_000_000)
+        if len(_TIMEVALS) < 16:  # the settings; what is left of a deadline varies
+            _TIMEVALS[timeout] = value
+    return value
 
 
-_NO_DEADLINE = struct.pack("@ll", 0, 0)
+_TIMEVALS: dict[Optional[float], bytes] = {None: struct.pack("@ll", 0, 0)}
 _NEVER = float("inf")
 
 
@@ -78,15 +82,19 @@ class ConnectionReader(io.RawIOBase):
     A deadline of None is no deadline."""
 
     def __init__(
-        self, sock: socket.socket, io_timeout: Optional[float], kernel: bool = False
+        self,
+        sock: socket.socket,
+        io_timeout: Optional[float],
+        kernel: bool = False,
+        first_read: Optional[float] = None,
     ) -> None:
         """``kernel``: ``sock``'s deadlines are the kernel's (:func:`kernel_timeouts` made it
-        so, with ``io_timeout``)."""
+        so, with ``io_timeout`` and ``first_read``)."""
         super().__init__()
         self._sock = sock
         self._io_timeout = io_timeout
         self._kernel = kernel
-        self._timeout = io_timeout if kernel else sock.gettimeout()
+        self._timeout = first_read if kernel else sock.gettimeout()
         self._awaiting = False  # reading a request head
         self._probing = False  # answering a peek at what is buffered: no read at all
         self._idle_timeout: Optional[float] = None

@@ -119,13 +119,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         context = getattr(self.server, "ssl_context", None)
         if context is not None:
             self._secure(context)
-        kernel = kernel_timeouts(self.connection, self.timeout)
+        kernel = kernel_timeouts(self.connection, self.timeout, self.header_timeout)
         if not kernel and self.timeout is not None:
             self.connection.settimeout(self.timeout)
         if self.disable_nagle_algorithm:
             with contextlib.suppress(OSError):  # not TCP (a unix socket)
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
-        self._reader = ConnectionReader(self.connection, self.timeout, kernel)
+        self._reader = ConnectionReader(self.connection, self.timeout, kernel, self.header_timeout)
         self.rfile = io.BufferedReader(self._reader, READ_BUFFER)
         self._peek = functools.partial(self.rfile.peek, 0)  # what the buffer holds, no read
         self.wfile = SocketWriter(self.connection, self.timeout, kernel)
