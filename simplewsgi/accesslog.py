@@ -11,7 +11,8 @@
   lets go of the GIL, and with many connections on one core that is a thread switch). Lines
   are written in the order they come, whichever thread brings them: once a line is out, every
   line before it is (a client that must know whether a request was logged sends a request
-  that always is, a malformed one, after it). What waits is written when the server is
+  that always is, a malformed one, after it on its connection: a line comes after its answer
+  is sent, so only the connection orders the two). What waits is written when the server is
   closed, so nothing is left behind. Measured: writing a connection's line before its next
   request was answered, or at every connection's end, made a write for every few requests
   under load, and cost a tenth of the throughput.
