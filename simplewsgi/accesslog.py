@@ -29,11 +29,12 @@
 from __future__ import annotations
 
 import atexit
+import io
 import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Optional
+from typing import IO, TYPE_CHECKING, Any, Optional, cast
 
 from simplewsgi.console import BOLD, CYAN, DIM, GREEN, RED, RESET, YELLOW, write_stderr
 from simplewsgi.http.handler import WSGIRequestHandler
@@ -114,7 +115,7 @@ class Lines:
                     except RuntimeError:  # no thread to be had: write at once
                         return False
                     self._flusher = flusher
-                    atexit.register(self.flush)
+                    atexit.register(self.flush, wait=True)  # after a write under way
         return True
 
     def _flush_held(self) -> None:
@@ -126,6 +127,33 @@ class Lines:
 
 
 LINES = Lines()
+
+
+class QueuedErrors(io.TextIOBase):
+    """``wsgi.errors`` under the command: what the app writes joins :data:`LINES`, so it comes
+    out in order with the access lines (a request's line before what the next request on its
+    connection writes), and a terminal that closed does not fail the app."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"wsgi.errors takes str, not {type(text).__name__} (PEP 3333)")
+        LINES.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        LINES.flush(wait=True)
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+ERRORS = cast(IO[str], QueuedErrors())  # a text stream, as typing spells it
 
 
 class AccessLogHandler(WSGIRequestHandler):
@@ -185,12 +213,15 @@ class AccessLogHandler(WSGIRequestHandler):
 
         stream = self.get_stderr()
         text = format_exception(error, fold=not self.show_all_frames)
-        if stream is sys.stderr:
+        if stream is ERRORS or stream is sys.stderr:
             LINES.write(text)  # after the lines before it
-            stream.flush()
         else:
             stream.write(text)
             stream.flush()
+
+    def get_stderr(self) -> IO[str]:
+        """``wsgi.errors``: the app's text joins the access lines, in order with them."""
+        return ERRORS
 
     def log_message(self, format: str, *args: Any) -> None:
         """Protocol errors and disconnects: always written, access log or not."""

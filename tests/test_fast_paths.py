@@ -6,6 +6,7 @@ still returns a fresh dict."""
 
 from __future__ import annotations
 
+import array
 import io
 import socket
 import sys
@@ -300,6 +301,34 @@ class QuickIO(WSGIRequestHandler):
     timeout = 0.3
 
 
+class ArrayWriter(WSGIRequestHandler):
+    """Writes a response of 4-byte items straight to ``wfile``, through a small send buffer,
+    so the first send takes only part of it."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+
+    def handle(self) -> None:
+        while self.rfile.readline() not in (b"\r\n", b""):  # the request's head
+            pass
+        payload = array.array("I", range(40_000))  # 160,000 bytes: one small-block write
+        self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % (4 * 40_000))
+        self.wfile.write(payload)
+
+
+def test_a_buffer_of_wider_items_sent_in_parts_arrives_whole() -> None:
+    """What one send does not take is sent by bytes, not by the buffer's items."""
+    expected = array.array("I", range(40_000)).tobytes()
+    with serving(hello_app, ArrayWriter) as server, connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.partition(b"\r\n\r\n")[2] == expected
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel deadlines: Linux")
 def test_the_connection_deadlines_are_the_kernels_on_linux() -> None:
     seen: list[tuple[Optional[float], bytes]] = []
@@ -487,3 +516,26 @@ def test_held_access_lines_are_written_in_the_order_they_came(
     places = [text.find(f"GET /{number} ") for number in range(1, 6)]
     assert -1 not in places, text
     assert places == sorted(places) and places[-1] < text.index("/marker-5"), text
+
+
+def test_what_the_app_writes_to_wsgi_errors_comes_after_the_line_before_it(
+    monkeypatch: pytest.MonkeyPatch, stderr: ServerStderr
+) -> None:
+    """Under load a request's line is held; what the next request on its connection writes to
+    ``wsgi.errors`` joins the same queue, so it is not written before that line."""
+    monkeypatch.setattr(accesslog, "BUSY_GAP", 3600.0)  # every line after the first is held
+    monkeypatch.setattr(accesslog, "HOLD", 0.5)  # for half a second
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/b":
+            environ["wsgi.errors"].write("app: handling /b\n")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    head = b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n"
+    with serving(app, accesslog.handler_class(False, True)) as server:
+        exchange(server, head % b"warm")
+        exchange(server, head % b"a" + head % b"b", 2)
+        wait_for(lambda: "app: handling /b" in stderr.getvalue(), what="the app's line")
+    text = stderr.getvalue()
+    assert text.index("GET /a ") < text.index("app: handling /b"), text

@@ -61,14 +61,15 @@ def kernel_timeouts(
     return True
 
 
-def _timeval(timeout: Optional[float]) -> bytes:
+def _timeval(timeout: Optional[float], remember: bool = True) -> bytes:
     """A ``struct timeval`` for ``SO_RCVTIMEO``/``SO_SNDTIMEO``; zero is no deadline, so a
-    deadline that is (nearly) due is one microsecond. The configured timeouts are packed once."""
+    deadline that is (nearly) due is one microsecond. The configured timeouts are packed once
+    (``remember``); what is left of a deadline varies, and is not kept."""
     value = _TIMEVALS.get(timeout)
     if value is None:
         micro = max(round(cast(float, timeout) * 1_000_000), 1)
         value = struct.pack("@ll", micro // 1_000_000, micro % 1_000_000)
-        if len(_TIMEVALS) < 16:  # the settings; what is left of a deadline varies
+        if remember and len(_TIMEVALS) < 16:
             _TIMEVALS[timeout] = value
     return value
 
@@ -168,7 +169,7 @@ class ConnectionReader(io.RawIOBase):
                 what = "request head" if self._awaiting else "rest of the request body"
                 raise DeadlineExceeded(f"{what} not received in time")
             io_timeout = self._io_timeout
-            self._set_timeout(left if io_timeout is None else min(left, io_timeout))
+            self._set_timeout(left if io_timeout is None else min(left, io_timeout), False)
         elif self._kernel and not self._awaiting:
             self._set_timeout(self._io_timeout)  # head_done() left the idle one in force
         return self._recv_into(buffer)
@@ -181,10 +182,10 @@ class ConnectionReader(io.RawIOBase):
                 raise socket.timeout("timed out") from None
             raise
 
-    def _set_timeout(self, timeout: Optional[float]) -> None:
+    def _set_timeout(self, timeout: Optional[float], configured: bool = True) -> None:
         if timeout != self._timeout:
             if self._kernel:
-                value = _timeval(timeout)
+                value = _timeval(timeout, configured)
                 self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
             else:
                 self._sock.settimeout(timeout)
@@ -215,14 +216,14 @@ class SocketWriter(io.BufferedIOBase):
 
     def write(self, data: Any) -> int:
         if self._kernel and type(data) is bytes and len(data) <= SEND_SLICE:
-            self._send_now(data)  # the usual: a response's head and body, in one block
+            self._send_now(data, len(data))  # the usual: a response's head and body at once
             return len(data)
         with memoryview(data) as view:
             size = view.nbytes
             if not self._kernel:
                 self._send_slices(view)
             elif size <= SEND_SLICE:
-                self._send_now(view)
+                self._send_now(view, size)
             else:  # a large block: under Python's timeout for the call, slice by slice
                 self._sock.settimeout(self._io_timeout)
                 try:
@@ -239,7 +240,7 @@ class SocketWriter(io.BufferedIOBase):
             for start in range(0, size, SEND_SLICE):
                 self._sock.sendall(view[start : start + SEND_SLICE])
 
-    def _send_now(self, data: bytes | memoryview) -> None:
+    def _send_now(self, data: bytes | memoryview, size: int) -> None:
         """A small block with kernel deadlines: one ``send`` that does not wait takes what the
         socket's buffer has room for (all of it, for a small response to a reading client);
         the rest goes by ``sendall`` under a Python timeout, as ``sendall``'s timeout covers
@@ -250,11 +251,11 @@ class SocketWriter(io.BufferedIOBase):
             sent = sock.send(data, socket.MSG_DONTWAIT)
         except BlockingIOError:
             sent = 0
-        if sent < len(data):
+        if sent < size:
             sock.settimeout(self._io_timeout)
             try:
-                with memoryview(data) as view:
-                    sock.sendall(view[sent:])
+                with memoryview(data) as view, view.cast("B") as octets:
+                    sock.sendall(octets[sent:])  # bytes, whatever the buffer's items are
             finally:
                 sock.settimeout(None)
 
