@@ -205,6 +205,19 @@ def test_a_header_list_equal_to_a_checked_one_goes_out_as_it_was_checked() -> No
     assert b"X-Injected" not in response
 
 
+def test_the_server_field_is_the_handlers_even_when_empty_and_the_apps_when_it_sets_one() -> None:
+    class Unnamed(WSGIRequestHandler):
+        def version_string(self) -> str:
+            return ""
+
+    with serving(hello_app, Unnamed) as server:
+        reply = exchange(server, b"GET / HTTP/1.0\r\n\r\n")[0]
+    assert reply.header("Server") == ""
+    own = _answers("200 OK", [("Server", "mine")])
+    response, _ = run_in_memory(own, b"GET / HTTP/1.0\r\n\r\n")
+    assert response.count(b"Server: ") == 1 and b"Server: mine\r\n" in response
+
+
 def test_many_different_header_lists_are_each_checked_and_the_cache_stays_bounded() -> None:
     """Apps that make a new list on every response (an ETag, a length) each get their own
     head, and the lists remembered stay bounded."""

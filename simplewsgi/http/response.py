@@ -228,7 +228,7 @@ class Response:
         fields = checked_fields(self.headers)
         http11 = self.http11
         version = "HTTP/1.0" if self.version == "HTTP/1.0" else "HTTP/1.1"
-        server = "" if fields.server else self.server_header
+        server = None if fields.server else self.server_header
         start = _STARTS.get((version, status, server))
         if start is None:
             start = _start(version, status, server)
@@ -318,15 +318,15 @@ class Response:
         return True
 
 
-# (version, status, Server value or "" when the app sets one) -> the head's first lines;
+# (version, status, Server value or None when the app sets one) -> the head's first lines;
 # bounded like the caches of what apps give (http/appchecks.py).
-_STARTS: dict[tuple[str, str, str], bytes] = {}
+_STARTS: dict[tuple[str, str, Optional[str]], bytes] = {}
 _STARTS_MAX = 256
 
 
-def _start(version: str, status: str, server: str) -> bytes:
+def _start(version: str, status: str, server: Optional[str]) -> bytes:
     """The status line and, unless the app sets its own, the Server field."""
-    text = f"{version} {status}\r\n" + (f"Server: {server}\r\n" if server else "")
+    text = f"{version} {status}\r\n" + ("" if server is None else f"Server: {server}\r\n")
     start = latin1(text)
     if len(_STARTS) < _STARTS_MAX:
         _STARTS[(version, status, server)] = start
