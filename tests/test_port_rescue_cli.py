@@ -82,7 +82,16 @@ class Terminal:
             if select.select([self.master], [], [], 0.05)[0]:
                 with contextlib.suppress(OSError):
                     self.seen += os.read(self.master, 4096)
-        return self.proc.wait(max(0.0, deadline - time.monotonic()) + 0.1)
+        status = self.proc.wait(max(0.0, deadline - time.monotonic()) + 0.1)
+        while select.select([self.master], [], [], 0)[0]:  # what it wrote just before exiting
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:  # EIO: the terminal's other side is closed and read out
+                break
+            if not data:
+                break
+            self.seen += data
+        return status
 
     @property
     def text(self) -> str:

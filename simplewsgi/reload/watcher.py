@@ -30,8 +30,8 @@ Rules, and why:
   supervisor drop stale ``.pyc`` files: bytecode validation uses whole-second mtimes plus size.
 - A watched root that is removed and made again (``rm -rf dist && mkdir dist``, as build
   tools do) is watched again: the native backends drop the watch of a directory that is gone,
-  so its parent is watched until it is back, then the root, and its return is a change. (The
-  poller lists the path each time, and sees it come back by itself.)
+  and watchdog's poller stops polling a root it finds gone, so its parent is watched until it
+  is back, then the root, and its return is a change.
 - Polling (``poll=True``) is for Docker, WSL, VMs and network mounts where inotify sees nothing;
   it is also the automatic fallback when the native backend hits a kernel limit (``ENOSPC``:
   ``fs.inotify.max_user_watches``, ``EMFILE``: ``max_user_instances``), or when :meth:`probe`
@@ -157,7 +157,7 @@ class Watcher:
         self._links = frozenset(_own_path(path) for path in files)
         self._files = frozenset(os.path.realpath(path) for path in self._links)
         self._extra_watches: dict[str, ObservedWatch] = {}
-        self._root_watches: dict[str, ObservedWatch] = {}  # native only: to drop and renew
+        self._root_watches: dict[str, ObservedWatch] = {}  # to drop and renew when one is gone
         self._lost: set[str] = set()  # roots removed (their parent watched until they are back)
         self._rearm = False  # the worker thread has roots to look after
         self._handler = _Handler(self._on_event)
@@ -253,10 +253,9 @@ class Watcher:
                 for real in self._tree.linked_dirs():  # their targets as roots of their own
                     self._filter.add_root(real)
                     roots.append(real)
+            self._root_watches = {}
             for root in roots:
-                watch = self._schedule(observer, root, recursive=True)
-                if not polling:
-                    self._root_watches[root] = watch
+                self._root_watches[root] = self._schedule(observer, root, recursive=True)
             with self._cond:
                 extra = sorted(self._extra | self._files | self._links)
             for path in extra:
