@@ -212,12 +212,10 @@ class AccessLogHandler(WSGIRequestHandler):
         from simplewsgi.tracebacks import format_exception  # here: only when an app fails
 
         stream = self.get_stderr()
-        text = format_exception(error, fold=not self.show_all_frames)
-        if stream is ERRORS or stream is sys.stderr:
-            LINES.write(text)  # after the lines before it
-        else:
-            stream.write(text)
-            stream.flush()
+        if stream is sys.stderr:  # a subclass's: still after the lines before it
+            stream = ERRORS
+        stream.write(format_exception(error, fold=not self.show_all_frames))
+        stream.flush()
 
     def get_stderr(self) -> IO[str]:
         """``wsgi.errors``: the app's text joins the access lines, in order with them."""

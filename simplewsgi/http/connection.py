@@ -151,14 +151,8 @@ class ConnectionReader(io.RawIOBase):
         if self._probing:
             return None  # "nothing without waiting": the peek returns what is buffered
         if self._awaiting and not self.head_started:  # no byte of this head yet: idle
-            if self._idle_timeout != self._timeout:
-                self._set_timeout(self._idle_timeout)
-            try:
-                count: int = self._sock.recv_into(buffer)
-            except BlockingIOError:
-                if self._kernel:  # SO_RCVTIMEO ran out
-                    raise socket.timeout("timed out") from None
-                raise
+            self._set_timeout(self._idle_timeout)
+            count = self._recv_into(buffer)
             if count:
                 self._head_begins()
             return count
