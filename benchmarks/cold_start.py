@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from trees import add_tree_option
+
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 1.3  # the ratio we allow the CLI over a bare script
 DEADLINE = 10.0  # seconds for one launch to answer before the run is declared broken
@@ -93,11 +95,9 @@ def launch(command: tuple[list[str], str], port: int, env: dict[str, str]) -> fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="launches of each (default 15)")
-    parser.add_argument(
-        "--tree", action="append", default=[], metavar="NAME=DIR", help="another checkout"
-    )
+    add_tree_option(parser)
     args = parser.parse_args()
-    trees = dict(tree.split("=", 1) for tree in args.tree)
+    trees = dict(args.tree)
     for tree in [str(ROOT), *trees.values()]:
         compileall.compile_dir(str(Path(tree) / "simplewsgi"), quiet=1)
     env = dict(os.environ)

@@ -23,6 +23,8 @@ import timeit
 from pathlib import Path
 from typing import Any, Callable
 
+from trees import add_tree_option
+
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = b"GET /hello?x=1 HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 COUNT = 20_000
@@ -145,9 +147,9 @@ def main() -> None:
         print(json.dumps(measure()))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tree", action="append", default=[], metavar="NAME=DIR")
+    add_tree_option(parser)
     args = parser.parse_args()
-    trees = {"this tree": str(ROOT), **dict(tree.split("=", 1) for tree in args.tree)}
+    trees = {"this tree": str(ROOT), **dict(args.tree)}
     results: dict[str, dict[str, float]] = {}
     for _ in range(2):
         for name, root in trees.items():

@@ -41,6 +41,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from throughput_report import NO_LOG, OURS, Measure, write_report  # noqa: E402
+from trees import add_tree_option  # noqa: E402
 
 APP = """
 def app(environ, start_response):
@@ -232,11 +233,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--cases", default=",".join(case.name for case in CASES))
-    parser.add_argument("--tree", action="append", default=[], metavar="NAME=DIR")
+    add_tree_option(parser)
     parser.add_argument("--note", default="", help="said under the table (the machine's load)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
-    trees = dict(tree.split("=", 1) for tree in args.tree)
+    trees = dict(args.tree)
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     names = []
